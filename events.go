@@ -1,0 +1,212 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// Event is something that happened, sent with Send or SendTx. Every function
+// whose trigger matches its Name starts a run.
+type Event struct {
+	// ID, if set, deduplicates: an event whose ID was seen in the last 24
+	// hours is accepted and ignored (it is not stored again and starts no
+	// run); Send returns the first event's stored ID for it.
+	ID string
+	// Name is required: printable, no spaces, at most 256 characters, such
+	// as "user/signed.up". Names starting with "flow/" are reserved.
+	Name string
+	// Data is the event's payload, encoded as JSON (an object is usual).
+	Data any
+	// TS is when the event happened. Defaults to the time of sending.
+	TS time.Time
+}
+
+// TypedEvent is an event as a function receives it, with Data decoded.
+type TypedEvent[T any] struct {
+	// ID is the event's stored ID (not the sender's dedupe ID).
+	ID   string    `json:"id"`
+	Name string    `json:"name"`
+	Data T         `json:"data"`
+	TS   time.Time `json:"ts"`
+	// DedupeID is the sender's Event.ID, if it gave one.
+	DedupeID string `json:"dedupe_id,omitempty"`
+}
+
+const (
+	maxEventNameLen = 256
+	reservedPrefix  = "flow/"
+	// eventInvoked names the input event of a run started by Invoke.
+	eventInvoked = "flow/function.invoked"
+)
+
+func validateEventName(name string) error {
+	if name == "" {
+		return errors.New("empty event name")
+	}
+	if len(name) > maxEventNameLen {
+		return fmt.Errorf("event name is %d bytes, over the limit of %d", len(name), maxEventNameLen)
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("event name %q contains a space or an unprintable character", name)
+		}
+	}
+	if strings.Contains(name, "*") {
+		return fmt.Errorf("event name %q contains '*' (wildcards are for triggers)", name)
+	}
+	return nil
+}
+
+// preparedEvent is an event checked and encoded for storage.
+type preparedEvent struct {
+	name     string
+	data     []byte
+	ts       time.Time
+	dedupeID string
+}
+
+func (c *Client) prepareEvents(events []Event) ([]preparedEvent, error) {
+	out := make([]preparedEvent, len(events))
+	for i, ev := range events {
+		if err := validateEventName(ev.Name); err != nil {
+			return nil, fmt.Errorf("%w (event %d): %v", ErrInvalidEvent, i, err)
+		}
+		if strings.HasPrefix(ev.Name, reservedPrefix) {
+			return nil, fmt.Errorf("%w (event %d): names starting with %q are reserved for the library's own events", ErrInvalidEvent, i, reservedPrefix)
+		}
+		data, err := json.Marshal(ev.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%w (event %d, %q): data cannot be encoded as JSON: %v", ErrInvalidEvent, i, ev.Name, err)
+		}
+		if size := len(data) + len(ev.Name) + len(ev.ID); size > c.cfg.MaxEventBytes {
+			return nil, fmt.Errorf("%w (event %d, %q): %d bytes, over the limit of %d (Config.MaxEventBytes)", ErrEventTooLarge, i, ev.Name, size, c.cfg.MaxEventBytes)
+		}
+		ts := ev.TS
+		if ts.IsZero() {
+			ts = time.Now()
+		}
+		out[i] = preparedEvent{name: ev.Name, data: data, ts: ts.UTC(), dedupeID: ev.ID}
+	}
+	return out, nil
+}
+
+// Send stores events in their own transaction and starts the runs they
+// trigger. It returns the stored events' IDs, in order. An invalid event is
+// an error that names it, and nothing of the call is stored.
+func (c *Client) Send(ctx context.Context, events ...Event) ([]string, error) {
+	var ids []string
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		var err error
+		ids, err = c.SendTx(ctx, tx, events...)
+		return err
+	})
+	return ids, err
+}
+
+// SendTx stores events inside the caller's transaction, with the runs they
+// trigger and the waits they resume: the events exist, and their runs start,
+// if and only if the transaction commits. On error, roll the transaction
+// back. It returns the stored events' IDs, in order.
+func (c *Client) SendTx(ctx context.Context, tx pgx.Tx, events ...Event) ([]string, error) {
+	prepared, err := c.prepareEvents(events)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(prepared))
+	for i, ev := range prepared {
+		if ids[i], err = c.sendPrepared(ctx, tx, ev); err != nil {
+			return nil, fmt.Errorf("flow: send event %q: %w", ev.name, err)
+		}
+	}
+	return ids, nil
+}
+
+func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) (string, error) {
+	id := newID()
+	var dedupe *string
+	if ev.dedupeID != "" {
+		held, err := c.q.EventDedupeClaim(ctx, tx, &dbsqlc.EventDedupeClaimParams{DedupeID: ev.dedupeID, EventID: id})
+		if err != nil {
+			return "", err
+		}
+		if held != id {
+			return held, nil // a duplicate: accepted and ignored
+		}
+		dedupe = &ev.dedupeID
+	}
+	row, err := c.q.EventInsertAndStartRuns(ctx, tx, &dbsqlc.EventInsertAndStartRunsParams{
+		ID: id, Name: ev.name, Data: ev.data, Ts: ev.ts, DedupeID: dedupe,
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(row.RunIds) > 0 {
+		params := make([]river.InsertManyParams, len(row.RunIds))
+		for i, runID := range row.RunIds {
+			params[i] = river.InsertManyParams{Args: runArgs{RunID: runID}, InsertOpts: c.insertOpts(time.Time{})}
+		}
+		if _, err := c.river.InsertManyTx(ctx, tx, params); err != nil {
+			return "", fmt.Errorf("insert jobs: %w", err)
+		}
+	}
+	if row.HasWaits {
+		stored := storedEvent{ID: id, Name: ev.name, Data: ev.data, TS: ev.ts, DedupeID: ev.dedupeID}
+		if err := c.resolveWaits(ctx, tx, stored); err != nil {
+			return "", fmt.Errorf("match waits: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// resolveWaits gives a sent event to every open wait it matches and wakes
+// their runs, in the sender's transaction. A wait is consumed once: of two
+// events that match it, the first to commit wins.
+func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	matches, err := c.q.WaitMatch(ctx, tx, &dbsqlc.WaitMatchParams{EventName: ev.Name, Event: body})
+	if err != nil {
+		return err
+	}
+	for _, m := range matches {
+		if _, err := c.q.RunLockSuspended(ctx, tx, m.RunID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // executing or ended: the event came too late or too early
+			}
+			return err
+		}
+		n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: m.RunID, StepID: m.StepID})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		if err := c.resolveStep(ctx, tx, m.RunID, m.StepID, stepCompleted, body, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveStep gives a waiting step of a suspended run (whose row the caller
+// has locked) its outcome and wakes the run.
+func (c *Client) resolveStep(ctx context.Context, tx pgx.Tx, runID, stepID, status string, output []byte, errMsg *string) error {
+	n, err := c.q.StepResolve(ctx, tx, &dbsqlc.StepResolveParams{RunID: runID, ID: stepID, Status: status, Output: output, Error: errMsg})
+	if err != nil || n == 0 {
+		return err
+	}
+	return c.q.RunWake(ctx, tx, runID)
+}

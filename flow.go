@@ -1,0 +1,234 @@
+package flow
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// Client sends events, executes function runs in this process, and shows
+// runs. Create it with NewClient, define functions with CreateFunction, then
+// Start it in every process that should execute runs. A client that is never
+// started can still send events and read runs.
+type Client struct {
+	pool  *pgxpool.Pool
+	cfg   *Config
+	q     *dbsqlc.Queries
+	river *river.Client[pgx.Tx]
+
+	mu        sync.Mutex
+	functions map[string]*Function
+	started   bool
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
+
+	leases *leaseSet
+	waker  *waker
+	done   *doneNotifier
+}
+
+// NewClient returns a client on the application's pool. cfg may be nil for
+// the defaults. Call Migrate first (once, at deploy or start-up).
+func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
+	if pool == nil {
+		return nil, errors.New("flow: NewClient: nil pool")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s_%s_%s", host, time.Now().UTC().Format("2006_01_02T15_04_05"), newID()[24:])
+		if len(cfg.ID) > 100 {
+			cfg.ID = cfg.ID[len(cfg.ID)-100:]
+		}
+	}
+	c := &Client{
+		pool:      pool,
+		cfg:       cfg,
+		q:         dbsqlc.New(),
+		functions: map[string]*Function{},
+		leases:    newLeaseSet(),
+		done:      newDoneNotifier(),
+	}
+	c.waker = newWaker(c)
+
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &runWorker{c: c}); err != nil {
+		return nil, fmt.Errorf("flow: NewClient: %w", err)
+	}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:                cfg.ID,
+		Logger:            cfg.Logger,
+		Queues:            map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
+		Workers:           workers,
+		FetchCooldown:     cfg.FetchCooldown,
+		FetchPollInterval: cfg.FetchPollInterval,
+		// A segment runs as long as its steps do; leases, not River's job
+		// timeout, decide when a run is taken over.
+		JobTimeout: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("flow: NewClient: river: %w", err)
+	}
+	c.river = rc
+	return c, nil
+}
+
+// River returns the River client the flow client runs on.
+func (c *Client) River() *river.Client[pgx.Tx] { return c.river }
+
+func (c *Client) addFunction(fn *Function) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return fmt.Errorf("%w %q: create functions before Start", ErrInvalidFunction, fn.id)
+	}
+	if _, ok := c.functions[fn.id]; ok {
+		return fmt.Errorf("%w: %q", ErrDuplicateFunction, fn.id)
+	}
+	c.functions[fn.id] = fn
+	return nil
+}
+
+func (c *Client) function(id string) *Function {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.functions[id]
+}
+
+// Start registers the client's functions in the database and starts
+// executing runs in this process: River's workers, the waker that resumes
+// sleeping runs on time, lease renewal, and the sweeper that takes over runs
+// whose client died. It returns once they are running; stop them with Stop
+// or by cancelling ctx.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("flow: Start: client already started")
+	}
+	c.started = true
+	fns := make([]*Function, 0, len(c.functions))
+	for _, fn := range c.functions {
+		fns = append(fns, fn)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(fns, func(a, b *Function) int { return cmp.Compare(a.id, b.id) })
+
+	if err := c.register(ctx, fns); err != nil {
+		c.setStarted(false)
+		return err
+	}
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop = cancel
+	if err := c.river.Start(bgCtx); err != nil {
+		cancel()
+		c.setStarted(false)
+		return fmt.Errorf("flow: Start: river: %w", err)
+	}
+	c.goBackground(bgCtx, c.waker.run)
+	c.goBackground(bgCtx, c.renewLeases)
+	c.goBackground(bgCtx, c.sweepExpiredLeases)
+	c.goBackground(bgCtx, c.done.listen(c.pool, c.cfg.Logger))
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = c.Stop(context.WithoutCancel(ctx))
+		case <-bgCtx.Done():
+		}
+	}()
+	return nil
+}
+
+func (c *Client) setStarted(v bool) {
+	c.mu.Lock()
+	c.started = v
+	c.mu.Unlock()
+}
+
+func (c *Client) goBackground(ctx context.Context, f func(context.Context)) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f(ctx)
+	}()
+}
+
+// Stop stops fetching new work, waits for the segments executing in this
+// process to reach their end (bounded by ctx), then stops the background
+// services. Runs that are sleeping or waiting are unaffected: any started
+// client resumes them.
+func (c *Client) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	stop := c.stop
+	c.stop = nil
+	c.mu.Unlock()
+	if stop == nil {
+		return nil
+	}
+	err := c.river.Stop(ctx)
+	stop()
+	c.bg.Wait()
+	if err != nil {
+		return fmt.Errorf("flow: Stop: %w", err)
+	}
+	return nil
+}
+
+// register records the functions and their triggers in the registry.
+func (c *Client) register(ctx context.Context, fns []*Function) error {
+	for _, fn := range fns {
+		var names []string
+		var prefixes []bool
+		var exprs []string
+		for _, t := range fn.triggers {
+			if t.event == "" {
+				continue
+			}
+			name, isPrefix := t.eventPattern()
+			names = append(names, name)
+			prefixes = append(prefixes, isPrefix)
+			exprs = append(exprs, "")
+		}
+		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			if err := c.q.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{
+				ID: fn.id, Name: fn.name, Retries: int32(fn.retries), Config: []byte("{}"),
+			}); err != nil {
+				return err
+			}
+			if err := c.q.TriggerDeleteByFunction(ctx, tx, fn.id); err != nil {
+				return err
+			}
+			if len(names) == 0 {
+				return nil
+			}
+			return c.q.TriggerInsertMany(ctx, tx, &dbsqlc.TriggerInsertManyParams{
+				FunctionID: fn.id, EventNames: names, IsPrefixes: prefixes, Expressions: exprs,
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("flow: register function %q: %w", fn.id, err)
+		}
+	}
+	return nil
+}
+
+// insertOpts are the River options of a run's job, scheduled at at (zero:
+// available now).
+func (c *Client) insertOpts(at time.Time) *river.InsertOpts {
+	return &river.InsertOpts{Queue: c.cfg.Queue, ScheduledAt: at}
+}

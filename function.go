@@ -1,0 +1,150 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// FunctionOpts configures a function.
+type FunctionOpts struct {
+	// ID identifies the function across processes and deploys: runs and the
+	// function registry refer to it. Required: letters, digits, and - _ . /
+	// : characters, at most 128.
+	ID string
+
+	// Name is shown in run listings. Defaults to ID.
+	Name string
+
+	// Retries is how many times a failing step (and the function's own code
+	// outside steps) is retried after its first attempt, so Retries+1
+	// attempts in all. Nil means the default, 4, as in Inngest; use Ptr(0) for
+	// none. At most 20.
+	Retries *int
+}
+
+// Ptr returns a pointer to v, for optional fields such as
+// FunctionOpts.Retries.
+func Ptr[T any](v T) *T { return &v }
+
+// Input is what a function's handler receives.
+type Input[T any] struct {
+	// Event is the event that started the run.
+	Event TypedEvent[T]
+	// Events holds every event of the run: just Event, for now.
+	Events []TypedEvent[T]
+	// RunID identifies the run.
+	RunID string
+	// Attempt counts the failed attempts of the function's code outside
+	// steps, from 0.
+	Attempt int
+}
+
+// Function is a function created with CreateFunction. Pass it to Invoke to
+// run it as a child of another run.
+type Function struct {
+	id       string
+	name     string
+	retries  int
+	triggers []Trigger
+	call     func(ctx context.Context, run *runInput) (any, error)
+}
+
+// ID returns the function's ID.
+func (f *Function) ID() string { return f.id }
+
+// Name returns the function's display name.
+func (f *Function) Name() string { return f.name }
+
+// runInput is a function's input before it is decoded to the handler's type.
+type runInput struct {
+	runID   string
+	attempt int
+	event   storedEvent
+}
+
+var functionIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$`)
+
+// CreateFunction defines a durable function on the client and returns it.
+// The handler runs from the top each time the run resumes; steps it has
+// already completed return their stored results at once. Invalid options, a
+// bad trigger, or an ID the client already has are errors here. Functions
+// must be created before Start; Start registers them in the database so
+// that events sent by any process start them.
+func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handler func(ctx context.Context, in Input[T]) (any, error)) (*Function, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidFunction)
+	}
+	if handler == nil {
+		return nil, fmt.Errorf("%w %q: nil handler", ErrInvalidFunction, opts.ID)
+	}
+	if !functionIDRE.MatchString(opts.ID) {
+		return nil, fmt.Errorf("%w: ID %q must be 1 to 128 letters, digits, or - _ . / : characters, starting with a letter or digit", ErrInvalidFunction, opts.ID)
+	}
+	retries := 4
+	if opts.Retries != nil {
+		retries = *opts.Retries
+	}
+	if retries < 0 || retries > 20 {
+		return nil, fmt.Errorf("%w %q: Retries must be between 0 and 20, got %d", ErrInvalidFunction, opts.ID, retries)
+	}
+	triggers := trigger.flatten()
+	if len(triggers) > 10 {
+		return nil, fmt.Errorf("%w %q: at most 10 triggers, got %d", ErrInvalidFunction, opts.ID, len(triggers))
+	}
+	seen := map[string]bool{}
+	for _, t := range triggers {
+		if t.many != nil {
+			continue // an empty Triggers() call
+		}
+		if err := t.validate(); err != nil {
+			return nil, fmt.Errorf("%w %q: %v", ErrInvalidFunction, opts.ID, err)
+		}
+		if seen[t.event+"\x00"+t.cron] {
+			return nil, fmt.Errorf("%w %q: duplicate trigger %q", ErrInvalidFunction, opts.ID, t.event+t.cron)
+		}
+		seen[t.event+"\x00"+t.cron] = true
+	}
+	name := opts.Name
+	if name == "" {
+		name = opts.ID
+	}
+	fn := &Function{
+		id:       opts.ID,
+		name:     name,
+		retries:  retries,
+		triggers: triggers,
+		call: func(ctx context.Context, in *runInput) (any, error) {
+			ev, err := decodeEvent[T](in.event)
+			if err != nil {
+				return nil, NonRetriable(err)
+			}
+			return handler(ctx, Input[T]{Event: ev, Events: []TypedEvent[T]{ev}, RunID: in.runID, Attempt: in.attempt})
+		},
+	}
+	if err := c.addFunction(fn); err != nil {
+		return nil, err
+	}
+	return fn, nil
+}
+
+// storedEvent is an event as it is stored and replayed.
+type storedEvent struct {
+	ID       string          `json:"id"`
+	Name     string          `json:"name"`
+	Data     json.RawMessage `json:"data"`
+	TS       time.Time       `json:"ts"`
+	DedupeID string          `json:"dedupe_id,omitempty"`
+}
+
+func decodeEvent[T any](ev storedEvent) (TypedEvent[T], error) {
+	out := TypedEvent[T]{ID: ev.ID, Name: ev.Name, TS: ev.TS, DedupeID: ev.DedupeID}
+	if len(ev.Data) > 0 && string(ev.Data) != "null" {
+		if err := json.Unmarshal(ev.Data, &out.Data); err != nil {
+			return out, fmt.Errorf("flow: decode data of event %q (%s) into %T: %w", ev.Name, ev.ID, out.Data, err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,120 @@
+package flow
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+//go:embed sql/*.sql
+var migrationFS embed.FS
+
+// migrationLockKey is the advisory lock that serialises Migrate calls across
+// processes ("riverflow" in ASCII, folded into 63 bits).
+const migrationLockKey = 0x7269766572666c6f
+
+type migration struct {
+	version int
+	name    string
+	up      string
+}
+
+// Migrations returns the library's own schema migrations in order, as SQL
+// that an application's migration tool can run after River's (see River's
+// rivermigrate, or `river migrate-get`). Migrate runs both for you.
+func Migrations() ([]string, error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.up
+	}
+	return out, nil
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.Glob(migrationFS, "sql/*.up.sql")
+	if err != nil {
+		return nil, fmt.Errorf("flow: list migrations: %w", err)
+	}
+	var ms []migration
+	for _, path := range entries {
+		base := strings.TrimPrefix(path, "sql/")
+		num, _, ok := strings.Cut(base, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("flow: migration file %q: name must start with a version number", base)
+		}
+		body, err := migrationFS.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("flow: read migration %q: %w", base, err)
+		}
+		ms = append(ms, migration{version: version, name: strings.TrimSuffix(base, ".up.sql"), up: string(body)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	return ms, nil
+}
+
+// Migrate brings the database up to date: River's migrations first, then the
+// library's own. It is idempotent and safe to call from several processes at
+// once (they serialise on an advisory lock).
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("flow: migrate: acquire connection: %w", err)
+	}
+	defer conn.Release()
+	q := dbsqlc.New()
+	if err := q.MigrationLock(ctx, conn, migrationLockKey); err != nil {
+		return fmt.Errorf("flow: migrate: take lock: %w", err)
+	}
+	defer func() { _ = q.MigrationUnlock(context.WithoutCancel(ctx), conn, migrationLockKey) }()
+
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("flow: migrate: river: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("flow: migrate: river: %w", err)
+	}
+
+	if err := q.MigrationTableCreate(ctx, conn); err != nil {
+		return fmt.Errorf("flow: migrate: create flow_migration: %w", err)
+	}
+	applied, err := q.MigrationVersions(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("flow: migrate: read applied versions: %w", err)
+	}
+	for _, m := range ms {
+		if slices.Contains(applied, int32(m.version)) {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.up); err != nil {
+				return err
+			}
+			return q.MigrationInsert(ctx, tx, &dbsqlc.MigrationInsertParams{Version: int32(m.version), Name: m.name})
+		})
+		if err != nil {
+			return fmt.Errorf("flow: migrate: apply %s: %w", m.name, err)
+		}
+	}
+	return nil
+}

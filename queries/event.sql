@@ -1,0 +1,47 @@
+-- name: EventDedupeClaim :one
+-- Claims a sender's event ID for 24 hours and returns the ID of the event that
+-- holds it: @event_id when the claim is new or the earlier one expired, the
+-- earlier event's ID when this event is a duplicate. Concurrent senders of one
+-- ID serialise on the row, so exactly one of them stores the event.
+INSERT INTO flow_event_dedupe (dedupe_id, event_id, seen_at)
+VALUES (@dedupe_id, @event_id, now())
+ON CONFLICT (dedupe_id) DO UPDATE
+SET event_id = CASE WHEN flow_event_dedupe.seen_at < now() - interval '24 hours'
+                    THEN excluded.event_id ELSE flow_event_dedupe.event_id END,
+    seen_at = CASE WHEN flow_event_dedupe.seen_at < now() - interval '24 hours'
+                   THEN excluded.seen_at ELSE flow_event_dedupe.seen_at END
+RETURNING event_id;
+
+-- name: EventInsertAndStartRuns :one
+-- Stores an event and creates a queued run for every function whose trigger
+-- matches its name, in one statement. has_waits says whether any open wait
+-- listens for this name, so that the common case skips wait matching.
+WITH event AS (
+    INSERT INTO flow_event (id, name, data, ts, dedupe_id)
+    VALUES (@id, @name, @data, @ts, sqlc.narg('dedupe_id'))
+    RETURNING id
+),
+runs AS (
+    INSERT INTO flow_run (id, function_id, event_id)
+    SELECT flow_uuid_v7(), f.function_id, @id
+    FROM (
+        SELECT DISTINCT t.function_id
+        FROM flow_trigger t
+        WHERE t.event_name = @name OR (t.is_prefix AND starts_with(@name, t.event_name))
+    ) f
+    RETURNING id, function_id
+)
+SELECT
+    coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
+    coalesce((SELECT array_agg(runs.function_id ORDER BY runs.function_id) FROM runs), '{}')::text[] AS function_ids,
+    EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = @name) AS has_waits;
+
+-- name: EventInsert :exec
+-- Stores an event that starts no run by trigger (the input of an invoked run).
+INSERT INTO flow_event (id, name, data, ts) VALUES (@id, @name, @data, @ts);
+
+-- name: EventGet :one
+SELECT * FROM flow_event WHERE id = @id;
+
+-- name: EventGetMany :many
+SELECT * FROM flow_event WHERE id = ANY(@ids::uuid[]);

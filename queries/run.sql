@@ -1,0 +1,177 @@
+-- name: RunStart :one
+-- Claims a run for the segment of the River job that carries its current gen,
+-- and returns it with its triggering event. A stale job (older gen), a finished
+-- run, or a run whose segment is alive elsewhere (lease not lapsed) gets no row.
+UPDATE flow_run r
+SET status = 'running',
+    lease_owner = @lease_owner,
+    lease_expires_at = now() + @lease_ttl::interval,
+    started_at = coalesce(r.started_at, now()),
+    wake_at = NULL,
+    updated_at = now()
+FROM flow_event e
+WHERE r.id = @id
+    AND r.gen = @gen
+    AND e.id = r.event_id
+    AND (r.status IN ('queued', 'sleeping', 'waiting')
+         OR (r.status = 'running' AND r.lease_expires_at < now()))
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id,
+    e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
+    e.dedupe_id AS event_dedupe_id;
+
+-- name: RunFence :one
+-- Locks a run that the caller's segment still owns and renews its lease, for
+-- the rest of the caller's transaction. No row: the segment lost the run.
+UPDATE flow_run
+SET lease_expires_at = now() + @lease_ttl::interval, updated_at = now()
+WHERE id = @id AND gen = @gen AND status = 'running'
+RETURNING id;
+
+-- name: RunFinish :one
+-- Ends a run its segment still owns, and notifies AwaitRun callers at commit.
+WITH run AS (
+    UPDATE flow_run
+    SET status = @status,
+        output = @output,
+        error = sqlc.narg('error'),
+        ended_at = now(),
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        wake_at = NULL,
+        updated_at = now()
+    WHERE id = @id AND gen = @gen AND status = 'running'
+    RETURNING id, parent_run_id, parent_step_id
+)
+SELECT run.id, run.parent_run_id, run.parent_step_id
+FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
+
+-- name: RunSuspend :execrows
+-- Suspends a run its segment still owns: the next segment belongs to @job_id,
+-- which carries gen + 1.
+UPDATE flow_run
+SET status = @status,
+    gen = gen + 1,
+    job_id = @job_id,
+    wake_at = sqlc.narg('wake_at'),
+    attempt = @attempt,
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    updated_at = now()
+WHERE id = @id AND gen = @gen AND status = 'running';
+
+-- name: RunLockSuspended :one
+-- Locks a run that is not executing, for a sender or a finishing child run
+-- that resolves one of its steps. No row: the run is executing or ended.
+SELECT id, status, job_id FROM flow_run
+WHERE id = @id AND status IN ('queued', 'sleeping', 'waiting')
+FOR UPDATE;
+
+-- name: RunWake :exec
+-- Makes a suspended run's continuation job available now and wakes River's
+-- producers at commit (River sends no notification for this by itself).
+WITH run AS (
+    UPDATE flow_run
+    SET status = 'queued', wake_at = NULL, updated_at = now()
+    WHERE flow_run.id = @id AND flow_run.status IN ('sleeping', 'waiting')
+    RETURNING flow_run.job_id
+),
+job AS (
+    UPDATE river_job
+    SET state = 'available', scheduled_at = now()
+    FROM run
+    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
+    RETURNING river_job.queue
+)
+SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', job.queue)::text)
+FROM job;
+
+-- name: RunWakeDue :one
+-- Wakes every suspended run whose wake time has passed (up to @max): its
+-- continuation job becomes available now, with one notification per queue.
+-- Several clients may run this at once; each run is woken once.
+WITH due AS (
+    SELECT id FROM flow_run
+    WHERE wake_at <= now()
+    ORDER BY wake_at
+    LIMIT @max
+    FOR UPDATE SKIP LOCKED
+),
+run AS (
+    UPDATE flow_run r
+    SET status = CASE WHEN r.status IN ('sleeping', 'waiting') THEN 'queued' ELSE r.status END,
+        wake_at = NULL,
+        updated_at = now()
+    FROM due
+    WHERE r.id = due.id
+    RETURNING r.job_id
+),
+job AS (
+    UPDATE river_job
+    SET state = 'available', scheduled_at = now()
+    FROM run
+    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
+    RETURNING river_job.queue
+)
+SELECT
+    (SELECT count(*) FROM run)::integer AS woken,
+    (SELECT count(*) FROM (
+        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
+        FROM (SELECT DISTINCT queue FROM job) q
+    ) n)::integer AS notified;
+
+-- name: RunNextWake :one
+SELECT wake_at FROM flow_run WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1;
+
+-- name: RunLeaseRenew :execrows
+UPDATE flow_run
+SET lease_expires_at = now() + @lease_ttl::interval
+WHERE id = ANY(@ids::uuid[]) AND lease_owner = @lease_owner AND status = 'running';
+
+-- name: RunListLeaseExpired :many
+-- Runs whose executing client stopped renewing its lease (it died or lost the
+-- database): the sweeper hands each to a new job.
+SELECT id, gen FROM flow_run
+WHERE status = 'running' AND lease_expires_at < now()
+ORDER BY lease_expires_at
+LIMIT @max;
+
+-- name: RunLockLeaseExpired :one
+SELECT id FROM flow_run
+WHERE id = @id AND gen = @gen AND status = 'running' AND lease_expires_at < now()
+FOR UPDATE SKIP LOCKED;
+
+-- name: RunTakeover :exec
+UPDATE flow_run
+SET status = 'queued', gen = gen + 1, job_id = @job_id,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = @id;
+
+-- name: RunInsertChild :one
+-- Creates the child run of an Invoke step. The unique index on the parent's
+-- run and step makes a second insert for the same step do nothing.
+INSERT INTO flow_run (id, function_id, event_id, parent_run_id, parent_step_id)
+VALUES (flow_uuid_v7(), @function_id, @event_id, @parent_run_id, @parent_step_id)
+ON CONFLICT (parent_run_id, parent_step_id) WHERE parent_run_id IS NOT NULL DO NOTHING
+RETURNING id;
+
+-- name: RunGetChild :one
+SELECT * FROM flow_run WHERE parent_run_id = @parent_run_id AND parent_step_id = @parent_step_id;
+
+-- name: RunSetJob :exec
+UPDATE flow_run SET job_id = @job_id WHERE id = @id;
+
+-- name: RunGet :one
+SELECT * FROM flow_run WHERE id = @id;
+
+-- name: RunList :many
+SELECT * FROM flow_run
+WHERE (sqlc.narg('function_id')::text IS NULL OR function_id = sqlc.narg('function_id'))
+    AND (sqlc.narg('event_id')::uuid IS NULL OR event_id = sqlc.narg('event_id'))
+    AND (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
+    AND (sqlc.narg('before_id')::uuid IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC
+LIMIT @max;
+
+-- name: ListenRunDone :exec
+-- Subscribes a dedicated connection to run-end notifications (RunFinish).
+LISTEN flow_run_done;

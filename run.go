@@ -1,0 +1,205 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// RunStatus is where a run stands.
+type RunStatus string
+
+const (
+	// RunQueued: waiting for a worker (to start, to resume after a wake-up,
+	// or to retry the function after a failure).
+	RunQueued RunStatus = "queued"
+	// RunRunning: a segment is executing in some process.
+	RunRunning RunStatus = "running"
+	// RunSleeping: suspended until a time (Sleep, or a step's retry backoff
+	// alongside a sleep).
+	RunSleeping RunStatus = "sleeping"
+	// RunWaiting: suspended until an event (WaitForEvent) or a child run
+	// (Invoke) arrives, or its timeout.
+	RunWaiting RunStatus = "waiting"
+	// RunCompleted: the function returned; Output holds its result.
+	RunCompleted RunStatus = "completed"
+	// RunFailed: the function failed for good; Error says why.
+	RunFailed RunStatus = "failed"
+	// RunCancelled: the run was cancelled.
+	RunCancelled RunStatus = "cancelled"
+)
+
+// Ended reports whether the status is final.
+func (s RunStatus) Ended() bool {
+	return s == RunCompleted || s == RunFailed || s == RunCancelled
+}
+
+// Run is a function run as stored.
+type Run struct {
+	ID         string
+	FunctionID string
+	// EventID is the event that started the run.
+	EventID string
+	Status  RunStatus
+	// Output is the function's result as JSON, once completed.
+	Output json.RawMessage
+	// Error is why the run failed, once failed.
+	Error string
+	// Attempt counts failed attempts of the function's code outside steps.
+	Attempt int
+	// WakeAt is when a suspended run is due to resume on its own.
+	WakeAt *time.Time
+	// ParentRunID is the run that invoked this one, if any.
+	ParentRunID string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	EndedAt     *time.Time
+	// Steps are the run's steps in the order they first ran. GetRun and
+	// AwaitRun fill them; ListRuns does not.
+	Steps []RunStep
+}
+
+// DecodeOutput decodes the run's output into v.
+func (r *Run) DecodeOutput(v any) error {
+	if len(r.Output) == 0 {
+		return fmt.Errorf("flow: run %s has no output (status %s)", r.ID, r.Status)
+	}
+	return json.Unmarshal(r.Output, v)
+}
+
+// RunStep is one step of a run.
+type RunStep struct {
+	// ID is the step's ID, with ":n" for the nth repeat of an ID.
+	ID string
+	// Kind is run, sleep, wait, send or invoke.
+	Kind string
+	// Status is completed, failed, errored (an attempt failed; a retry is
+	// due at WakeAt), sleeping, waiting, or timed_out.
+	Status   string
+	Attempts int
+	Output   json.RawMessage
+	Error    string
+	// WakeAt is the end of a sleep, the timeout of a wait or invoke, or the
+	// time of the next retry.
+	WakeAt *time.Time
+	// Detail describes what a wait or invoke waits for, as JSON.
+	Detail    json.RawMessage
+	StartedAt time.Time
+	EndedAt   *time.Time
+}
+
+func runFromRow(r *dbsqlc.FlowRun) *Run {
+	out := &Run{
+		ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: RunStatus(r.Status),
+		Output: r.Output, Attempt: int(r.Attempt), WakeAt: r.WakeAt,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+	}
+	if r.Error != nil {
+		out.Error = *r.Error
+	}
+	if r.ParentRunID != nil {
+		out.ParentRunID = *r.ParentRunID
+	}
+	return out
+}
+
+// GetRun returns a run with its steps, or ErrNotFound.
+func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
+	row, err := c.q.RunGet(ctx, c.pool, runID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: run %s", ErrNotFound, runID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flow: get run %s: %w", runID, err)
+	}
+	run := runFromRow(row)
+	steps, err := c.q.StepListByRun(ctx, c.pool, runID)
+	if err != nil {
+		return nil, fmt.Errorf("flow: get steps of run %s: %w", runID, err)
+	}
+	run.Steps = make([]RunStep, len(steps))
+	for i, st := range steps {
+		rs := RunStep{ID: st.ID, Kind: st.Kind, Status: st.Status, Attempts: int(st.Attempts), Output: st.Output,
+			WakeAt: st.WakeAt, Detail: st.Detail, StartedAt: st.StartedAt, EndedAt: st.EndedAt}
+		if st.Error != nil {
+			rs.Error = *st.Error
+		}
+		run.Steps[i] = rs
+	}
+	return run, nil
+}
+
+// RunFilter selects runs for ListRuns. Zero fields select everything.
+type RunFilter struct {
+	FunctionID string
+	EventID    string
+	Status     []RunStatus
+	// Before pages backwards: only runs created before the run with this ID
+	// (pass the last ID of the previous page).
+	Before string
+	// Limit caps the number of runs returned. Defaults to 100.
+	Limit int
+}
+
+// ListRuns returns runs, newest first, without their steps.
+func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+	params := &dbsqlc.RunListParams{Statuses: []string{}, Max: int32(f.Limit)}
+	if f.Limit <= 0 {
+		params.Max = 100
+	}
+	if f.FunctionID != "" {
+		params.FunctionID = &f.FunctionID
+	}
+	if f.EventID != "" {
+		params.EventID = &f.EventID
+	}
+	if f.Before != "" {
+		params.BeforeID = &f.Before
+	}
+	for _, s := range f.Status {
+		params.Statuses = append(params.Statuses, string(s))
+	}
+	rows, err := c.q.RunList(ctx, c.pool, params)
+	if err != nil {
+		return nil, fmt.Errorf("flow: list runs: %w", err)
+	}
+	out := make([]*Run, len(rows))
+	for i, r := range rows {
+		out[i] = runFromRow(r)
+	}
+	return out, nil
+}
+
+// AwaitRun blocks until the run has ended (completed, failed or cancelled)
+// or ctx is done, and returns it with its steps. A started client is told of
+// the end at once (LISTEN/NOTIFY); otherwise AwaitRun polls.
+func (c *Client) AwaitRun(ctx context.Context, runID string) (*Run, error) {
+	wait, cancel := c.done.subscribe(runID)
+	defer cancel()
+	delay := 10 * time.Millisecond
+	for {
+		run, err := c.GetRun(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		if run.Status.Ended() {
+			return run, nil
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("flow: await run %s: %w", runID, ctx.Err())
+		case <-wait:
+		case <-timer.C:
+		}
+		timer.Stop()
+		delay = min(delay*2, time.Second)
+	}
+}

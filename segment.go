@@ -1,0 +1,456 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// Step kinds, as stored in flow_step.kind.
+const (
+	kindRun    = "run"
+	kindSleep  = "sleep"
+	kindWait   = "wait"
+	kindSend   = "send"
+	kindInvoke = "invoke"
+)
+
+// Step statuses, as stored in flow_step.status.
+const (
+	stepCompleted = "completed"
+	stepFailed    = "failed"
+	stepErrored   = "errored"
+	stepSleeping  = "sleeping"
+	stepWaiting   = "waiting"
+	stepTimedOut  = "timed_out"
+)
+
+// errLost aborts a segment's transaction when the segment no longer owns its
+// run (another job took it over, or it ended).
+var errLost = errors.New("flow: segment lost its run")
+
+type segmentKey struct{}
+type inStepKey struct{}
+
+// segment is one execution of a run's handler, from the top, by one River job.
+type segment struct {
+	c     *Client
+	fn    *Function
+	job   *river.Job[runArgs]
+	run   *dbsqlc.RunStartRow
+	event storedEvent
+
+	ctx    context.Context // the handler's context
+	cancel context.CancelFunc
+
+	mu          sync.Mutex
+	stored      map[string]*dbsqlc.FlowStep
+	seen        map[string]int
+	nextSeq     int32
+	count       int
+	pending     []suspension
+	failErr     error // the run must fail (non-determinism, too many steps)
+	interrupted error // a database error: River retries the job
+	lost        bool
+	ended       bool
+}
+
+// suspension is a reason for the run to pause: a sleep, a wait, an invoke or
+// a retry backoff. save writes its rows in the suspending transaction.
+type suspension struct {
+	wait   bool // an event wait or an invoke: the run shows as waiting
+	retry  bool // a retry backoff: the run shows as queued
+	wakeAt *time.Time
+	save   func(ctx context.Context, tx pgx.Tx) error
+}
+
+// stepRecord is a step row to store.
+type stepRecord struct {
+	id        string
+	seq       int32
+	kind      string
+	status    string
+	attempts  int32
+	output    []byte
+	err       *string
+	wakeAt    *time.Time
+	detail    []byte
+	startedAt time.Time
+	endedAt   *time.Time
+}
+
+func segmentFrom(ctx context.Context) (*segment, error) {
+	s, _ := ctx.Value(segmentKey{}).(*segment)
+	if s == nil {
+		return nil, ErrNotInRun
+	}
+	if id, ok := ctx.Value(inStepKey{}).(string); ok {
+		return nil, NonRetriable(fmt.Errorf("flow: a step was called inside step %q; steps cannot be nested", id))
+	}
+	return s, nil
+}
+
+func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) error {
+	row, err := c.q.RunStart(ctx, c.pool, &dbsqlc.RunStartParams{
+		ID: job.Args.RunID, Gen: job.Args.Gen, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // a stale job, an ended run, or a segment alive elsewhere
+	}
+	if err != nil {
+		return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+	}
+	c.leases.add(row.ID)
+	defer c.leases.remove(row.ID)
+
+	fn := c.function(row.FunctionID)
+	if fn == nil {
+		// Another process's function: leave the run to lapse to one that has
+		// it (the sweeper re-queues it when the lease expires).
+		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
+		return fmt.Errorf("flow: run %s: function %q is not defined in this process", row.ID, row.FunctionID)
+	}
+	steps, err := c.q.StepListByRun(ctx, c.pool, row.ID)
+	if err != nil {
+		return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
+	}
+	s := &segment{
+		c: c, fn: fn, job: job, run: row,
+		event:  storedEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
+		stored: make(map[string]*dbsqlc.FlowStep, len(steps)),
+		seen:   map[string]int{},
+		count:  len(steps),
+	}
+	if row.EventDedupeID != nil {
+		s.event.DedupeID = *row.EventDedupeID
+	}
+	for _, st := range steps {
+		s.stored[st.ID] = st
+		s.nextSeq = max(s.nextSeq, st.Seq+1)
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	s.ctx = context.WithValue(hctx, segmentKey{}, s)
+	s.cancel = cancel
+	defer cancel()
+
+	out, herr := s.callHandler()
+	return s.end(ctx, out, herr)
+}
+
+func (s *segment) callHandler() (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.c.cfg.Logger.ErrorContext(s.ctx, "flow: function panicked", "run_id", s.run.ID, "function_id", s.fn.id,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("flow: function %q panicked: %v", s.fn.id, r)
+		}
+	}()
+	return s.fn.call(s.ctx, &runInput{runID: s.run.ID, attempt: int(s.run.Attempt), event: s.event})
+}
+
+// begin reserves the step ID for the next call of userID with this kind and
+// returns the stored row for it, if the step ran before. It returns
+// errSuspended once the segment must end.
+func (s *segment) begin(userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.lost || s.failErr != nil || s.interrupted != nil || len(s.pending) > 0 {
+		return "", nil, 0, errSuspended
+	}
+	if s.ctx.Err() != nil {
+		s.interrupted = fmt.Errorf("flow: run %s interrupted: %w", s.run.ID, context.Cause(s.ctx))
+		return "", nil, 0, errSuspended
+	}
+	n := s.seen[userID]
+	s.seen[userID] = n + 1
+	sid := userID
+	if n > 0 {
+		sid = userID + ":" + strconv.Itoa(n)
+	}
+	if st, ok := s.stored[sid]; ok {
+		if st.Kind != kind {
+			s.failErr = &NonDeterminismError{RunID: s.run.ID, StepID: sid, Recorded: st.Kind, Called: kind}
+			return "", nil, 0, errSuspended
+		}
+		return sid, st, st.Seq, nil
+	}
+	if s.count >= s.c.cfg.MaxStepsPerRun {
+		s.failErr = fmt.Errorf("%w: step %q would be step %d, over the limit of %d (Config.MaxStepsPerRun)",
+			ErrTooManySteps, sid, s.count+1, s.c.cfg.MaxStepsPerRun)
+		return "", nil, 0, errSuspended
+	}
+	s.count++
+	seq := s.nextSeq
+	s.nextSeq++
+	return sid, nil, seq, nil
+}
+
+// suspendFor records a reason to pause the run; the segment ends once the
+// handler returns.
+func (s *segment) suspendFor(p suspension) {
+	s.mu.Lock()
+	s.pending = append(s.pending, p)
+	s.mu.Unlock()
+}
+
+// saveFenced stores a step row if the segment still owns the run. It returns
+// errSuspended when the run was lost or the database failed.
+func (s *segment) saveFenced(r stepRecord) error {
+	n, err := s.c.q.StepSaveFenced(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.StepSaveFencedParams{
+		LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,
+		ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
+		Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.interrupted = fmt.Errorf("flow: store step %q of run %s: %w", r.id, s.run.ID, err)
+		return errSuspended
+	case n == 0:
+		s.lost = true
+		return errSuspended
+	}
+	return nil
+}
+
+func (s *segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
+	return s.c.q.StepSave(ctx, tx, &dbsqlc.StepSaveParams{
+		RunID: s.run.ID, ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts,
+		Output: r.output, Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
+	})
+}
+
+// fence locks the run for the rest of tx if the segment still owns it.
+func (s *segment) fence(ctx context.Context, tx pgx.Tx) error {
+	_, err := s.c.q.RunFence(ctx, tx, &dbsqlc.RunFenceParams{LeaseTtl: s.c.cfg.LeaseTTL, ID: s.run.ID, Gen: s.run.Gen})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errLost
+	}
+	return err
+}
+
+// markLostOrInterrupted records why a step's transaction failed.
+func (s *segment) markLostOrInterrupted(stepID string, err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errors.Is(err, errLost) {
+		s.lost = true
+	} else {
+		s.interrupted = fmt.Errorf("flow: store step %q of run %s: %w", stepID, s.run.ID, err)
+	}
+	return errSuspended
+}
+
+// stepFailed records a failed attempt of a step. It returns the StepError
+// the step gives its function when the step has failed for good, or
+// errSuspended when a retry is scheduled.
+func (s *segment) stepFailed(r stepRecord, cause error) error {
+	msg := cause.Error()
+	r.err = &msg
+	now := time.Now()
+	if isNonRetriable(cause) || int(r.attempts) > s.fn.retries {
+		r.status = stepFailed
+		r.endedAt = &now
+		if err := s.saveFenced(r); err != nil {
+			return err
+		}
+		return &StepError{RunID: s.run.ID, StepID: r.id, Message: msg, Attempts: int(r.attempts), cause: cause}
+	}
+	delay, ok := retryAfterOf(cause)
+	if !ok {
+		delay = s.c.cfg.RetryBackoff(int(r.attempts))
+	}
+	wake := now.Add(delay)
+	r.status = stepErrored
+	r.wakeAt = &wake
+	s.suspendFor(suspension{retry: true, wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
+		return s.saveTx(ctx, tx, r)
+	}})
+	return errSuspended
+}
+
+func (s *segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
+	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts)}
+	if st.Error != nil {
+		e.Message = *st.Error
+	}
+	return e
+}
+
+// end closes the segment once the handler has returned: it finishes the
+// run, suspends it, or schedules a retry of the function, in one
+// transaction that also completes the River job.
+func (s *segment) end(ctx context.Context, out any, herr error) error {
+	s.mu.Lock()
+	s.ended = true
+	lost, failErr, interrupted, pending := s.lost, s.failErr, s.interrupted, s.pending
+	s.mu.Unlock()
+	s.cancel()
+
+	switch {
+	case lost:
+		return nil
+	case interrupted != nil:
+		return interrupted
+	case failErr != nil:
+		return s.finish(ctx, RunFailed, nil, failErr.Error())
+	case len(pending) > 0:
+		return s.suspend(ctx, pending, s.run.Attempt)
+	case herr == nil:
+		body, err := json.Marshal(out)
+		if err != nil {
+			return s.finish(ctx, RunFailed, nil, fmt.Sprintf("flow: encode output of function %q as JSON: %v", s.fn.id, err))
+		}
+		if len(body) > s.c.cfg.MaxStepOutputBytes {
+			return s.finish(ctx, RunFailed, nil, fmt.Sprintf("%v: the function's output is %d bytes, over the limit of %d (Config.MaxStepOutputBytes)",
+				ErrStepOutputTooLarge, len(body), s.c.cfg.MaxStepOutputBytes))
+		}
+		return s.finish(ctx, RunCompleted, body, "")
+	case errors.Is(herr, errSuspended):
+		// The handler returned a suspend error with nothing pending: its
+		// context ended. Let River retry; the lease hands the run on.
+		return fmt.Errorf("flow: run %s interrupted: %w", s.run.ID, herr)
+	}
+	var stepErr *StepError
+	attempt := s.run.Attempt + 1
+	if errors.As(herr, &stepErr) || isNonRetriable(herr) || int(attempt) > s.fn.retries {
+		return s.finish(ctx, RunFailed, nil, herr.Error())
+	}
+	delay, ok := retryAfterOf(herr)
+	if !ok {
+		delay = s.c.cfg.RetryBackoff(int(attempt))
+	}
+	wake := time.Now().Add(delay)
+	s.c.cfg.Logger.InfoContext(ctx, "flow: function failed, retrying", "run_id", s.run.ID, "function_id", s.fn.id,
+		"attempt", attempt, "retry_in", delay, "error", herr.Error())
+	return s.suspend(ctx, []suspension{{retry: true, wakeAt: &wake}}, attempt)
+}
+
+func (s *segment) completeJob(ctx context.Context, tx pgx.Tx) error {
+	done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, s.job)
+	if err != nil {
+		return fmt.Errorf("complete job: %w", err)
+	}
+	if done.State != rivertype.JobStateCompleted {
+		return errLost // the job left running meanwhile (rescued): not ours to finish
+	}
+	return nil
+}
+
+// suspend pauses the run until the earliest wake time of its pending
+// suspensions (or until an event, child run or waker makes it runnable).
+func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int32) error {
+	var wake *time.Time
+	status := RunSleeping
+	allRetries := true
+	for _, p := range pending {
+		if p.wakeAt != nil && (wake == nil || p.wakeAt.Before(*wake)) {
+			wake = p.wakeAt
+		}
+		if p.wait {
+			status = RunWaiting
+		}
+		if !p.retry {
+			allRetries = false
+		}
+	}
+	if allRetries {
+		status = RunQueued
+	}
+	now := time.Now()
+	opts := s.c.insertOpts(time.Time{})
+	runWake := wake
+	switch {
+	case wake == nil:
+		opts.Pending = true // only an event or a child run wakes it
+	case wake.After(now):
+		opts.ScheduledAt = *wake // River's scheduler is the fallback; the waker is on time
+	default:
+		runWake = nil // due already: available now
+	}
+	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
+		for _, p := range pending {
+			if p.save != nil {
+				if err := p.save(ctx, tx); err != nil {
+					return err
+				}
+			}
+		}
+		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1}, opts)
+		if err != nil {
+			return fmt.Errorf("insert continuation job: %w", err)
+		}
+		if _, err := s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
+			Status: string(status), JobID: &res.Job.ID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
+		}); err != nil {
+			return err
+		}
+		return s.completeJob(ctx, tx)
+	})
+	switch {
+	case errors.Is(err, errLost):
+		return nil
+	case err != nil:
+		return fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
+	}
+	if runWake != nil {
+		s.c.waker.wakeAt(*runWake)
+	}
+	s.c.cfg.Logger.DebugContext(ctx, "flow: run suspended", "run_id", s.run.ID, "status", status, "wake_at", runWake)
+	return nil
+}
+
+// finish ends the run, resolves its parent's Invoke step if it has one, and
+// completes the River job, in one transaction.
+func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
+	var errp *string
+	if errMsg != "" {
+		errp = &errMsg
+	}
+	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
+		row, err := s.c.q.RunFinish(ctx, tx, &dbsqlc.RunFinishParams{
+			Status: string(status), Output: output, Error: errp, ID: s.run.ID, Gen: s.run.Gen,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errLost
+		}
+		if err != nil {
+			return err
+		}
+		if row.ParentRunID != nil && row.ParentStepID != nil {
+			if err := s.c.resolveInvoke(ctx, tx, *row.ParentRunID, *row.ParentStepID, s.run.ID, status, output, errp); err != nil {
+				return fmt.Errorf("resume parent run %s: %w", *row.ParentRunID, err)
+			}
+		}
+		return s.completeJob(ctx, tx)
+	})
+	switch {
+	case errors.Is(err, errLost):
+		return nil
+	case err != nil:
+		return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
+	}
+	level := slog.LevelDebug
+	if status == RunFailed {
+		level = slog.LevelWarn
+	}
+	s.c.cfg.Logger.Log(ctx, level, "flow: run ended", "run_id", s.run.ID, "function_id", s.fn.id, "status", status, "error", errMsg)
+	return nil
+}

@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS flow_wait_path;
+DROP TABLE IF EXISTS flow_wait;
+DROP TABLE IF EXISTS flow_step;
+DROP TABLE IF EXISTS flow_run;
+DROP TABLE IF EXISTS flow_event_dedupe;
+DROP TABLE IF EXISTS flow_event;
+DROP TABLE IF EXISTS flow_trigger;
+DROP TABLE IF EXISTS flow_function;
+DROP FUNCTION IF EXISTS flow_uuid_v7();

@@ -1,0 +1,8 @@
+CREATE TYPE river_job_state AS ENUM ('available', 'cancelled', 'completed', 'discarded', 'pending', 'retryable', 'running', 'scheduled');
+
+CREATE TABLE river_job (
+    id bigserial PRIMARY KEY,
+    state river_job_state NOT NULL DEFAULT 'available',
+    queue text NOT NULL,
+    scheduled_at timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,165 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Step runs fn once per run and remembers its result: when the run replays,
+// Step returns the stored result without calling fn. id names the step
+// within the run; a repeated id (in a loop) gets a deterministic suffix
+// (":1", ":2", ...). The result is stored as JSON and returned decoded from
+// it, on the first execution as on replays.
+//
+// If fn returns an error (or panics), the step is retried with backoff, up to
+// FunctionOpts.Retries more times, in later executions of the run; wrap the
+// error with NonRetriable to fail at once, or RetryAfter to choose the delay.
+// Once the step has failed for good, Step returns a *StepError, which the
+// function may handle. Any other error Step returns (the run is suspending)
+// must be returned by the function unchanged.
+func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	s, err := segmentFrom(ctx)
+	if err != nil {
+		return zero, err
+	}
+	sid, st, seq, err := s.begin(id, kindRun)
+	if err != nil {
+		return zero, err
+	}
+	attempts := int32(0)
+	if st != nil {
+		switch st.Status {
+		case stepCompleted:
+			return decodeOutput[T](s, st.ID, st.Output)
+		case stepFailed:
+			return zero, s.storedStepError(st)
+		}
+		attempts = st.Attempts
+	}
+	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
+	val, runErr := callStep(ctx, sid, fn)
+	if s.ctx.Err() != nil {
+		return zero, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
+	}
+	if runErr == nil {
+		var out []byte
+		if out, runErr = s.encodeOutput(sid, val); runErr == nil {
+			now := time.Now()
+			rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
+			if err := s.saveFenced(rec); err != nil {
+				return zero, err
+			}
+			return decodeOutput[T](s, sid, out)
+		}
+	}
+	return zero, s.stepFailed(rec, runErr)
+}
+
+// StepTx is Step for work in the database: fn's writes in tx and the step's
+// stored result commit in one transaction, so the step's database effects
+// happen exactly once. If fn returns an error, tx is rolled back and the
+// step is retried as Step's is. fn must not commit or roll back tx.
+func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
+	var zero T
+	s, err := segmentFrom(ctx)
+	if err != nil {
+		return zero, err
+	}
+	sid, st, seq, err := s.begin(id, kindRun)
+	if err != nil {
+		return zero, err
+	}
+	attempts := int32(0)
+	if st != nil {
+		switch st.Status {
+		case stepCompleted:
+			return decodeOutput[T](s, st.ID, st.Output)
+		case stepFailed:
+			return zero, s.storedStepError(st)
+		}
+		attempts = st.Attempts
+	}
+	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
+	var out []byte
+	var stepErr error // the user's failure, as opposed to a lost or broken transaction
+	txErr := pgx.BeginFunc(context.WithoutCancel(ctx), s.c.pool, func(tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
+		val, err := callStep(ctx, sid, func(ctx context.Context) (T, error) { return fn(ctx, tx) })
+		if err == nil {
+			out, err = s.encodeOutput(sid, val)
+		}
+		if err != nil {
+			stepErr = err
+			return err
+		}
+		now := time.Now()
+		rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
+		return s.saveTx(ctx, tx, rec)
+	})
+	switch {
+	case s.ctx.Err() != nil:
+		return zero, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
+	case stepErr != nil:
+		return zero, s.stepFailed(rec, stepErr)
+	case errors.Is(txErr, errLost):
+		return zero, s.markLostOrInterrupted(sid, txErr)
+	case txErr != nil:
+		// The commit (or the step's own statements) failed: an attempt failed.
+		return zero, s.stepFailed(rec, txErr)
+	}
+	return decodeOutput[T](s, sid, out)
+}
+
+// callStep calls a step's function, turning a panic into an error.
+func callStep[T any](ctx context.Context, sid string, fn func(ctx context.Context) (T, error)) (val T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("flow: step %q panicked: %v\n%s", sid, r, firstLines(debug.Stack(), 12))
+		}
+	}()
+	return fn(context.WithValue(ctx, inStepKey{}, sid))
+}
+
+func (s *segment) encodeOutput(sid string, val any) ([]byte, error) {
+	out, err := json.Marshal(val)
+	if err != nil {
+		return nil, NonRetriable(fmt.Errorf("flow: step %q: encode result as JSON: %w", sid, err))
+	}
+	if len(out) > s.c.cfg.MaxStepOutputBytes {
+		return nil, NonRetriable(fmt.Errorf("%w: step %q returned %d bytes, over the limit of %d (Config.MaxStepOutputBytes)",
+			ErrStepOutputTooLarge, sid, len(out), s.c.cfg.MaxStepOutputBytes))
+	}
+	return out, nil
+}
+
+func decodeOutput[T any](s *segment, sid string, out []byte) (T, error) {
+	var v T
+	if len(out) == 0 {
+		return v, nil
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return v, NonRetriable(fmt.Errorf("flow: run %s: decode stored result of step %q into %T: %w", s.run.ID, sid, v, err))
+	}
+	return v, nil
+}
+
+func firstLines(b []byte, n int) string {
+	for i, c := range b {
+		if c == '\n' {
+			n--
+			if n == 0 {
+				return string(b[:i])
+			}
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,81 @@
+package flow
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Trigger says what starts a function's runs: an event name (EventTrigger),
+// a schedule (CronTrigger), or several of these (Triggers).
+type Trigger struct {
+	event string
+	cron  string
+	many  []Trigger
+}
+
+// EventTrigger starts a run for every event with this exact name, or, for a
+// name ending in "/*" or ".*" (such as "billing/*"), for every event whose
+// name starts with what comes before the "*".
+func EventTrigger(name string) Trigger { return Trigger{event: name} }
+
+// CronTrigger starts a run on a schedule: five-field cron syntax or a
+// descriptor such as "@hourly", with an optional "TZ=Area/City " prefix.
+// The spec is checked by CreateFunction. Cron runs start in issue order on
+// the elected leader, once per tick across all processes.
+func CronTrigger(spec string) Trigger { return Trigger{cron: spec} }
+
+// Triggers combines several triggers: the function runs for any of them.
+func Triggers(ts ...Trigger) Trigger { return Trigger{many: ts} }
+
+// flatten returns the single triggers in t.
+func (t Trigger) flatten() []Trigger {
+	if t.many == nil {
+		return []Trigger{t}
+	}
+	var out []Trigger
+	for _, m := range t.many {
+		out = append(out, m.flatten()...)
+	}
+	return out
+}
+
+// eventPattern returns the name or prefix stored in the trigger registry.
+func (t Trigger) eventPattern() (name string, isPrefix bool) {
+	if p, ok := strings.CutSuffix(t.event, "*"); ok {
+		return p, true
+	}
+	return t.event, false
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (t Trigger) validate() error {
+	switch {
+	case t.event != "" && t.cron != "":
+		return fmt.Errorf("a trigger has both an event and a cron spec")
+	case t.event != "":
+		name := t.event
+		if prefix, ok := strings.CutSuffix(name, "*"); ok {
+			if !strings.HasSuffix(prefix, "/") && !strings.HasSuffix(prefix, ".") || len(prefix) < 2 {
+				return fmt.Errorf("event trigger %q: a wildcard must be a whole last segment, as in \"billing/*\" or \"user.*\"", name)
+			}
+			name = prefix + "x"
+		}
+		if err := validateEventName(name); err != nil {
+			return fmt.Errorf("event trigger %q: %w", t.event, err)
+		}
+	case t.cron != "":
+		spec := t.cron
+		if strings.HasPrefix(spec, "CRON_TZ=") {
+			spec = "TZ=" + strings.TrimPrefix(spec, "CRON_TZ=")
+		}
+		if _, err := cronParser.Parse(spec); err != nil {
+			return fmt.Errorf("cron trigger %q: %w", t.cron, err)
+		}
+	default:
+		return fmt.Errorf("an empty trigger (use EventTrigger or CronTrigger)")
+	}
+	return nil
+}
