@@ -70,6 +70,9 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &runWorker{c: c}); err != nil {
 		return nil, fmt.Errorf("flow: NewClient: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &cronWorker{c: c}); err != nil {
+		return nil, fmt.Errorf("flow: NewClient: %w", err)
+	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:                cfg.ID,
 		Logger:            cfg.Logger,
@@ -130,6 +133,10 @@ func (c *Client) Start(ctx context.Context) error {
 	slices.SortFunc(fns, func(a, b *Function) int { return cmp.Compare(a.id, b.id) })
 
 	if err := c.register(ctx, fns); err != nil {
+		c.setStarted(false)
+		return err
+	}
+	if err := c.addCronJobs(fns); err != nil {
 		c.setStarted(false)
 		return err
 	}

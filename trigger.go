@@ -22,8 +22,9 @@ func EventTrigger(name string) Trigger { return Trigger{event: name} }
 
 // CronTrigger starts a run on a schedule: five-field cron syntax or a
 // descriptor such as "@hourly", with an optional "TZ=Area/City " prefix.
-// The spec is checked by CreateFunction. Cron runs start in issue order on
-// the elected leader, once per tick across all processes.
+// The spec is checked by CreateFunction. Each tick starts one run across all
+// processes (River's elected leader fires it), whose event is a
+// "flow/scheduled.timer" event with ScheduledTimer data.
 func CronTrigger(spec string) Trigger { return Trigger{cron: spec} }
 
 // Triggers combines several triggers: the function runs for any of them.
@@ -67,11 +68,7 @@ func (t Trigger) validate() error {
 			return fmt.Errorf("event trigger %q: %w", t.event, err)
 		}
 	case t.cron != "":
-		spec := t.cron
-		if strings.HasPrefix(spec, "CRON_TZ=") {
-			spec = "TZ=" + strings.TrimPrefix(spec, "CRON_TZ=")
-		}
-		if _, err := cronParser.Parse(spec); err != nil {
+		if _, err := parseCron(t.cron); err != nil {
 			return fmt.Errorf("cron trigger %q: %w", t.cron, err)
 		}
 	default:

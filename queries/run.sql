@@ -175,3 +175,9 @@ LIMIT @max;
 -- name: ListenRunDone :exec
 -- Subscribes a dedicated connection to run-end notifications (RunFinish).
 LISTEN flow_run_done;
+
+-- name: RunInsert :one
+-- Creates a queued run of one function (a cron tick's run).
+INSERT INTO flow_run (id, function_id, event_id)
+VALUES (flow_uuid_v7(), @function_id, @event_id)
+RETURNING id;

@@ -153,6 +153,25 @@ func (q *Queries) RunGetChild(ctx context.Context, db DBTX, arg *RunGetChildPara
 	return &i, err
 }
 
+const runInsert = `-- name: RunInsert :one
+INSERT INTO flow_run (id, function_id, event_id)
+VALUES (flow_uuid_v7(), $1, $2)
+RETURNING id
+`
+
+type RunInsertParams struct {
+	FunctionID string
+	EventID    string
+}
+
+// Creates a queued run of one function (a cron tick's run).
+func (q *Queries) RunInsert(ctx context.Context, db DBTX, arg *RunInsertParams) (string, error) {
+	row := db.QueryRow(ctx, runInsert, arg.FunctionID, arg.EventID)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
 const runInsertChild = `-- name: RunInsertChild :one
 INSERT INTO flow_run (id, function_id, event_id, parent_run_id, parent_step_id)
 VALUES (flow_uuid_v7(), $1, $2, $3, $4)

@@ -1,0 +1,117 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// eventScheduled names the event a cron trigger's run receives.
+const eventScheduled = "flow/scheduled.timer"
+
+// cronArgs are the args of the River periodic job that fires one cron
+// trigger of one function. Tick makes the job unique per tick, so a tick is
+// fired once even if leadership changes hands at that moment.
+type cronArgs struct {
+	FunctionID string    `json:"function_id" river:"unique"`
+	Cron       string    `json:"cron" river:"unique"`
+	Tick       time.Time `json:"tick" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (cronArgs) Kind() string { return "flow_cron" }
+
+// ScheduledTimer is the data of the "flow/scheduled.timer" event that starts
+// a cron trigger's runs.
+type ScheduledTimer struct {
+	Cron       string    `json:"cron"`
+	FunctionID string    `json:"function_id"`
+	Tick       time.Time `json:"tick"`
+}
+
+func parseCron(spec string) (interface{ Next(time.Time) time.Time }, error) {
+	if rest, ok := strings.CutPrefix(spec, "CRON_TZ="); ok {
+		spec = "TZ=" + rest
+	}
+	return cronParser.Parse(spec)
+}
+
+// addCronJobs registers a River periodic job per cron trigger. River runs
+// periodic jobs on its elected leader only, so each tick fires once across
+// all processes.
+func (c *Client) addCronJobs(fns []*Function) error {
+	for _, fn := range fns {
+		for _, t := range fn.triggers {
+			if t.cron == "" {
+				continue
+			}
+			sched, err := parseCron(t.cron)
+			if err != nil {
+				return fmt.Errorf("flow: cron trigger %q of %q: %w", t.cron, fn.id, err)
+			}
+			fnID, spec := fn.id, t.cron
+			_, err = c.river.PeriodicJobs().AddSafely(river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
+				tick := time.Now().UTC().Truncate(time.Second)
+				return cronArgs{FunctionID: fnID, Cron: spec, Tick: tick}, &river.InsertOpts{
+					Queue:      c.cfg.Queue,
+					UniqueOpts: river.UniqueOpts{ByArgs: true},
+				}
+			}, &river.PeriodicJobOpts{ID: cronJobID(fnID, spec)}))
+			if err != nil {
+				return fmt.Errorf("flow: cron trigger %q of %q: %w", t.cron, fn.id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// cronJobID names a cron trigger's periodic job (River allows few characters
+// in IDs, so the spec is hashed).
+func cronJobID(fnID, spec string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(fnID + "\x00" + spec))
+	return fmt.Sprintf("flow_cron:%x", h.Sum64())
+}
+
+type cronWorker struct {
+	river.WorkerDefaults[cronArgs]
+	c *Client
+}
+
+// Work starts the function's run for one tick, with a scheduled-timer event,
+// in the transaction that completes the periodic job.
+func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
+	c := w.c
+	data, _ := json.Marshal(ScheduledTimer{Cron: job.Args.Cron, FunctionID: job.Args.FunctionID, Tick: job.Args.Tick})
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		eventID := newID()
+		if err := c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventScheduled, Data: data, Ts: job.Args.Tick}); err != nil {
+			return fmt.Errorf("flow: cron %q of %q: store event: %w", job.Args.Cron, job.Args.FunctionID, err)
+		}
+		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: job.Args.FunctionID, EventID: eventID})
+		if err != nil {
+			return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
+		}
+		if _, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID}, c.insertOpts(time.Time{})); err != nil {
+			return fmt.Errorf("flow: cron %q of %q: insert run job: %w", job.Args.Cron, job.Args.FunctionID, err)
+		}
+		done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		if err != nil {
+			return err
+		}
+		if done.State != rivertype.JobStateCompleted {
+			return fmt.Errorf("flow: cron job %d left running before it completed", job.ID)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,64 @@
+// Package flow gives a Go service durable, event-driven functions in its own
+// Postgres database, running in-process on River: what Inngest gives a
+// TypeScript app through a hosted platform, with no extra server.
+//
+// # Events and functions
+//
+// A function is created on a [Client] with [CreateFunction] and a [Trigger];
+// every event sent with [Client.Send] or [Client.SendTx] whose name matches
+// starts a run of it. SendTx writes the event and its runs in the caller's
+// own transaction: they exist if and only if it commits.
+//
+//	client, _ := flow.NewClient(pool, nil)
+//	flow.CreateFunction(client, flow.FunctionOpts{ID: "onboard"}, flow.EventTrigger("user/signed.up"),
+//		func(ctx context.Context, in flow.Input[SignedUp]) (any, error) { ... })
+//	client.Start(ctx)
+//	client.SendTx(ctx, tx, flow.Event{Name: "user/signed.up", Data: SignedUp{...}})
+//
+// # Steps
+//
+// A run executes its handler from the top each time it resumes. Steps make
+// that safe: [Step] runs its function once and stores the result, which
+// later executions get back at once; [StepTx] also commits the step's own
+// database writes with its result. [Sleep], [SleepUntil], [WaitForEvent] and
+// [Invoke] pause the run durably: the segment ends, nothing is held in
+// memory, and a River job resumes the run when its time, event or child run
+// comes. [SendEvent] sends events exactly once.
+//
+// A step that returns an error is retried with backoff (FunctionOpts.Retries
+// times, 4 by default); after the last attempt the function receives a
+// [*StepError]. Steps that pause return an error the function must return
+// unchanged, as in:
+//
+//	if err := flow.Sleep(ctx, "wait-a-day", 24*time.Hour); err != nil {
+//		return nil, err
+//	}
+//
+// Step IDs must be unique within a run; a repeated ID (in a loop) gets a
+// suffix ":1", ":2" in call order. The function must call the same steps in
+// the same order on every execution: a replay that meets a different kind of
+// step at a recorded ID fails the run with a [*NonDeterminismError].
+//
+// # Reliability
+//
+// Each change of a run's state happens in a transaction that checks the run
+// still belongs to the River job executing it (a generation number fences
+// stale jobs). The client executing a run renews a lease on it; if the
+// process dies, another started client takes the run over once the lease
+// lapses (Config.LeaseTTL, 30 s by default) and resumes it from its stored
+// steps. Wake-ups do not wait for River's polling: a matched event makes the
+// run's job available in the sender's transaction and notifies River's
+// producers at commit, and a waker in each client makes sleeping runs
+// runnable at their wake time.
+//
+// # Inspecting runs
+//
+// [Client.GetRun], [Client.ListRuns] and [Client.AwaitRun] show each run's
+// status, output or error, and its steps with their attempts, timings and
+// outputs.
+//
+// # Testing
+//
+// Package flowtest finds or starts a Postgres for tests and gives each test
+// its own migrated database.
+package flow

@@ -1,0 +1,45 @@
+// Package flowtest gives tests and small programs a real Postgres with no
+// setup: a server, and fresh databases on it with flow's schema already
+// migrated.
+//
+// # Finding a Postgres
+//
+// [StartServer] looks for a server in this order and uses the first that works:
+//
+//  1. FLOW_DATABASE_URL, else DATABASE_URL, if set. The harness creates its
+//     own databases on that server (named flowtest_…), so the role needs the
+//     CREATEDB privilege. The server is never stopped by the harness.
+//  2. A Docker container started with testcontainers-go, when a Docker daemon
+//     answers a quick ping.
+//  3. A throwaway server started from the local Postgres binaries (initdb and
+//     postgres, found on PATH or under /usr/lib/postgresql/*/bin), in a
+//     temporary directory that is removed when the server is closed. When
+//     running as root it runs the server as the postgres user, creating that
+//     user if needed.
+//
+// Postgres 13 or newer is required.
+//
+// # Using it in tests
+//
+// Each test package that uses the harness should stop the server it started
+// by calling [Main] from TestMain:
+//
+//	func TestMain(m *testing.M) { flowtest.Main(m) }
+//
+// Each test then gets its own freshly migrated database, isolated from every
+// other test, so tests may run in parallel:
+//
+//	func TestSomething(t *testing.T) {
+//		t.Parallel()
+//		pool := flowtest.Pool(t)
+//		// use pool; the database is dropped when the test ends
+//	}
+//
+// Use [DatabaseURL] instead of [Pool] when the test needs a connection string,
+// for example to start a subprocess.
+//
+// Fresh databases are cloned from a template database that is migrated once
+// per process, so a new database costs a CREATE DATABASE rather than a full
+// migration. Databases left behind by a process that died are dropped by the
+// next process that uses the same server.
+package flowtest

@@ -1,0 +1,115 @@
+package flowtest_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow/flowtest"
+)
+
+func TestMain(m *testing.M) { flowtest.Main(m) }
+
+func TestPoolIsolated(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+
+	first := flowtest.Pool(t)
+	second := flowtest.Pool(t)
+
+	_, err := first.Exec(ctx, "CREATE TABLE only_here (id int)")
+	require.NoError(t, err)
+	_, err = first.Exec(ctx, "INSERT INTO only_here VALUES (1)")
+	require.NoError(t, err)
+
+	var exists bool
+	err = second.QueryRow(ctx, "SELECT to_regclass('only_here') IS NOT NULL").Scan(&exists)
+	require.NoError(t, err)
+	require.False(t, exists, "a table made in one test database is visible in another")
+
+	var firstDB, secondDB string
+	require.NoError(t, first.QueryRow(ctx, "SELECT current_database()").Scan(&firstDB))
+	require.NoError(t, second.QueryRow(ctx, "SELECT current_database()").Scan(&secondDB))
+	require.NotEqual(t, firstDB, secondDB)
+}
+
+func TestPoolParallel(t *testing.T) {
+	t.Parallel()
+
+	for _, name := range []string{"a", "b", "c", "d", "e", "f"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			pool := flowtest.Pool(t)
+
+			// Every test may use the same table name without clashing.
+			_, err := pool.Exec(ctx, "CREATE TABLE shared_name (v text)")
+			require.NoError(t, err)
+			_, err = pool.Exec(ctx, "INSERT INTO shared_name VALUES ($1)", name)
+			require.NoError(t, err)
+
+			var values []string
+			rows, err := pool.Query(ctx, "SELECT v FROM shared_name")
+			require.NoError(t, err)
+			values, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			require.Equal(t, []string{name}, values)
+		})
+	}
+}
+
+func TestDatabaseURL(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+
+	dbURL := flowtest.DatabaseURL(t)
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+
+	var one int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT 1").Scan(&one))
+	require.Equal(t, 1, one)
+}
+
+func TestDatabaseDroppedAfterTest(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+
+	var name string
+	t.Run("inner", func(t *testing.T) {
+		pool := flowtest.Pool(t)
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT current_database()").Scan(&name))
+	})
+
+	pool := flowtest.Pool(t)
+	var exists bool
+	err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists)
+	require.NoError(t, err)
+	require.False(t, exists, "database %s still exists after its test ended", name)
+}
+
+func TestStartServerTwice(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+
+	for range 2 {
+		srv, err := flowtest.StartServer(ctx)
+		require.NoError(t, err)
+
+		dbURL, drop, err := flowtest.NewDatabase(ctx, srv.URL)
+		require.NoError(t, err)
+
+		conn, err := pgx.Connect(ctx, dbURL)
+		require.NoError(t, err)
+		var one int
+		require.NoError(t, conn.QueryRow(ctx, "SELECT 1").Scan(&one))
+		require.NoError(t, conn.Close(ctx))
+
+		require.NoError(t, drop(ctx))
+		require.NoError(t, srv.Close())
+		require.NoError(t, srv.Close(), "Close twice")
+	}
+}

@@ -1,0 +1,66 @@
+package flowtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// Server is a Postgres server found or started by [StartServer].
+type Server struct {
+	// URL is a connection string for the server's maintenance database
+	// ("postgres" on a server the harness started, or whatever database the
+	// environment's URL names). Pass it to [NewDatabase] to get a fresh
+	// database on the server.
+	URL string
+
+	closeOnce sync.Once
+	closeErr  error
+	stop      func() error // nil when the harness did not start the server
+}
+
+// StartServer finds a Postgres server, starting one if needed: it uses
+// FLOW_DATABASE_URL or DATABASE_URL if set, else a Docker container when a
+// Docker daemon answers, else a throwaway server from the local Postgres
+// binaries. See the package documentation for details.
+//
+// Each call that starts a server starts a new one. Call [Server.Close] when
+// done with it.
+func StartServer(ctx context.Context) (*Server, error) {
+	for _, name := range []string{"FLOW_DATABASE_URL", "DATABASE_URL"} {
+		if url := os.Getenv(name); url != "" {
+			return &Server{URL: url}, nil
+		}
+	}
+
+	if dockerAvailable(ctx) {
+		srv, err := startDocker(ctx)
+		if err == nil {
+			return srv, nil
+		}
+		// Docker answers but the container could not start (no image and
+		// no registry, for instance): local binaries may still work.
+		localSrv, localErr := startLocal(ctx)
+		if localErr != nil {
+			return nil, fmt.Errorf("flowtest: no Postgres could be started: %w", errors.Join(err, localErr))
+		}
+		return localSrv, nil
+	}
+
+	return startLocal(ctx)
+}
+
+// Close stops the server if [StartServer] started it, and removes its files.
+// For a server given by FLOW_DATABASE_URL or DATABASE_URL it does nothing.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.stop != nil {
+			forgetTemplates(s.URL)
+			s.closeErr = s.stop()
+		}
+	})
+	return s.closeErr
+}
