@@ -171,6 +171,23 @@ func dropTemplates(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// dropTemplate drops this process's template on the server at serverURL,
+// which stays up.
+func dropTemplate(ctx context.Context, serverURL string) error {
+	templatesMu.Lock()
+	defer templatesMu.Unlock()
+	t, ok := templates[serverURL]
+	if !ok {
+		return nil
+	}
+	delete(templates, serverURL)
+	defer t.owner.Close(context.WithoutCancel(ctx))
+	if _, err := t.owner.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(t.name)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("flowtest: drop template database: %w", err)
+	}
+	return nil
+}
+
 // forgetTemplates forgets this process's template on the server at
 // serverURL, which is about to stop.
 func forgetTemplates(serverURL string) {

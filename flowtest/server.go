@@ -53,14 +53,19 @@ func StartServer(ctx context.Context) (*Server, error) {
 }
 
 // Close stops the server if [StartServer] started it, and removes its files.
-// For a server given by FLOW_DATABASE_URL or DATABASE_URL it does nothing.
-// It is safe to call more than once.
+// For a server given by FLOW_DATABASE_URL or DATABASE_URL it only drops the
+// template database this process made there. It is safe to call more than
+// once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		if s.stop != nil {
 			forgetTemplates(s.URL)
 			s.closeErr = s.stop()
+			return
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+		defer cancel()
+		s.closeErr = dropTemplate(ctx, s.URL)
 	})
 	return s.closeErr
 }
