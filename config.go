@@ -64,6 +64,12 @@ type Config struct {
 	// MaxEventBytes is the largest encoded event Send accepts. Defaults to
 	// 512 KiB.
 	MaxEventBytes int
+
+	// RetentionPeriod is how long ended runs (with their steps) and events
+	// are kept; started clients delete older ones every few minutes. Runs
+	// that have not ended are never deleted. Negative keeps everything.
+	// Defaults to 7 days.
+	RetentionPeriod time.Duration
 }
 
 // DefaultRetryBackoff is the default Config.RetryBackoff: 1 s after the
@@ -117,6 +123,9 @@ func (c *Config) withDefaults() *Config {
 	}
 	if out.MaxEventBytes == 0 {
 		out.MaxEventBytes = 512 << 10
+	}
+	if out.RetentionPeriod == 0 {
+		out.RetentionPeriod = 7 * 24 * time.Hour
 	}
 	return &out
 }

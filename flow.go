@@ -150,6 +150,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.goBackground(bgCtx, c.waker.run)
 	c.goBackground(bgCtx, c.renewLeases)
 	c.goBackground(bgCtx, c.sweepExpiredLeases)
+	c.goBackground(bgCtx, c.cleanRetention)
 	c.goBackground(bgCtx, c.done.listen(c.pool, c.cfg.Logger))
 	go func() {
 		select {

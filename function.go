@@ -96,9 +96,6 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 	}
 	seen := map[string]bool{}
 	for _, t := range triggers {
-		if t.many != nil {
-			continue // an empty Triggers() call
-		}
 		if err := t.validate(); err != nil {
 			return nil, fmt.Errorf("%w %q: %v", ErrInvalidFunction, opts.ID, err)
 		}

@@ -13,16 +13,16 @@ import (
 // The wake time is fixed when the step first runs. Functions must return a
 // non-nil error from Sleep unchanged.
 func Sleep(ctx context.Context, id string, d time.Duration) error {
-	return sleepStep(ctx, id, func() time.Time { return time.Now().Add(max(d, 0)) })
+	return sleepStep(ctx, id, func(now time.Time) time.Time { return now.Add(max(d, 0)) })
 }
 
 // SleepUntil pauses the run until t, durably, as Sleep does. A time in the
 // past returns at once.
 func SleepUntil(ctx context.Context, id string, t time.Time) error {
-	return sleepStep(ctx, id, func() time.Time { return t })
+	return sleepStep(ctx, id, func(time.Time) time.Time { return t })
 }
 
-func sleepStep(ctx context.Context, id string, until func() time.Time) error {
+func sleepStep(ctx context.Context, id string, until func(now time.Time) time.Time) error {
 	s, err := segmentFrom(ctx)
 	if err != nil {
 		return err
@@ -39,7 +39,7 @@ func sleepStep(ctx context.Context, id string, until func() time.Time) error {
 		}
 		wake = *st.WakeAt
 	} else {
-		wake = until().UTC()
+		wake = until(now).UTC()
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindSleep, attempts: 1, wakeAt: &wake, startedAt: now}
 	if st != nil {

@@ -28,7 +28,13 @@ func EventTrigger(name string) Trigger { return Trigger{event: name} }
 func CronTrigger(spec string) Trigger { return Trigger{cron: spec} }
 
 // Triggers combines several triggers: the function runs for any of them.
-func Triggers(ts ...Trigger) Trigger { return Trigger{many: ts} }
+// Triggers() with none makes a function that runs only when invoked (Invoke).
+func Triggers(ts ...Trigger) Trigger {
+	if ts == nil {
+		ts = []Trigger{}
+	}
+	return Trigger{many: ts}
+}
 
 // flatten returns the single triggers in t.
 func (t Trigger) flatten() []Trigger {

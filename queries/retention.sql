@@ -1,0 +1,31 @@
+-- name: RunDeleteEnded :execrows
+-- Deletes up to @max runs that ended before @before, with their steps and
+-- waits. Runs of other processes' sweeps are skipped, not waited for.
+WITH doomed AS (
+    SELECT r.id FROM flow_run r
+    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.ended_at < @before::timestamptz
+    LIMIT @max
+    FOR UPDATE SKIP LOCKED
+),
+steps AS (
+    DELETE FROM flow_step USING doomed WHERE flow_step.run_id = doomed.id
+),
+waits AS (
+    DELETE FROM flow_wait USING doomed WHERE flow_wait.run_id = doomed.id
+)
+DELETE FROM flow_run USING doomed WHERE flow_run.id = doomed.id;
+
+-- name: EventDeleteOld :execrows
+-- Deletes up to @max events received before @before that no remaining run
+-- refers to.
+WITH doomed AS (
+    SELECT e.id FROM flow_event e
+    WHERE e.received_at < @before::timestamptz
+        AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.event_id = e.id)
+    LIMIT @max
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM flow_event USING doomed WHERE flow_event.id = doomed.id;
+
+-- name: EventDedupeDeleteExpired :execrows
+DELETE FROM flow_event_dedupe WHERE seen_at < now() - interval '24 hours';
