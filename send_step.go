@@ -23,22 +23,15 @@ func SendEvent(ctx context.Context, id string, events ...Event) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	attempts := int32(0)
-	if st != nil {
-		switch st.Status {
-		case stepCompleted:
-			return decodeOutput[[]string](s, sid, st.Output)
-		case stepFailed:
-			return nil, s.storedStepError(st)
-		}
-		attempts = st.Attempts
+	attempts, done, ids, err := replayStep[[]string](s, st)
+	if done {
+		return ids, err
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindSend, attempts: attempts + 1, startedAt: time.Now()}
 	prepared, err := s.c.prepareEvents(events)
 	if err != nil {
 		return nil, s.stepFailed(rec, NonRetriable(err))
 	}
-	var ids []string
 	txErr := pgx.BeginFunc(context.WithoutCancel(ctx), s.c.pool, func(tx pgx.Tx) error {
 		if err := s.fence(ctx, tx); err != nil {
 			return err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
 // Step runs fn once per run and remembers its result: when the run replays,
@@ -33,15 +35,9 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 	if err != nil {
 		return zero, err
 	}
-	attempts := int32(0)
-	if st != nil {
-		switch st.Status {
-		case stepCompleted:
-			return decodeOutput[T](s, st.ID, st.Output)
-		case stepFailed:
-			return zero, s.storedStepError(st)
-		}
-		attempts = st.Attempts
+	attempts, done, val, err := replayStep[T](s, st)
+	if done {
+		return val, err
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
 	val, runErr := callStep(ctx, sid, fn)
@@ -76,15 +72,9 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 	if err != nil {
 		return zero, err
 	}
-	attempts := int32(0)
-	if st != nil {
-		switch st.Status {
-		case stepCompleted:
-			return decodeOutput[T](s, st.ID, st.Output)
-		case stepFailed:
-			return zero, s.storedStepError(st)
-		}
-		attempts = st.Attempts
+	attempts, done, val, err := replayStep[T](s, st)
+	if done {
+		return val, err
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
 	var out []byte
@@ -117,6 +107,22 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 		return zero, s.stepFailed(rec, txErr)
 	}
 	return decodeOutput[T](s, sid, out)
+}
+
+// replayStep returns a stored step's outcome (done) when it completed or
+// failed for good; otherwise the attempts it has used so far.
+func replayStep[T any](s *segment, st *dbsqlc.FlowStep) (attempts int32, done bool, val T, err error) {
+	if st == nil {
+		return 0, false, val, nil
+	}
+	switch st.Status {
+	case stepCompleted:
+		val, err = decodeOutput[T](s, st.ID, st.Output)
+		return st.Attempts, true, val, err
+	case stepFailed:
+		return st.Attempts, true, val, s.storedStepError(st)
+	}
+	return st.Attempts, false, val, nil
 }
 
 // callStep calls a step's function, turning a panic into an error.
