@@ -32,7 +32,9 @@ type migration struct {
 
 // Migrations returns the library's own schema migrations in order, as SQL
 // that an application's migration tool can run after River's (see River's
-// rivermigrate, or `river migrate-get`). Migrate runs both for you.
+// rivermigrate, or `river migrate-get`). Migrate runs both for you. The
+// migrations are idempotent, so Migrate may still be called on a database
+// migrated this way.
 func Migrations() ([]string, error) {
 	ms, err := loadMigrations()
 	if err != nil {
@@ -76,11 +78,15 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	conn, err := pool.Acquire(ctx)
+	// The lock's connection leaves the pool's accounting, so that River's
+	// migrator can still get a connection from a pool of one (and callers
+	// waiting for the lock cannot starve the one holding it).
+	pc, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("flow: migrate: acquire connection: %w", err)
 	}
-	defer conn.Release()
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
 	q := dbsqlc.New()
 	if err := q.MigrationLock(ctx, conn, migrationLockKey); err != nil {
 		return fmt.Errorf("flow: migrate: take lock: %w", err)

@@ -111,6 +111,9 @@ func runFromRow(r *dbsqlc.FlowRun) *Run {
 
 // GetRun returns a run with its steps, or ErrNotFound.
 func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
+	if !isUUID(runID) {
+		return nil, fmt.Errorf("%w: %q is not a run ID", ErrNotFound, runID)
+	}
 	row, err := c.q.RunGet(ctx, c.pool, runID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: run %s", ErrNotFound, runID)

@@ -15,7 +15,7 @@ $$;
 
 -- flow_function is the registry of the functions that worker processes define,
 -- so that a process that only sends events still starts the right runs.
-CREATE TABLE flow_function (
+CREATE TABLE IF NOT EXISTS flow_function (
     id text PRIMARY KEY,
     name text NOT NULL,
     retries integer NOT NULL,
@@ -25,16 +25,16 @@ CREATE TABLE flow_function (
 
 -- flow_trigger holds each function's event triggers: an exact event name, or
 -- for a wildcard trigger such as "billing/*" the prefix "billing/".
-CREATE TABLE flow_trigger (
+CREATE TABLE IF NOT EXISTS flow_trigger (
     function_id text NOT NULL,
     event_name text NOT NULL,
     is_prefix boolean NOT NULL DEFAULT false,
     expression text NOT NULL DEFAULT '',
     PRIMARY KEY (function_id, event_name, is_prefix)
 );
-CREATE INDEX flow_trigger_event_name_idx ON flow_trigger (event_name);
+CREATE INDEX IF NOT EXISTS flow_trigger_event_name_idx ON flow_trigger (event_name);
 
-CREATE TABLE flow_event (
+CREATE TABLE IF NOT EXISTS flow_event (
     id uuid PRIMARY KEY,
     name text NOT NULL,
     data jsonb NOT NULL,
@@ -43,18 +43,18 @@ CREATE TABLE flow_event (
     dedupe_id text,
     received_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX flow_event_name_received_idx ON flow_event (name, received_at);
-CREATE INDEX flow_event_received_idx ON flow_event (received_at);
+CREATE INDEX IF NOT EXISTS flow_event_name_received_idx ON flow_event (name, received_at);
+CREATE INDEX IF NOT EXISTS flow_event_received_idx ON flow_event (received_at);
 
 -- flow_event_dedupe remembers event IDs given by senders, so that an event whose
 -- ID was seen in the last 24 hours is stored once and starts no second run.
-CREATE TABLE flow_event_dedupe (
+CREATE TABLE IF NOT EXISTS flow_event_dedupe (
     dedupe_id text PRIMARY KEY,
     event_id uuid NOT NULL,
     seen_at timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE flow_run (
+CREATE TABLE IF NOT EXISTS flow_run (
     id uuid PRIMARY KEY,
     function_id text NOT NULL,
     event_id uuid NOT NULL,
@@ -80,16 +80,15 @@ CREATE TABLE flow_run (
     ended_at timestamptz,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX flow_run_function_idx ON flow_run (function_id, id DESC);
-CREATE INDEX flow_run_event_idx ON flow_run (event_id);
-CREATE INDEX flow_run_status_idx ON flow_run (status, id DESC);
-CREATE INDEX flow_run_wake_idx ON flow_run (wake_at) WHERE wake_at IS NOT NULL;
-CREATE INDEX flow_run_lease_idx ON flow_run (lease_expires_at) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS flow_run_function_idx ON flow_run (function_id, id DESC);
+CREATE INDEX IF NOT EXISTS flow_run_event_idx ON flow_run (event_id);
+CREATE INDEX IF NOT EXISTS flow_run_status_idx ON flow_run (status, id DESC);
+CREATE INDEX IF NOT EXISTS flow_run_wake_idx ON flow_run (wake_at) WHERE wake_at IS NOT NULL;
 -- A child run started by Invoke is keyed by its parent's run and step, so a
 -- replay can never start it twice.
-CREATE UNIQUE INDEX flow_run_parent_idx ON flow_run (parent_run_id, parent_step_id) WHERE parent_run_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS flow_run_parent_idx ON flow_run (parent_run_id, parent_step_id) WHERE parent_run_id IS NOT NULL;
 
-CREATE TABLE flow_step (
+CREATE TABLE IF NOT EXISTS flow_step (
     run_id uuid NOT NULL,
     -- id is the step ID the function gave, with ":n" for its nth repeat.
     id text NOT NULL,
@@ -111,7 +110,7 @@ CREATE TABLE flow_step (
 );
 
 -- flow_wait holds the open waits of WaitForEvent steps.
-CREATE TABLE flow_wait (
+CREATE TABLE IF NOT EXISTS flow_wait (
     run_id uuid NOT NULL,
     step_id text NOT NULL,
     event_name text NOT NULL,
@@ -123,11 +122,11 @@ CREATE TABLE flow_wait (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, step_id)
 );
-CREATE INDEX flow_wait_match_idx ON flow_wait (event_name, match_path, match_value);
+CREATE INDEX IF NOT EXISTS flow_wait_match_idx ON flow_wait (event_name, match_path, match_value);
 
 -- flow_wait_path lists the match paths in use per event name, so that a sent
 -- event is matched against waits by index, one probe per path.
-CREATE TABLE flow_wait_path (
+CREATE TABLE IF NOT EXISTS flow_wait_path (
     event_name text NOT NULL,
     match_path text NOT NULL,
     PRIMARY KEY (event_name, match_path)
