@@ -102,7 +102,7 @@ func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
 		if err != nil {
 			return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
 		}
-		if _, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID}, c.insertOpts(time.Time{})); err != nil {
+		if _, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID, FunctionID: job.Args.FunctionID}, c.insertOpts(time.Time{})); err != nil {
 			return fmt.Errorf("flow: cron %q of %q: insert run job: %w", job.Args.Cron, job.Args.FunctionID, err)
 		}
 		done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)

@@ -150,17 +150,21 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 	if err != nil {
 		return "", err
 	}
-	if len(row.RunIds) > 0 {
-		params := make([]river.InsertManyParams, len(row.RunIds))
-		for i, runID := range row.RunIds {
-			params[i] = river.InsertManyParams{Args: runArgs{RunID: runID}, InsertOpts: c.insertOpts(time.Time{})}
+	stored := storedEvent{ID: id, Name: ev.name, Data: ev.data, TS: ev.ts, DedupeID: ev.dedupeID}
+	runIDs, fnIDs := row.RunIds, row.FunctionIds
+	if len(row.ConditionalFunctionIds) > 0 {
+		ids, fns, err := c.startConditionalRuns(ctx, tx, stored, row.ConditionalFunctionIds, row.ConditionalExpressions)
+		if err != nil {
+			return "", err
 		}
-		if _, err := c.river.InsertManyTx(ctx, tx, params); err != nil {
-			return "", fmt.Errorf("insert jobs: %w", err)
+		runIDs, fnIDs = append(runIDs, ids...), append(fnIDs, fns...)
+	}
+	if len(runIDs) > 0 {
+		if err := c.insertRunJobs(ctx, tx, runIDs, fnIDs, ev.ts); err != nil {
+			return "", err
 		}
 	}
 	if row.HasWaits {
-		stored := storedEvent{ID: id, Name: ev.name, Data: ev.data, TS: ev.ts, DedupeID: ev.dedupeID}
 		if err := c.resolveWaits(ctx, tx, stored); err != nil {
 			return "", fmt.Errorf("match waits: %w", err)
 		}
@@ -168,9 +172,68 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 	return id, nil
 }
 
+// startConditionalRuns evaluates the conditions of triggers with an If (one
+// expression per line, for each function) and starts runs of the functions
+// whose condition holds for ev.
+func (c *Client) startConditionalRuns(ctx context.Context, tx pgx.Tx, ev storedEvent, fnIDs, exprs []string) (runIDs, started []string, err error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, fnID := range fnIDs {
+		pass := false
+		for _, src := range strings.Split(exprs[i], "\n") {
+			if evalCondition(c.cfg.Logger, src, body, nil) {
+				pass = true
+				break
+			}
+		}
+		if !pass {
+			continue
+		}
+		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: fnID, EventID: ev.ID})
+		if err != nil {
+			return nil, nil, err
+		}
+		runIDs, started = append(runIDs, runID), append(started, fnID)
+	}
+	return runIDs, started, nil
+}
+
+// insertRunJobs inserts the first River job of each new run. An event with a
+// future ts starts its runs then: their jobs are scheduled, and the runs
+// record their wake time so that the waker makes them runnable on time.
+func (c *Client) insertRunJobs(ctx context.Context, tx pgx.Tx, runIDs, fnIDs []string, ts time.Time) error {
+	at := time.Time{}
+	if ts.After(time.Now()) {
+		at = ts
+	}
+	params := make([]river.InsertManyParams, len(runIDs))
+	for i, runID := range runIDs {
+		params[i] = river.InsertManyParams{Args: runArgs{RunID: runID, FunctionID: fnIDs[i]}, InsertOpts: c.insertOpts(at)}
+	}
+	res, err := c.river.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	if at.IsZero() {
+		return nil
+	}
+	jobIDs := make([]int64, len(res))
+	for i, r := range res {
+		jobIDs[i] = r.Job.ID
+	}
+	if err := c.q.RunSetJobs(ctx, tx, &dbsqlc.RunSetJobsParams{IDs: runIDs, JobIds: jobIDs, WakeAt: &at}); err != nil {
+		return err
+	}
+	c.waker.wakeAt(at)
+	return nil
+}
+
 // resolveWaits gives a sent event to every open wait it matches and wakes
-// their runs, in the sender's transaction. A wait is consumed once: of two
-// events that match it, the first to commit wins.
+// their runs, and cancels the runs whose CancelOn it matches, in the sender's
+// transaction. A wait is consumed once: of two events that match it, the
+// first to commit wins.
 func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -181,6 +244,15 @@ func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) er
 		return err
 	}
 	for _, m := range matches {
+		if m.Expression != "" && !evalCondition(c.cfg.Logger, m.Expression, m.TriggerEvent, body) {
+			continue
+		}
+		if m.Kind == waitKindCancel {
+			if _, err := c.cancelRun(ctx, tx, m.RunID, fmt.Sprintf("cancelled by event %q (%s)", ev.Name, ev.ID), nil); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := c.q.RunLockSuspended(ctx, tx, m.RunID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // executing or ended: the event came too late or too early

@@ -18,13 +18,13 @@ import (
 	"github.com/riverflow/flow/flowtest"
 )
 
-// eventsCount returns the number of rows of flow_event, optionally filtered
-// by an SQL condition.
+// eventsCount returns the number of rows of flow_event sent by users (not
+// the library's own flow/ events), optionally filtered by an SQL condition.
 func eventsCount(t *testing.T, pool *pgxpool.Pool, where string, args ...any) int {
 	t.Helper()
-	q := "SELECT count(*) FROM flow_event"
+	q := "SELECT count(*) FROM flow_event WHERE name NOT LIKE 'flow/%'"
 	if where != "" {
-		q += " WHERE " + where
+		q += " AND (" + where + ")"
 	}
 	var n int
 	require.NoError(t, pool.QueryRow(testCtx(t), q, args...).Scan(&n))

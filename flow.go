@@ -107,6 +107,12 @@ func (c *Client) addFunction(fn *Function) error {
 	return nil
 }
 
+func (c *Client) removeFunction(id string) {
+	c.mu.Lock()
+	delete(c.functions, id)
+	c.mu.Unlock()
+}
+
 func (c *Client) function(id string) *Function {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -210,7 +216,7 @@ func (c *Client) register(ctx context.Context, fns []*Function) error {
 			name, isPrefix := t.eventPattern()
 			names = append(names, name)
 			prefixes = append(prefixes, isPrefix)
-			exprs = append(exprs, "")
+			exprs = append(exprs, t.ifExpr)
 		}
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 			if err := c.q.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{

@@ -23,6 +23,44 @@ type FunctionOpts struct {
 	// attempts in all. Nil means the default, 4, as in Inngest; use Ptr(0) for
 	// none. At most 20.
 	Retries *int
+
+	// CancelOn cancels a run when a matching event arrives (at most 5
+	// conditions). Conditions are registered when the run first executes; an
+	// event that arrived between the trigger and then also counts.
+	CancelOn []CancelOn
+
+	// Timeouts cancels runs that wait too long to start or take too long to
+	// finish.
+	Timeouts Timeouts
+
+	// OnFailure, if set, runs once for every run of this function that
+	// fails for good, as a function of its own (ID "<ID>-failure", with
+	// steps, retries and its own runs) triggered by the run's
+	// "flow/function.failed" event. Inngest's Go SDK lacks it.
+	OnFailure func(ctx context.Context, in Input[RunEnded]) (any, error)
+}
+
+// CancelOn is a condition that cancels a run: an event named Event, matching
+// the run's triggering event on Match (a path such as "data.orderId") and
+// satisfying If (a CEL expression over event, the trigger, and async, the
+// incoming event), within Timeout of the run's start (zero: for the whole
+// run).
+type CancelOn struct {
+	Event   string
+	Match   string
+	If      string
+	Timeout time.Duration
+}
+
+// Timeouts bounds a run's life. A run past either is cancelled (not failed),
+// with the reason in its Error.
+type Timeouts struct {
+	// Start is how long a run may wait to start executing. Zero: no limit.
+	Start time.Duration
+	// Finish is how long a run may take from its first execution to its end,
+	// sleeps and waits included. A step executing at the deadline sees its
+	// context cancelled. Zero: no limit.
+	Finish time.Duration
 }
 
 // Ptr returns a pointer to v, for optional fields such as
@@ -49,6 +87,8 @@ type Function struct {
 	name     string
 	retries  int
 	triggers []Trigger
+	cancelOn []CancelOn
+	timeouts Timeouts
 	call     func(ctx context.Context, run *runInput) (any, error)
 }
 
@@ -99,10 +139,14 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 		if err := t.validate(); err != nil {
 			return nil, fmt.Errorf("%w %q: %v", ErrInvalidFunction, opts.ID, err)
 		}
-		if seen[t.event+"\x00"+t.cron] {
+		key := t.event + "\x00" + t.cron + "\x00" + t.ifExpr
+		if seen[key] {
 			return nil, fmt.Errorf("%w %q: duplicate trigger %q", ErrInvalidFunction, opts.ID, t.event+t.cron)
 		}
-		seen[t.event+"\x00"+t.cron] = true
+		seen[key] = true
+	}
+	if err := validateLifecycle(opts); err != nil {
+		return nil, err
 	}
 	name := opts.Name
 	if name == "" {
@@ -113,6 +157,8 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 		name:     name,
 		retries:  retries,
 		triggers: triggers,
+		cancelOn: opts.CancelOn,
+		timeouts: opts.Timeouts,
 		call: func(ctx context.Context, in *runInput) (any, error) {
 			ev, err := decodeEvent[T](in.event)
 			if err != nil {
@@ -124,7 +170,37 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 	if err := c.addFunction(fn); err != nil {
 		return nil, err
 	}
+	if opts.OnFailure != nil {
+		if err := addFailureHandler(c, opts); err != nil {
+			c.removeFunction(fn.id)
+			return nil, err
+		}
+	}
 	return fn, nil
+}
+
+func validateLifecycle(opts FunctionOpts) error {
+	if len(opts.CancelOn) > 5 {
+		return fmt.Errorf("%w %q: at most 5 CancelOn conditions, got %d", ErrInvalidFunction, opts.ID, len(opts.CancelOn))
+	}
+	for i, co := range opts.CancelOn {
+		if err := validateEventName(co.Event); err != nil {
+			return fmt.Errorf("%w %q: CancelOn[%d]: %v", ErrInvalidFunction, opts.ID, i, err)
+		}
+		if err := validateMatch(co.Match); err != nil {
+			return fmt.Errorf("%w %q: CancelOn[%d]: %v", ErrInvalidFunction, opts.ID, i, err)
+		}
+		if co.Timeout < 0 {
+			return fmt.Errorf("%w %q: CancelOn[%d]: negative Timeout %s", ErrInvalidFunction, opts.ID, i, co.Timeout)
+		}
+		if err := checkExpression(co.If); err != nil {
+			return fmt.Errorf("%w %q: CancelOn[%d].If: %v", ErrInvalidFunction, opts.ID, i, err)
+		}
+	}
+	if opts.Timeouts.Start < 0 || opts.Timeouts.Finish < 0 {
+		return fmt.Errorf("%w %q: negative Timeouts", ErrInvalidFunction, opts.ID)
+	}
+	return nil
 }
 
 // storedEvent is an event as it is stored and replayed.

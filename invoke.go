@@ -71,7 +71,7 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 			return fmt.Errorf("start child run of %q: %w", fn.id, err)
 		}
 		childRunID = child
-		if _, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: child}, s.c.insertOpts(time.Time{})); err != nil {
+		if _, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id}, s.c.insertOpts(time.Time{})); err != nil {
 			return fmt.Errorf("insert child job: %w", err)
 		}
 		rec.detail, _ = json.Marshal(invokeDetail{FunctionID: fn.id, ChildRunID: childRunID, Until: until})

@@ -104,8 +104,13 @@ func segmentFrom(ctx context.Context) (*segment, error) {
 }
 
 func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) error {
+	var finishTimeout time.Duration
+	if fn := c.function(job.Args.FunctionID); fn != nil {
+		finishTimeout = fn.timeouts.Finish
+	}
 	row, err := c.q.RunStart(ctx, c.pool, &dbsqlc.RunStartParams{
-		ID: job.Args.RunID, Gen: job.Args.Gen, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+		FinishTimeout: finishTimeout,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // a stale job, an ended run, or a segment alive elsewhere
@@ -141,7 +146,30 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		s.stored[st.ID] = st
 		s.nextSeq = max(s.nextSeq, st.Seq+1)
 	}
-	hctx, cancel := context.WithCancel(ctx)
+	if row.FirstSegment {
+		if fn.timeouts.Start > 0 && row.QueuedFor > fn.timeouts.Start {
+			return s.cancelSelf(ctx, fmt.Sprintf("start timeout: queued for %s, over Timeouts.Start %s", row.QueuedFor.Round(time.Millisecond), fn.timeouts.Start))
+		}
+		if len(fn.cancelOn) > 0 {
+			reason, err := s.registerCancelOn(ctx)
+			if err != nil {
+				return fmt.Errorf("flow: run %s: %w", row.ID, err)
+			}
+			if reason != "" {
+				return s.cancelSelf(ctx, reason)
+			}
+		}
+	}
+	var hctx context.Context
+	var cancel context.CancelFunc
+	if row.DeadlineAt != nil {
+		if !time.Now().Before(*row.DeadlineAt) {
+			return s.cancelSelf(ctx, fmt.Sprintf("finish timeout: Timeouts.Finish %s passed", fn.timeouts.Finish))
+		}
+		hctx, cancel = context.WithDeadlineCause(ctx, *row.DeadlineAt, errFinishTimeout)
+	} else {
+		hctx, cancel = context.WithCancel(ctx)
+	}
 	s.ctx = context.WithValue(hctx, segmentKey{}, s)
 	s.cancel = cancel
 	defer cancel()
@@ -149,6 +177,10 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 	out, herr := s.callHandler()
 	return s.end(ctx, out, herr)
 }
+
+// errFinishTimeout is the cause of a handler context cancelled at the run's
+// finish deadline.
+var errFinishTimeout = errors.New("flow: the run's Timeouts.Finish passed")
 
 func (s *segment) callHandler() (out any, err error) {
 	defer func() {
@@ -299,11 +331,14 @@ func (s *segment) end(ctx context.Context, out any, herr error) error {
 	s.ended = true
 	lost, failErr, interrupted, pending := s.lost, s.failErr, s.interrupted, s.pending
 	s.mu.Unlock()
+	timedOut := errors.Is(context.Cause(s.ctx), errFinishTimeout)
 	s.cancel()
 
 	switch {
 	case lost:
 		return nil
+	case timedOut:
+		return s.cancelSelf(ctx, fmt.Sprintf("finish timeout: Timeouts.Finish %s passed", s.fn.timeouts.Finish))
 	case interrupted != nil:
 		return interrupted
 	case failErr != nil:
@@ -371,6 +406,9 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	if allRetries {
 		status = RunQueued
 	}
+	if d := s.run.DeadlineAt; d != nil && (wake == nil || d.Before(*wake)) {
+		wake = d // wake at the deadline, to be cancelled
+	}
 	now := time.Now()
 	opts := s.c.insertOpts(time.Time{})
 	runWake := wake
@@ -393,7 +431,7 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 				}
 			}
 		}
-		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1}, opts)
+		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id}, opts)
 		if err != nil {
 			return fmt.Errorf("insert continuation job: %w", err)
 		}
@@ -438,6 +476,11 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 			if err := s.c.resolveInvoke(ctx, tx, *row.ParentRunID, *row.ParentStepID, s.run.ID, status, output, errp); err != nil {
 				return fmt.Errorf("resume parent run %s: %w", *row.ParentRunID, err)
 			}
+		}
+		if err := s.c.emitRunEnded(ctx, tx, runEnd{
+			runID: s.run.ID, functionID: s.fn.id, status: status, output: output, errMsg: errMsg, event: &s.event,
+		}); err != nil {
+			return err
 		}
 		return s.completeJob(ctx, tx)
 	})

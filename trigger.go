@@ -10,15 +10,26 @@ import (
 // Trigger says what starts a function's runs: an event name (EventTrigger),
 // a schedule (CronTrigger), or several of these (Triggers).
 type Trigger struct {
-	event string
-	cron  string
-	many  []Trigger
+	event  string
+	cron   string
+	ifExpr string
+	many   []Trigger
 }
 
 // EventTrigger starts a run for every event with this exact name, or, for a
 // name ending in "/*" or ".*" (such as "billing/*"), for every event whose
 // name starts with what comes before the "*".
 func EventTrigger(name string) Trigger { return Trigger{event: name} }
+
+// If adds a condition to an event trigger: a CEL expression over event (the
+// incoming event, with its name, data, id and ts) that must be true for the
+// event to start a run, such as `event.data.plan == "pro"`. A missing field
+// is null. The expression is checked by CreateFunction and evaluated by the
+// sender, in its transaction.
+func (t Trigger) If(expr string) Trigger {
+	t.ifExpr = expr
+	return t
+}
 
 // CronTrigger starts a run on a schedule: five-field cron syntax or a
 // descriptor such as "@hourly", with an optional "TZ=Area/City " prefix.
@@ -73,6 +84,11 @@ func (t Trigger) validate() error {
 		if err := validateEventName(name); err != nil {
 			return fmt.Errorf("event trigger %q: %w", t.event, err)
 		}
+		if err := checkExpression(t.ifExpr); err != nil {
+			return fmt.Errorf("event trigger %q: If: %w", t.event, err)
+		}
+	case t.cron != "" && t.ifExpr != "":
+		return fmt.Errorf("cron trigger %q: If applies to event triggers only", t.cron)
 	case t.cron != "":
 		if _, err := parseCron(t.cron); err != nil {
 			return fmt.Errorf("cron trigger %q: %w", t.cron, err)

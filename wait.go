@@ -88,7 +88,7 @@ func WaitForEvent[T any](ctx context.Context, id string, opts WaitOpts) (TypedEv
 		}
 		return s.c.q.WaitInsert(ctx, tx, &dbsqlc.WaitInsertParams{
 			EventName: opts.Event, MatchPath: opts.Match, RunID: s.run.ID, StepID: sid,
-			MatchValue: matchValue, ExpiresAt: until,
+			Kind: waitKindStep, MatchValue: matchValue, ExpiresAt: &until,
 		})
 	}})
 	return zero, errSuspended
@@ -117,11 +117,19 @@ func validateWait(id string, opts WaitOpts) error {
 	if opts.Timeout <= 0 {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: Timeout must be positive, got %s", id, opts.Timeout))
 	}
-	if opts.Match != "" {
-		for _, part := range strings.Split(opts.Match, ".") {
-			if part == "" {
-				return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: Match %q is not a dotted path such as \"data.userId\"", id, opts.Match))
-			}
+	if err := validateMatch(opts.Match); err != nil {
+		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: %v", id, err))
+	}
+	return nil
+}
+
+func validateMatch(match string) error {
+	if match == "" {
+		return nil
+	}
+	for _, part := range strings.Split(match, ".") {
+		if part == "" {
+			return fmt.Errorf("Match %q is not a dotted path such as \"data.userId\"", match)
 		}
 	}
 	return nil

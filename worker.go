@@ -13,6 +13,9 @@ import (
 type runArgs struct {
 	RunID string `json:"run_id"`
 	Gen   int32  `json:"gen"`
+	// FunctionID lets the worker find the function's options before it
+	// claims the run (optional: older jobs lack it).
+	FunctionID string `json:"fn,omitempty"`
 }
 
 // Kind implements river.JobArgs.

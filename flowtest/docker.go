@@ -39,14 +39,15 @@ func dockerAvailable(ctx context.Context) (ok bool) {
 
 // startDocker runs Postgres in a container. The container is removed on
 // Close, and by testcontainers' reaper if this process dies first.
-func startDocker(ctx context.Context) (*Server, error) {
+// A durable server keeps Postgres's durability defaults.
+func startDocker(ctx context.Context, durable bool) (*Server, error) {
+	args := []string{"-c", "max_connections=300"}
+	if !durable {
+		args = append(args, "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
 	ctr, err := postgres.Run(ctx, dockerImage,
 		postgres.BasicWaitStrategies(),
-		testcontainers.WithCmdArgs(
-			"-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off",
-			"-c", "max_connections=300",
-		),
+		testcontainers.WithCmdArgs(args...),
 	)
 	if err != nil {
 		_ = testcontainers.TerminateContainer(ctr)

@@ -29,8 +29,9 @@ const (
 )
 
 // startLocal starts a throwaway Postgres from the local binaries in a new
-// temporary directory.
-func startLocal(ctx context.Context) (*Server, error) {
+// temporary directory. A durable server keeps Postgres's durability defaults
+// and its data on disk.
+func startLocal(ctx context.Context, durable bool) (*Server, error) {
 	binDir, err := findPostgresBin()
 	if err != nil {
 		return nil, err
@@ -38,11 +39,15 @@ func startLocal(ctx context.Context) (*Server, error) {
 
 	removeStaleDirs()
 
-	dir, err := os.MkdirTemp(tempBase(), localDirPrefix)
+	base := tempBase()
+	if durable {
+		base = os.TempDir() // not the memory-backed /dev/shm: syncs must reach a disk
+	}
+	dir, err := os.MkdirTemp(base, localDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("flowtest: create temporary directory: %w", err)
 	}
-	srv, err := runLocal(ctx, binDir, dir)
+	srv, err := runLocal(ctx, binDir, dir, durable)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -52,7 +57,7 @@ func startLocal(ctx context.Context) (*Server, error) {
 
 // runLocal initializes a data directory under dir and runs postgres on it
 // until it accepts connections.
-func runLocal(ctx context.Context, binDir, dir string) (*Server, error) {
+func runLocal(ctx context.Context, binDir, dir string, durable bool) (*Server, error) {
 	// Record who owns the directory, so that a later process can remove it
 	// if this one dies without cleaning up.
 	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
@@ -91,17 +96,24 @@ func runLocal(ctx context.Context, binDir, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	server := command("postgres",
+	args := []string{
 		"-D", dataDir,
 		"-p", strconv.Itoa(port),
 		"-k", dir,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
 		"-c", "max_connections=300",
-		"-c", "shared_buffers=128MB",
-	)
+	}
+	if durable {
+		args = append(args, "-c", "shared_buffers=256MB")
+	} else {
+		args = append(args,
+			"-c", "fsync=off",
+			"-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off",
+			"-c", "shared_buffers=128MB",
+		)
+	}
+	server := command("postgres", args...)
 	if err := server.Start(); err != nil {
 		return nil, fmt.Errorf("flowtest: start postgres: %w", err)
 	}

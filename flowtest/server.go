@@ -29,6 +29,27 @@ type Server struct {
 // Each call that starts a server starts a new one. Call [Server.Close] when
 // done with it.
 func StartServer(ctx context.Context) (*Server, error) {
+	return StartServerWith(ctx, nil)
+}
+
+// ServerOpts configures [StartServerWith].
+type ServerOpts struct {
+	// Durable starts the server with Postgres's durability defaults (fsync,
+	// synchronous_commit and full_page_writes on) and, for a local server,
+	// its data on disk rather than in memory, so that commits cost what they
+	// cost in production. Benchmarks want it; tests do not: without it the
+	// server trades durability for speed. It has no effect on a server given
+	// by FLOW_DATABASE_URL or DATABASE_URL, which is used as it is.
+	Durable bool
+}
+
+// StartServerWith is [StartServer] with options; opts may be nil for the
+// defaults.
+func StartServerWith(ctx context.Context, opts *ServerOpts) (*Server, error) {
+	var o ServerOpts
+	if opts != nil {
+		o = *opts
+	}
 	for _, name := range []string{"FLOW_DATABASE_URL", "DATABASE_URL"} {
 		if url := os.Getenv(name); url != "" {
 			return &Server{URL: url}, nil
@@ -36,20 +57,20 @@ func StartServer(ctx context.Context) (*Server, error) {
 	}
 
 	if dockerAvailable(ctx) {
-		srv, err := startDocker(ctx)
+		srv, err := startDocker(ctx, o.Durable)
 		if err == nil {
 			return srv, nil
 		}
 		// Docker answers but the container could not start (no image and
 		// no registry, for instance): local binaries may still work.
-		localSrv, localErr := startLocal(ctx)
+		localSrv, localErr := startLocal(ctx, o.Durable)
 		if localErr != nil {
 			return nil, fmt.Errorf("flowtest: no Postgres could be started: %w", errors.Join(err, localErr))
 		}
 		return localSrv, nil
 	}
 
-	return startLocal(ctx)
+	return startLocal(ctx, o.Durable)
 }
 
 // Close stops the server if [StartServer] started it, and removes its files.

@@ -21,19 +21,27 @@ WITH event AS (
     VALUES (@id, @name, @data, @ts, sqlc.narg('dedupe_id'))
     RETURNING id
 ),
+matched AS (
+    SELECT t.function_id, bool_or(t.expression = '') AS unconditional,
+        array_agg(t.expression) FILTER (WHERE t.expression <> '') AS expressions
+    FROM flow_trigger t
+    WHERE t.event_name = @name OR (t.is_prefix AND starts_with(@name, t.event_name))
+    GROUP BY t.function_id
+),
 runs AS (
     INSERT INTO flow_run (id, function_id, event_id)
-    SELECT flow_uuid_v7(), f.function_id, @id
-    FROM (
-        SELECT DISTINCT t.function_id
-        FROM flow_trigger t
-        WHERE t.event_name = @name OR (t.is_prefix AND starts_with(@name, t.event_name))
-    ) f
+    SELECT flow_uuid_v7(), m.function_id, @id
+    FROM matched m
+    WHERE m.unconditional
     RETURNING id, function_id
 )
 SELECT
     coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
     coalesce((SELECT array_agg(runs.function_id ORDER BY runs.function_id) FROM runs), '{}')::text[] AS function_ids,
+    -- Functions whose matching triggers all have a condition: the sender
+    -- evaluates them and starts the runs that pass.
+    coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
+    coalesce((SELECT array_agg(array_to_string(m.expressions, E'\n') ORDER BY m.function_id) FROM matched m WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
     EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = @name) AS has_waits;
 
 -- name: EventInsert :exec

@@ -2,10 +2,16 @@
 -- Claims a run for the segment of the River job that carries its current gen,
 -- and returns it with its triggering event. A stale job (older gen), a finished
 -- run, or a run whose segment is alive elsewhere (lease not lapsed) gets no row.
+-- The first segment also fixes the run's finish deadline (@finish_timeout,
+-- zero for none); first_segment and queued_for let the caller apply the start
+-- timeout and register CancelOn conditions once.
 UPDATE flow_run r
 SET status = 'running',
+    job_id = @job_id,
     lease_owner = @lease_owner,
     lease_expires_at = now() + @lease_ttl::interval,
+    deadline_at = CASE WHEN r.started_at IS NULL AND @finish_timeout::interval > interval '0'
+                       THEN now() + @finish_timeout::interval ELSE r.deadline_at END,
     started_at = coalesce(r.started_at, now()),
     wake_at = NULL,
     updated_at = now()
@@ -15,9 +21,11 @@ WHERE r.id = @id
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')
          OR (r.status = 'running' AND r.lease_expires_at < now()))
-RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id,
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
+    (r.started_at = now())::boolean AS first_segment,
+    (now() - r.created_at)::interval AS queued_for,
     e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
-    e.dedupe_id AS event_dedupe_id;
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at;
 
 -- name: RunFence :one
 -- Locks a run that the caller's segment still owns and renews its lease, for
@@ -41,9 +49,52 @@ WITH run AS (
         updated_at = now()
     WHERE id = @id AND gen = @gen AND status = 'running'
     RETURNING id, parent_run_id, parent_step_id
+),
+waits AS (
+    DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
 SELECT run.id, run.parent_run_id, run.parent_step_id
 FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
+
+-- name: RunCancel :one
+-- Cancels a run that has not ended, whatever it is doing: bumping gen fences
+-- a segment still executing it (its later writes fail) and makes its pending
+-- job stale. Its waits go; AwaitRun callers are notified at commit.
+WITH run AS (
+    UPDATE flow_run
+    SET status = 'cancelled',
+        error = @reason,
+        gen = gen + 1,
+        ended_at = now(),
+        wake_at = NULL,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        updated_at = now()
+    WHERE id = @id AND status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING id, function_id, event_id, job_id, parent_run_id, parent_step_id
+),
+waits AS (
+    DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
+)
+SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id
+FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
+
+-- name: RunListCancellable :many
+-- Runs of a function created in [@created_after, @created_before) that have
+-- not ended, for bulk cancellation, oldest first.
+SELECT id FROM flow_run
+WHERE function_id = @function_id
+    AND created_at >= @created_after AND created_at < @created_before
+    AND status NOT IN ('completed', 'failed', 'cancelled')
+ORDER BY id
+LIMIT @max;
+
+-- name: RunSetJobs :exec
+-- Records the River jobs of runs that start later (events with a future ts),
+-- so that the waker can make them runnable on time.
+UPDATE flow_run SET job_id = j.job_id, wake_at = @wake_at
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@job_ids::bigint[]) AS job_id) j
+WHERE flow_run.id = j.id;
 
 -- name: RunSuspend :execrows
 -- Suspends a run its segment still owns: the next segment belongs to @job_id,
@@ -177,7 +228,18 @@ LIMIT @max;
 LISTEN flow_run_done;
 
 -- name: RunInsert :one
--- Creates a queued run of one function (a cron tick's run).
+-- Creates a queued run of one function (a cron tick, a trigger whose
+-- condition passed, a rerun).
 INSERT INTO flow_run (id, function_id, event_id)
 VALUES (flow_uuid_v7(), @function_id, @event_id)
 RETURNING id;
+
+-- name: StepCopyBefore :exec
+-- Copies a run's completed steps recorded before @step_id into another run
+-- (rerun from a step).
+INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
+SELECT @to_run_id, s.id, s.seq, s.kind, s.status, s.attempts, s.output, s.error, s.wake_at, s.detail, s.started_at, s.ended_at
+FROM flow_step s
+WHERE s.run_id = @from_run_id
+    AND s.status IN ('completed', 'timed_out')
+    AND s.seq < (SELECT t.seq FROM flow_step t WHERE t.run_id = @from_run_id AND t.id = @step_id);

@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS flow_run (
     attempt integer NOT NULL DEFAULT 0,
     -- wake_at is when a suspended run must be made runnable; cleared once woken.
     wake_at timestamptz,
+    -- deadline_at is when the run is cancelled if it has not ended
+    -- (FunctionOpts.Timeouts.Finish).
+    deadline_at timestamptz,
     lease_owner text,
     lease_expires_at timestamptz,
     parent_run_id uuid,
@@ -109,18 +112,28 @@ CREATE TABLE IF NOT EXISTS flow_step (
     PRIMARY KEY (run_id, id)
 );
 
--- flow_wait holds the open waits of WaitForEvent steps.
+-- flow_wait holds the open waits of WaitForEvent steps and the CancelOn
+-- conditions of running runs.
 CREATE TABLE IF NOT EXISTS flow_wait (
     run_id uuid NOT NULL,
+    -- step_id is the waiting step's ID, or "cancel:<n>" for CancelOn n.
     step_id text NOT NULL,
+    -- alt numbers the events a wait for any of several events waits for.
+    alt integer NOT NULL DEFAULT 0,
+    -- kind: wait (resume the step) or cancel (cancel the run).
+    kind text NOT NULL DEFAULT 'wait',
     event_name text NOT NULL,
     -- match_path is a dotted path such as "data.userId", or '' to match any
     -- event of that name; match_value is the triggering event's value there.
     match_path text NOT NULL DEFAULT '',
     match_value jsonb,
-    expires_at timestamptz NOT NULL,
+    -- expression is a CEL condition over event (the run's trigger) and
+    -- async (the incoming event), evaluated by the sender.
+    expression text NOT NULL DEFAULT '',
+    -- expires_at: a wait's timeout; NULL for a CancelOn with no Timeout.
+    expires_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (run_id, step_id)
+    PRIMARY KEY (run_id, step_id, alt)
 );
 CREATE INDEX IF NOT EXISTS flow_wait_match_idx ON flow_wait (event_name, match_path, match_value);
 

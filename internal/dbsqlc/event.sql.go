@@ -114,19 +114,27 @@ WITH event AS (
     VALUES ($2, $1, $3, $4, $5)
     RETURNING id
 ),
+matched AS (
+    SELECT t.function_id, bool_or(t.expression = '') AS unconditional,
+        array_agg(t.expression) FILTER (WHERE t.expression <> '') AS expressions
+    FROM flow_trigger t
+    WHERE t.event_name = $1 OR (t.is_prefix AND starts_with($1, t.event_name))
+    GROUP BY t.function_id
+),
 runs AS (
     INSERT INTO flow_run (id, function_id, event_id)
-    SELECT flow_uuid_v7(), f.function_id, $2
-    FROM (
-        SELECT DISTINCT t.function_id
-        FROM flow_trigger t
-        WHERE t.event_name = $1 OR (t.is_prefix AND starts_with($1, t.event_name))
-    ) f
+    SELECT flow_uuid_v7(), m.function_id, $2
+    FROM matched m
+    WHERE m.unconditional
     RETURNING id, function_id
 )
 SELECT
     coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
     coalesce((SELECT array_agg(runs.function_id ORDER BY runs.function_id) FROM runs), '{}')::text[] AS function_ids,
+    -- Functions whose matching triggers all have a condition: the sender
+    -- evaluates them and starts the runs that pass.
+    coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
+    coalesce((SELECT array_agg(array_to_string(m.expressions, E'\n') ORDER BY m.function_id) FROM matched m WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
     EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = $1) AS has_waits
 `
 
@@ -139,9 +147,11 @@ type EventInsertAndStartRunsParams struct {
 }
 
 type EventInsertAndStartRunsRow struct {
-	RunIds      []string
-	FunctionIds []string
-	HasWaits    bool
+	RunIds                 []string
+	FunctionIds            []string
+	ConditionalFunctionIds []string
+	ConditionalExpressions []string
+	HasWaits               bool
 }
 
 // Stores an event and creates a queued run for every function whose trigger
@@ -156,6 +166,12 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 		arg.DedupeID,
 	)
 	var i EventInsertAndStartRunsRow
-	err := row.Scan(&i.RunIds, &i.FunctionIds, &i.HasWaits)
+	err := row.Scan(
+		&i.RunIds,
+		&i.FunctionIds,
+		&i.ConditionalFunctionIds,
+		&i.ConditionalExpressions,
+		&i.HasWaits,
+	)
 	return &i, err
 }

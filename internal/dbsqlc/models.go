@@ -96,6 +96,7 @@ type FlowRun struct {
 	JobID          *int64
 	Attempt        int32
 	WakeAt         *time.Time
+	DeadlineAt     *time.Time
 	LeaseOwner     *string
 	LeaseExpiresAt *time.Time
 	ParentRunID    *string
@@ -133,10 +134,13 @@ type FlowTrigger struct {
 type FlowWait struct {
 	RunID      string
 	StepID     string
+	Alt        int32
+	Kind       string
 	EventName  string
 	MatchPath  string
 	MatchValue []byte
-	ExpiresAt  time.Time
+	Expression string
+	ExpiresAt  *time.Time
 	CreatedAt  time.Time
 }
 

@@ -20,6 +20,58 @@ func (q *Queries) ListenRunDone(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const runCancel = `-- name: RunCancel :one
+WITH run AS (
+    UPDATE flow_run
+    SET status = 'cancelled',
+        error = $1,
+        gen = gen + 1,
+        ended_at = now(),
+        wake_at = NULL,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        updated_at = now()
+    WHERE id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING id, function_id, event_id, job_id, parent_run_id, parent_step_id
+),
+waits AS (
+    DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
+)
+SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id
+FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified
+`
+
+type RunCancelParams struct {
+	Reason *string
+	ID     string
+}
+
+type RunCancelRow struct {
+	ID           string
+	FunctionID   string
+	EventID      string
+	JobID        *int64
+	ParentRunID  *string
+	ParentStepID *string
+}
+
+// Cancels a run that has not ended, whatever it is doing: bumping gen fences
+// a segment still executing it (its later writes fail) and makes its pending
+// job stale. Its waits go; AwaitRun callers are notified at commit.
+func (q *Queries) RunCancel(ctx context.Context, db DBTX, arg *RunCancelParams) (*RunCancelRow, error) {
+	row := db.QueryRow(ctx, runCancel, arg.Reason, arg.ID)
+	var i RunCancelRow
+	err := row.Scan(
+		&i.ID,
+		&i.FunctionID,
+		&i.EventID,
+		&i.JobID,
+		&i.ParentRunID,
+		&i.ParentStepID,
+	)
+	return &i, err
+}
+
 const runFence = `-- name: RunFence :one
 UPDATE flow_run
 SET lease_expires_at = now() + $1::interval, updated_at = now()
@@ -55,6 +107,9 @@ WITH run AS (
         updated_at = now()
     WHERE id = $4 AND gen = $5 AND status = 'running'
     RETURNING id, parent_run_id, parent_step_id
+),
+waits AS (
+    DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
 SELECT run.id, run.parent_run_id, run.parent_step_id
 FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified
@@ -89,7 +144,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) 
 }
 
 const runGet = `-- name: RunGet :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run WHERE id = $1
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run WHERE id = $1
 `
 
 func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, error) {
@@ -104,6 +159,7 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 		&i.JobID,
 		&i.Attempt,
 		&i.WakeAt,
+		&i.DeadlineAt,
 		&i.LeaseOwner,
 		&i.LeaseExpiresAt,
 		&i.ParentRunID,
@@ -119,7 +175,7 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 }
 
 const runGetChild = `-- name: RunGetChild :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
 `
 
 type RunGetChildParams struct {
@@ -139,6 +195,7 @@ func (q *Queries) RunGetChild(ctx context.Context, db DBTX, arg *RunGetChildPara
 		&i.JobID,
 		&i.Attempt,
 		&i.WakeAt,
+		&i.DeadlineAt,
 		&i.LeaseOwner,
 		&i.LeaseExpiresAt,
 		&i.ParentRunID,
@@ -164,7 +221,8 @@ type RunInsertParams struct {
 	EventID    string
 }
 
-// Creates a queued run of one function (a cron tick's run).
+// Creates a queued run of one function (a cron tick, a trigger whose
+// condition passed, a rerun).
 func (q *Queries) RunInsert(ctx context.Context, db DBTX, arg *RunInsertParams) (string, error) {
 	row := db.QueryRow(ctx, runInsert, arg.FunctionID, arg.EventID)
 	var id string
@@ -221,7 +279,7 @@ func (q *Queries) RunLeaseRenew(ctx context.Context, db DBTX, arg *RunLeaseRenew
 }
 
 const runList = `-- name: RunList :many
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run
 WHERE ($1::text IS NULL OR function_id = $1)
     AND ($2::uuid IS NULL OR event_id = $2)
     AND (cardinality($3::text[]) = 0 OR status = ANY($3::text[]))
@@ -262,6 +320,7 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 			&i.JobID,
 			&i.Attempt,
 			&i.WakeAt,
+			&i.DeadlineAt,
 			&i.LeaseOwner,
 			&i.LeaseExpiresAt,
 			&i.ParentRunID,
@@ -276,6 +335,49 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 			return nil, err
 		}
 		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const runListCancellable = `-- name: RunListCancellable :many
+SELECT id FROM flow_run
+WHERE function_id = $1
+    AND created_at >= $2 AND created_at < $3
+    AND status NOT IN ('completed', 'failed', 'cancelled')
+ORDER BY id
+LIMIT $4
+`
+
+type RunListCancellableParams struct {
+	FunctionID    string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Max           int32
+}
+
+// Runs of a function created in [@created_after, @created_before) that have
+// not ended, for bulk cancellation, oldest first.
+func (q *Queries) RunListCancellable(ctx context.Context, db DBTX, arg *RunListCancellableParams) ([]string, error) {
+	rows, err := db.Query(ctx, runListCancellable,
+		arg.FunctionID,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.Max,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -381,53 +483,88 @@ func (q *Queries) RunSetJob(ctx context.Context, db DBTX, arg *RunSetJobParams) 
 	return err
 }
 
+const runSetJobs = `-- name: RunSetJobs :exec
+UPDATE flow_run SET job_id = j.job_id, wake_at = $1
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bigint[]) AS job_id) j
+WHERE flow_run.id = j.id
+`
+
+type RunSetJobsParams struct {
+	WakeAt *time.Time
+	IDs    []string
+	JobIds []int64
+}
+
+// Records the River jobs of runs that start later (events with a future ts),
+// so that the waker can make them runnable on time.
+func (q *Queries) RunSetJobs(ctx context.Context, db DBTX, arg *RunSetJobsParams) error {
+	_, err := db.Exec(ctx, runSetJobs, arg.WakeAt, arg.IDs, arg.JobIds)
+	return err
+}
+
 const runStart = `-- name: RunStart :one
 UPDATE flow_run r
 SET status = 'running',
-    lease_owner = $1,
-    lease_expires_at = now() + $2::interval,
+    job_id = $1,
+    lease_owner = $2,
+    lease_expires_at = now() + $3::interval,
+    deadline_at = CASE WHEN r.started_at IS NULL AND $4::interval > interval '0'
+                       THEN now() + $4::interval ELSE r.deadline_at END,
     started_at = coalesce(r.started_at, now()),
     wake_at = NULL,
     updated_at = now()
 FROM flow_event e
-WHERE r.id = $3
-    AND r.gen = $4
+WHERE r.id = $5
+    AND r.gen = $6
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')
          OR (r.status = 'running' AND r.lease_expires_at < now()))
-RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id,
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
+    (r.started_at = now())::boolean AS first_segment,
+    (now() - r.created_at)::interval AS queued_for,
     e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
-    e.dedupe_id AS event_dedupe_id
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at
 `
 
 type RunStartParams struct {
-	LeaseOwner *string
-	LeaseTtl   time.Duration
-	ID         string
-	Gen        int32
+	JobID         *int64
+	LeaseOwner    *string
+	LeaseTtl      time.Duration
+	FinishTimeout time.Duration
+	ID            string
+	Gen           int32
 }
 
 type RunStartRow struct {
-	ID            string
-	FunctionID    string
-	Gen           int32
-	Attempt       int32
-	CreatedAt     time.Time
-	ParentRunID   *string
-	EventID       string
-	EventName     string
-	EventData     []byte
-	EventTs       time.Time
-	EventDedupeID *string
+	ID              string
+	FunctionID      string
+	Gen             int32
+	Attempt         int32
+	CreatedAt       time.Time
+	ParentRunID     *string
+	DeadlineAt      *time.Time
+	FirstSegment    bool
+	QueuedFor       time.Duration
+	EventID         string
+	EventName       string
+	EventData       []byte
+	EventTs         time.Time
+	EventDedupeID   *string
+	EventReceivedAt time.Time
 }
 
 // Claims a run for the segment of the River job that carries its current gen,
 // and returns it with its triggering event. A stale job (older gen), a finished
 // run, or a run whose segment is alive elsewhere (lease not lapsed) gets no row.
+// The first segment also fixes the run's finish deadline (@finish_timeout,
+// zero for none); first_segment and queued_for let the caller apply the start
+// timeout and register CancelOn conditions once.
 func (q *Queries) RunStart(ctx context.Context, db DBTX, arg *RunStartParams) (*RunStartRow, error) {
 	row := db.QueryRow(ctx, runStart,
+		arg.JobID,
 		arg.LeaseOwner,
 		arg.LeaseTtl,
+		arg.FinishTimeout,
 		arg.ID,
 		arg.Gen,
 	)
@@ -439,11 +576,15 @@ func (q *Queries) RunStart(ctx context.Context, db DBTX, arg *RunStartParams) (*
 		&i.Attempt,
 		&i.CreatedAt,
 		&i.ParentRunID,
+		&i.DeadlineAt,
+		&i.FirstSegment,
+		&i.QueuedFor,
 		&i.EventID,
 		&i.EventName,
 		&i.EventData,
 		&i.EventTs,
 		&i.EventDedupeID,
+		&i.EventReceivedAt,
 	)
 	return &i, err
 }
@@ -574,4 +715,26 @@ func (q *Queries) RunWakeDue(ctx context.Context, db DBTX, max int32) (*RunWakeD
 	var i RunWakeDueRow
 	err := row.Scan(&i.Woken, &i.Notified)
 	return &i, err
+}
+
+const stepCopyBefore = `-- name: StepCopyBefore :exec
+INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
+SELECT $1, s.id, s.seq, s.kind, s.status, s.attempts, s.output, s.error, s.wake_at, s.detail, s.started_at, s.ended_at
+FROM flow_step s
+WHERE s.run_id = $2
+    AND s.status IN ('completed', 'timed_out')
+    AND s.seq < (SELECT t.seq FROM flow_step t WHERE t.run_id = $2 AND t.id = $3)
+`
+
+type StepCopyBeforeParams struct {
+	ToRunID   string
+	FromRunID string
+	StepID    string
+}
+
+// Copies a run's completed steps recorded before @step_id into another run
+// (rerun from a step).
+func (q *Queries) StepCopyBefore(ctx context.Context, db DBTX, arg *StepCopyBeforeParams) error {
+	_, err := db.Exec(ctx, stepCopyBefore, arg.ToRunID, arg.FromRunID, arg.StepID)
+	return err
 }

@@ -10,6 +10,71 @@ import (
 	"time"
 )
 
+const eventListForWait = `-- name: EventListForWait :many
+SELECT e.id, e.name, e.data, e.ts, e.dedupe_id
+FROM flow_event e
+WHERE e.name = $1
+    AND e.received_at >= $2
+    AND e.id <> $3
+    AND ($4::text = ''
+         OR coalesce(jsonb_build_object('id', e.id, 'name', e.name, 'data', e.data) #> string_to_array($4::text, '.'), 'null'::jsonb) = $5::jsonb)
+ORDER BY e.received_at, e.id
+LIMIT $6
+`
+
+type EventListForWaitParams struct {
+	Name       string
+	Since      time.Time
+	ExcludeID  string
+	MatchPath  string
+	MatchValue []byte
+	Max        int32
+}
+
+type EventListForWaitRow struct {
+	ID       string
+	Name     string
+	Data     []byte
+	Ts       time.Time
+	DedupeID *string
+}
+
+// Events named @name received since @since (a wait's lookback window, or a
+// run's start for its CancelOn conditions), oldest first, whose value at
+// @match_path equals @match_value (any, when @match_path is ”).
+func (q *Queries) EventListForWait(ctx context.Context, db DBTX, arg *EventListForWaitParams) ([]*EventListForWaitRow, error) {
+	rows, err := db.Query(ctx, eventListForWait,
+		arg.Name,
+		arg.Since,
+		arg.ExcludeID,
+		arg.MatchPath,
+		arg.MatchValue,
+		arg.Max,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*EventListForWaitRow
+	for rows.Next() {
+		var i EventListForWaitRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Data,
+			&i.Ts,
+			&i.DedupeID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const waitDelete = `-- name: WaitDelete :execrows
 DELETE FROM flow_wait WHERE run_id = $1 AND step_id = $2
 `
@@ -19,6 +84,7 @@ type WaitDeleteParams struct {
 	StepID string
 }
 
+// Consumes a wait (all its alternatives).
 func (q *Queries) WaitDelete(ctx context.Context, db DBTX, arg *WaitDeleteParams) (int64, error) {
 	result, err := db.Exec(ctx, waitDelete, arg.RunID, arg.StepID)
 	if err != nil {
@@ -30,21 +96,24 @@ func (q *Queries) WaitDelete(ctx context.Context, db DBTX, arg *WaitDeleteParams
 const waitInsert = `-- name: WaitInsert :exec
 WITH path AS (
     INSERT INTO flow_wait_path (event_name, match_path)
-    VALUES ($3, $4)
+    VALUES ($5, $6)
     ON CONFLICT DO NOTHING
 )
-INSERT INTO flow_wait (run_id, step_id, event_name, match_path, match_value, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (run_id, step_id) DO NOTHING
+INSERT INTO flow_wait (run_id, step_id, alt, kind, event_name, match_path, match_value, expression, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (run_id, step_id, alt) DO NOTHING
 `
 
 type WaitInsertParams struct {
 	RunID      string
 	StepID     string
+	Alt        int32
+	Kind       string
 	EventName  string
 	MatchPath  string
 	MatchValue []byte
-	ExpiresAt  time.Time
+	Expression string
+	ExpiresAt  *time.Time
 }
 
 // Registers a WaitForEvent step's wait, and its match path for the event name.
@@ -52,27 +121,38 @@ func (q *Queries) WaitInsert(ctx context.Context, db DBTX, arg *WaitInsertParams
 	_, err := db.Exec(ctx, waitInsert,
 		arg.RunID,
 		arg.StepID,
+		arg.Alt,
+		arg.Kind,
 		arg.EventName,
 		arg.MatchPath,
 		arg.MatchValue,
+		arg.Expression,
 		arg.ExpiresAt,
 	)
 	return err
 }
 
 const waitMatch = `-- name: WaitMatch :many
-SELECT w.run_id, w.step_id
-FROM flow_wait w
-WHERE w.event_name = $1 AND w.match_path = ''
-UNION ALL
-SELECT w.run_id, w.step_id
-FROM flow_wait_path p
-JOIN flow_wait w
-    ON w.event_name = p.event_name
-    AND w.match_path = p.match_path
-    AND w.match_value = coalesce($2::jsonb #> string_to_array(p.match_path, '.'), 'null'::jsonb)
-WHERE p.event_name = $1 AND p.match_path <> ''
-ORDER BY 1, 2
+SELECT m.run_id, m.step_id, m.alt, m.kind, m.expression,
+    CASE WHEN m.expression <> '' THEN (
+        SELECT jsonb_build_object('id', e.id, 'name', e.name, 'data', e.data, 'ts', e.ts)
+        FROM flow_run r JOIN flow_event e ON e.id = r.event_id WHERE r.id = m.run_id
+    ) END::jsonb AS trigger_event
+FROM (
+    SELECT w.run_id, w.step_id, w.alt, w.kind, w.expression, w.expires_at
+    FROM flow_wait w
+    WHERE w.event_name = $1 AND w.match_path = ''
+    UNION ALL
+    SELECT w.run_id, w.step_id, w.alt, w.kind, w.expression, w.expires_at
+    FROM flow_wait_path p
+    JOIN flow_wait w
+        ON w.event_name = p.event_name
+        AND w.match_path = p.match_path
+        AND w.match_value = coalesce($2::jsonb #> string_to_array(p.match_path, '.'), 'null'::jsonb)
+    WHERE p.event_name = $1 AND p.match_path <> ''
+) m
+WHERE m.expires_at IS NULL OR m.expires_at > now()
+ORDER BY m.run_id, m.step_id, m.alt
 `
 
 type WaitMatchParams struct {
@@ -81,13 +161,20 @@ type WaitMatchParams struct {
 }
 
 type WaitMatchRow struct {
-	RunID  string
-	StepID string
+	RunID        string
+	StepID       string
+	Alt          int32
+	Kind         string
+	Expression   string
+	TriggerEvent []byte
 }
 
 // The open waits a sent event satisfies: waits on its name with no match, and
 // for each match path in use, waits whose value equals the event's value at
 // that path (a missing field is JSON null). One index probe per path.
+// Waits with an expression come with their run's triggering event, for the
+// sender to evaluate it. Expired waits (their timeout is being handled) do
+// not match.
 func (q *Queries) WaitMatch(ctx context.Context, db DBTX, arg *WaitMatchParams) ([]*WaitMatchRow, error) {
 	rows, err := db.Query(ctx, waitMatch, arg.EventName, arg.Event)
 	if err != nil {
@@ -97,7 +184,14 @@ func (q *Queries) WaitMatch(ctx context.Context, db DBTX, arg *WaitMatchParams) 
 	var items []*WaitMatchRow
 	for rows.Next() {
 		var i WaitMatchRow
-		if err := rows.Scan(&i.RunID, &i.StepID); err != nil {
+		if err := rows.Scan(
+			&i.RunID,
+			&i.StepID,
+			&i.Alt,
+			&i.Kind,
+			&i.Expression,
+			&i.TriggerEvent,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
