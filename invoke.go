@@ -40,13 +40,13 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 	if fn == nil {
 		return zero, NonRetriable(fmt.Errorf("flow: Invoke %q: nil function", id))
 	}
-	sid, st, seq, err := s.begin(id, kindInvoke)
+	sid, st, seq, err := s.begin(ctx, id, kindInvoke)
 	if err != nil {
 		return zero, err
 	}
 	now := time.Now()
 	if st != nil {
-		return resumeInvoke[T](s, st, now)
+		return resumeInvoke[T](ctx, s, st, now)
 	}
 	body, err := json.Marshal(data)
 	if err != nil {
@@ -59,7 +59,7 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 	}
 	childRunID := ""
 	rec := stepRecord{id: sid, seq: seq, kind: kindInvoke, status: stepWaiting, attempts: 1, wakeAt: until, startedAt: now}
-	s.suspendFor(suspension{wait: true, wakeAt: until, save: func(ctx context.Context, tx pgx.Tx) error {
+	s.suspendFor(ctx, suspension{wait: true, wakeAt: until, save: func(ctx context.Context, tx pgx.Tx) error {
 		eventID := newID()
 		if err := s.c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventInvoked, Data: body, Ts: now.UTC()}); err != nil {
 			return err
@@ -81,7 +81,7 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 }
 
 // resumeInvoke returns a replayed Invoke step's outcome, or suspends again.
-func resumeInvoke[T any](s *segment, st *dbsqlc.FlowStep, now time.Time) (T, error) {
+func resumeInvoke[T any](ctx context.Context, s *segment, st *dbsqlc.FlowStep, now time.Time) (T, error) {
 	var zero T
 	switch st.Status {
 	case stepCompleted:
@@ -102,7 +102,7 @@ func resumeInvoke[T any](s *segment, st *dbsqlc.FlowStep, now time.Time) (T, err
 	ended := err == nil && RunStatus(child.Status).Ended()
 	timedOut := !ended && st.WakeAt != nil && !st.WakeAt.After(now)
 	if !ended && !timedOut {
-		s.suspendFor(suspension{wait: true, wakeAt: st.WakeAt})
+		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt})
 		return zero, errSuspended
 	}
 	rec := stepRecord{id: st.ID, seq: st.Seq, kind: kindInvoke, attempts: st.Attempts, wakeAt: st.WakeAt,

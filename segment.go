@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,8 @@ type suspension struct {
 	retry  bool // a retry backoff: the run shows as queued
 	wakeAt *time.Time
 	save   func(ctx context.Context, tx pgx.Tx) error
+	after  func(ctx context.Context) // runs once the suspend has committed
+	branch string                    // the Parallel branch that paused ("" outside Parallel)
 }
 
 // stepRecord is a step row to store.
@@ -195,11 +198,12 @@ func (s *segment) callHandler() (out any, err error) {
 
 // begin reserves the step ID for the next call of userID with this kind and
 // returns the stored row for it, if the step ran before. It returns
-// errSuspended once the segment must end.
-func (s *segment) begin(userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
+// errSuspended once the segment must end, or once the calling branch (see
+// Parallel) has a step waiting: what follows a pause runs after it.
+func (s *segment) begin(ctx context.Context, userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended || s.lost || s.failErr != nil || s.interrupted != nil || len(s.pending) > 0 {
+	if s.ended || s.lost || s.failErr != nil || s.interrupted != nil || s.pausedLocked(branchOf(ctx)) {
 		return "", nil, 0, errSuspended
 	}
 	if s.ctx.Err() != nil {
@@ -230,12 +234,24 @@ func (s *segment) begin(userID, kind string) (string, *dbsqlc.FlowStep, int32, e
 	return sid, nil, seq, nil
 }
 
-// suspendFor records a reason to pause the run; the segment ends once the
-// handler returns.
-func (s *segment) suspendFor(p suspension) {
+// suspendFor records a reason to pause the run, made by the branch of ctx;
+// the segment ends once the handler returns.
+func (s *segment) suspendFor(ctx context.Context, p suspension) {
+	p.branch = branchOf(ctx)
 	s.mu.Lock()
 	s.pending = append(s.pending, p)
 	s.mu.Unlock()
+}
+
+// pausedLocked reports whether a step of branch b, or of one of the branches
+// it runs in, is waiting.
+func (s *segment) pausedLocked(b string) bool {
+	for _, p := range s.pending {
+		if p.branch == "" || b == p.branch || strings.HasPrefix(b, p.branch+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // saveFenced stores a step row if the segment still owns the run. It returns
@@ -290,7 +306,7 @@ func (s *segment) markLostOrInterrupted(stepID string, err error) error {
 // stepFailed records a failed attempt of a step. It returns the StepError
 // the step gives its function when the step has failed for good, or
 // errSuspended when a retry is scheduled.
-func (s *segment) stepFailed(r stepRecord, cause error) error {
+func (s *segment) stepFailed(ctx context.Context, r stepRecord, cause error) error {
 	msg := cause.Error()
 	r.err = &msg
 	now := time.Now()
@@ -309,7 +325,7 @@ func (s *segment) stepFailed(r stepRecord, cause error) error {
 	wake := now.Add(delay)
 	r.status = stepErrored
 	r.wakeAt = &wake
-	s.suspendFor(suspension{retry: true, wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
+	s.suspendFor(ctx, suspension{retry: true, wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
 		return s.saveTx(ctx, tx, r)
 	}})
 	return errSuspended
@@ -450,6 +466,11 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	}
 	if runWake != nil {
 		s.c.waker.wakeAt(*runWake)
+	}
+	for _, p := range pending {
+		if p.after != nil {
+			p.after(ctx)
+		}
 	}
 	s.c.cfg.Logger.DebugContext(ctx, "flow: run suspended", "run_id", s.run.ID, "status", status, "wake_at", runWake)
 	return nil

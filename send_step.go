@@ -19,7 +19,7 @@ func SendEvent(ctx context.Context, id string, events ...Event) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	sid, st, seq, err := s.begin(id, kindSend)
+	sid, st, seq, err := s.begin(ctx, id, kindSend)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +30,7 @@ func SendEvent(ctx context.Context, id string, events ...Event) ([]string, error
 	rec := stepRecord{id: sid, seq: seq, kind: kindSend, attempts: attempts + 1, startedAt: time.Now()}
 	prepared, err := s.c.prepareEvents(events)
 	if err != nil {
-		return nil, s.stepFailed(rec, NonRetriable(err))
+		return nil, s.stepFailed(ctx, rec, NonRetriable(err))
 	}
 	txErr := pgx.BeginFunc(context.WithoutCancel(ctx), s.c.pool, func(tx pgx.Tx) error {
 		if err := s.fence(ctx, tx); err != nil {
@@ -51,7 +51,7 @@ func SendEvent(ctx context.Context, id string, events ...Event) ([]string, error
 	case errors.Is(txErr, errLost):
 		return nil, s.markLostOrInterrupted(sid, txErr)
 	case txErr != nil:
-		return nil, s.stepFailed(rec, txErr)
+		return nil, s.stepFailed(ctx, rec, txErr)
 	}
 	return ids, nil
 }

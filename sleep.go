@@ -27,7 +27,7 @@ func sleepStep(ctx context.Context, id string, until func(now time.Time) time.Ti
 	if err != nil {
 		return err
 	}
-	sid, st, seq, err := s.begin(id, kindSleep)
+	sid, st, seq, err := s.begin(ctx, id, kindSleep)
 	if err != nil {
 		return err
 	}
@@ -51,11 +51,11 @@ func sleepStep(ctx context.Context, id string, until func(now time.Time) time.Ti
 	}
 	if st != nil {
 		// Woken early (by another step's event): keep sleeping.
-		s.suspendFor(suspension{wakeAt: &wake})
+		s.suspendFor(ctx, suspension{wakeAt: &wake})
 		return errSuspended
 	}
 	rec.status = stepSleeping
-	s.suspendFor(suspension{wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
+	s.suspendFor(ctx, suspension{wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
 		return s.saveTx(ctx, tx, rec)
 	}})
 	return errSuspended

@@ -31,7 +31,7 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 	if err != nil {
 		return zero, err
 	}
-	sid, st, seq, err := s.begin(id, kindRun)
+	sid, st, seq, err := s.begin(ctx, id, kindRun)
 	if err != nil {
 		return zero, err
 	}
@@ -55,7 +55,7 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 			return decodeOutput[T](s, sid, out)
 		}
 	}
-	return zero, s.stepFailed(rec, runErr)
+	return zero, s.stepFailed(ctx, rec, runErr)
 }
 
 // StepTx is Step for work in the database: fn's writes in tx and the step's
@@ -68,7 +68,7 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 	if err != nil {
 		return zero, err
 	}
-	sid, st, seq, err := s.begin(id, kindRun)
+	sid, st, seq, err := s.begin(ctx, id, kindRun)
 	if err != nil {
 		return zero, err
 	}
@@ -99,12 +99,12 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 	case s.ctx.Err() != nil:
 		return zero, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
 	case stepErr != nil:
-		return zero, s.stepFailed(rec, stepErr)
+		return zero, s.stepFailed(ctx, rec, stepErr)
 	case errors.Is(txErr, errLost):
 		return zero, s.markLostOrInterrupted(sid, txErr)
 	case txErr != nil:
 		// The commit (or the step's own statements) failed: an attempt failed.
-		return zero, s.stepFailed(rec, txErr)
+		return zero, s.stepFailed(ctx, rec, txErr)
 	}
 	return decodeOutput[T](s, sid, out)
 }

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,38 +19,66 @@ type WaitOpts struct {
 	Event string
 	// Match, such as "data.userId", requires the awaited event's value at
 	// that path to equal the triggering event's value there (a missing field
-	// counts as null). Empty: any event with the name matches.
+	// counts as null). It is sugar for If: `event.data.userId ==
+	// async.data.userId`, and is matched by index. Empty: no such condition.
 	Match string
+	// If is a CEL condition over event (the run's triggering event) and
+	// async (the incoming event), such as `async.data.amount > 100`, checked
+	// when the wait is created and evaluated by the sender. A missing field
+	// is null.
+	If string
 	// Timeout is how long to wait. Required, and positive.
 	Timeout time.Duration
+	// Lookback also accepts events stored within this window before the wait
+	// began (beyond Inngest, which only takes events sent after the wait is
+	// registered, and so loses an event sent just after the trigger). The
+	// oldest matching event in the window is taken. Zero: no lookback.
+	Lookback time.Duration
 }
 
 type waitDetail struct {
-	Event   string    `json:"event"`
-	Match   string    `json:"match,omitempty"`
-	Timeout string    `json:"timeout"`
-	Until   time.Time `json:"until"`
+	Event    string    `json:"event"`
+	Match    string    `json:"match,omitempty"`
+	If       string    `json:"if,omitempty"`
+	Timeout  string    `json:"timeout"`
+	Lookback string    `json:"lookback,omitempty"`
+	Until    time.Time `json:"until"`
 }
 
 // WaitForEvent pauses the run until an event named opts.Event (and matching
-// opts.Match) is sent, and returns it; or, after opts.Timeout, returns
-// ErrEventTimeout. The wait is durable: a waiting run holds no worker,
-// goroutine or connection, and the run resumes within milliseconds of the
-// matching event's commit, in the sender's transaction.
+// opts.Match and opts.If) is sent, and returns it; or, after opts.Timeout,
+// returns ErrEventTimeout. The wait is durable: a waiting run holds no
+// worker, goroutine or connection, and the run resumes within milliseconds
+// of the matching event's commit, in the sender's transaction.
 //
-// Only events that commit after the wait is registered resume it (as in
-// Inngest): an event sent before the run reaches this step does not.
-// Functions must return errors other than ErrEventTimeout unchanged.
+// Only events that commit after the wait is registered resume it, as in
+// Inngest, unless opts.Lookback is set: an event sent before the run reaches
+// this step is then accepted if it is recent enough. Functions must return
+// errors other than ErrEventTimeout unchanged.
 func WaitForEvent[T any](ctx context.Context, id string, opts WaitOpts) (TypedEvent[T], error) {
+	return WaitForAnyEvent[T](ctx, id, opts)
+}
+
+// WaitForAnyEvent waits for the first of several events: each WaitOpts names
+// an event with its own Match and If; the first one's Timeout and Lookback
+// apply to all. It returns the event that came first (its Name says which),
+// decoding its data into T (use json.RawMessage when the events' data
+// differ), or ErrEventTimeout.
+func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (TypedEvent[T], error) {
 	var zero TypedEvent[T]
 	s, err := segmentFrom(ctx)
 	if err != nil {
 		return zero, err
 	}
-	if err := validateWait(id, opts); err != nil {
-		return zero, err
+	if len(opts) == 0 {
+		return zero, NonRetriable(fmt.Errorf("flow: WaitForAnyEvent %q: no event to wait for", id))
 	}
-	sid, st, seq, err := s.begin(id, kindWait)
+	for _, o := range opts {
+		if err := validateWait(id, o, opts[0].Timeout); err != nil {
+			return zero, err
+		}
+	}
+	sid, st, seq, err := s.begin(ctx, id, kindWait)
 	if err != nil {
 		return zero, err
 	}
@@ -57,41 +86,127 @@ func WaitForEvent[T any](ctx context.Context, id string, opts WaitOpts) (TypedEv
 	if st != nil {
 		switch st.Status {
 		case stepCompleted:
-			var ev storedEvent
-			if err := json.Unmarshal(st.Output, &ev); err != nil {
-				return zero, NonRetriable(fmt.Errorf("flow: run %s: decode event of step %q: %w", s.run.ID, sid, err))
-			}
-			out, err := decodeEvent[T](ev)
-			if err != nil {
-				return zero, NonRetriable(err)
-			}
-			return out, nil
+			return decodeStoredEvent[T](s, sid, st.Output)
 		case stepTimedOut:
 			return zero, ErrEventTimeout
 		}
 		if st.WakeAt != nil && !st.WakeAt.After(now) {
 			return zero, s.expireWait(st)
 		}
-		s.suspendFor(suspension{wait: true, wakeAt: st.WakeAt})
+		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt})
 		return zero, errSuspended
 	}
-	until := now.Add(opts.Timeout).UTC()
-	var matchValue []byte = []byte("null")
-	if opts.Match != "" {
-		matchValue = jsonPath(s.event, opts.Match)
+
+	first := opts[0]
+	until := now.Add(first.Timeout).UTC()
+	matchValues := make([][]byte, len(opts))
+	details := make([]waitDetail, len(opts))
+	for i, o := range opts {
+		matchValues[i] = []byte("null")
+		if o.Match != "" {
+			matchValues[i] = jsonPath(s.event, o.Match)
+		}
+		details[i] = waitDetail{Event: o.Event, Match: o.Match, If: o.If, Timeout: first.Timeout.String(), Until: until}
+		if first.Lookback > 0 {
+			details[i].Lookback = first.Lookback.String()
+		}
 	}
-	detail, _ := json.Marshal(waitDetail{Event: opts.Event, Match: opts.Match, Timeout: opts.Timeout.String(), Until: until})
-	rec := stepRecord{id: sid, seq: seq, kind: kindWait, status: stepWaiting, attempts: 1, wakeAt: &until, detail: detail, startedAt: now}
-	s.suspendFor(suspension{wait: true, wakeAt: &until, save: func(ctx context.Context, tx pgx.Tx) error {
+	rec := stepRecord{id: sid, seq: seq, kind: kindWait, status: stepWaiting, attempts: 1, wakeAt: &until, startedAt: now}
+	if len(details) == 1 {
+		rec.detail, _ = json.Marshal(details[0])
+	} else {
+		rec.detail, _ = json.Marshal(details)
+	}
+
+	// An event already stored within the lookback window satisfies the
+	// wait at once.
+	if first.Lookback > 0 {
+		ev, err := s.findLookback(opts, matchValues, now.Add(-first.Lookback))
+		if err != nil {
+			return zero, s.markLostOrInterrupted(sid, err)
+		}
+		if ev != nil {
+			body, _ := json.Marshal(ev)
+			rec.status, rec.output, rec.endedAt = stepCompleted, body, &now
+			if err := s.saveFenced(rec); err != nil {
+				return zero, err
+			}
+			return decodeStoredEvent[T](s, sid, body)
+		}
+	}
+
+	s.suspendFor(ctx, suspension{wait: true, wakeAt: &until, save: func(ctx context.Context, tx pgx.Tx) error {
 		if err := s.saveTx(ctx, tx, rec); err != nil {
 			return err
 		}
-		return s.c.q.WaitInsert(ctx, tx, &dbsqlc.WaitInsertParams{
-			EventName: opts.Event, MatchPath: opts.Match, RunID: s.run.ID, StepID: sid,
-			Kind: waitKindStep, MatchValue: matchValue, ExpiresAt: &until,
-		})
+		for i, o := range opts {
+			if err := s.c.q.WaitInsert(ctx, tx, &dbsqlc.WaitInsertParams{
+				EventName: o.Event, MatchPath: o.Match, RunID: s.run.ID, StepID: sid, Alt: int32(i),
+				Kind: waitKindStep, MatchValue: matchValues[i], Expression: o.If, ExpiresAt: &until,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, after: func(ctx context.Context) {
+		if first.Lookback > 0 {
+			// An event that committed while the wait was being registered
+			// was seen neither by the lookback query nor by its sender.
+			s.c.resolveLateWait(ctx, s, sid, opts, matchValues, now.Add(-first.Lookback))
+		}
 	}})
 	return zero, errSuspended
+}
+
+func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T], error) {
+	var ev storedEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return TypedEvent[T]{}, NonRetriable(fmt.Errorf("flow: run %s: decode event of step %q: %w", s.run.ID, sid, err))
+	}
+	out, err := decodeEvent[T](ev)
+	if err != nil {
+		return out, NonRetriable(err)
+	}
+	return out, nil
+}
+
+// findLookback returns the oldest stored event since since that satisfies
+// any of the waits.
+func (s *segment) findLookback(opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
+	var best *storedEvent
+	for i, o := range opts {
+		ev, err := s.c.findStoredMatch(context.WithoutCancel(s.ctx), s.c.pool, s.event, o.Event, o.Match, matchValues[i], o.If, since)
+		if err != nil {
+			return nil, err
+		}
+		if ev != nil && (best == nil || ev.TS.Before(best.TS)) {
+			best = ev
+		}
+	}
+	return best, nil
+}
+
+// resolveLateWait gives a just-registered wait an event stored within its
+// lookback window, if one arrived while it was being registered.
+func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string, opts []WaitOpts, matchValues [][]byte, since time.Time) {
+	ev, err := s.findLookback(opts, matchValues, since)
+	if err != nil || ev == nil {
+		return
+	}
+	body, _ := json.Marshal(ev)
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := c.q.RunLockSuspended(ctx, tx, s.run.ID); err != nil {
+			return err
+		}
+		n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: stepID})
+		if err != nil || n == 0 {
+			return err
+		}
+		return c.resolveStep(ctx, tx, s.run.ID, stepID, stepCompleted, body, nil)
+	})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		c.cfg.Logger.WarnContext(ctx, "flow: resolve wait from lookback", "run_id", s.run.ID, "step_id", stepID, "error", err)
+	}
 }
 
 // expireWait ends a wait whose timeout passed. No event can take it
@@ -110,15 +225,21 @@ func (s *segment) expireWait(st *dbsqlc.FlowStep) error {
 	return ErrEventTimeout
 }
 
-func validateWait(id string, opts WaitOpts) error {
+func validateWait(id string, opts WaitOpts, timeout time.Duration) error {
 	if err := validateEventName(opts.Event); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: %v", id, err))
 	}
-	if opts.Timeout <= 0 {
-		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: Timeout must be positive, got %s", id, opts.Timeout))
+	if timeout <= 0 {
+		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: Timeout must be positive, got %s", id, timeout))
+	}
+	if opts.Lookback < 0 {
+		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: negative Lookback %s", id, opts.Lookback))
 	}
 	if err := validateMatch(opts.Match); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: %v", id, err))
+	}
+	if err := checkExpression(opts.If); err != nil {
+		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: If: %v", id, err))
 	}
 	return nil
 }
