@@ -65,6 +65,14 @@ type Config struct {
 	// 512 KiB.
 	MaxEventBytes int
 
+	// ExternalRiver makes the client run on the application's own River
+	// client instead of creating one: add the client's workers and queue to
+	// the app's River config (AddRiverWorkers, RiverQueue; package riverext
+	// does both), then AttachRiver before Start. The app starts and stops
+	// River; Start and Stop then only run the flow client's own services.
+	// Defaults to false: the client owns a River client.
+	ExternalRiver bool
+
 	// RetentionPeriod is how long ended runs (with their steps) and events
 	// are kept; started clients delete older ones every few minutes. Runs
 	// that have not ended are never deleted. Negative keeps everything.

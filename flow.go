@@ -34,6 +34,8 @@ type Client struct {
 	stop      context.CancelFunc
 	bg        sync.WaitGroup
 
+	ownsRiver bool
+
 	leases *leaseSet
 	waker  *waker
 	done   *doneNotifier
@@ -66,17 +68,18 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 	}
 	c.waker = newWaker(c)
 
+	if cfg.ExternalRiver {
+		return c, nil // the app attaches its own River client (package riverext)
+	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &runWorker{c: c}); err != nil {
+	if err := c.AddRiverWorkers(workers); err != nil {
 		return nil, fmt.Errorf("flow: NewClient: %w", err)
 	}
-	if err := river.AddWorkerSafely(workers, &cronWorker{c: c}); err != nil {
-		return nil, fmt.Errorf("flow: NewClient: %w", err)
-	}
+	queue, qcfg := c.RiverQueue()
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:                cfg.ID,
 		Logger:            cfg.Logger,
-		Queues:            map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
+		Queues:            map[string]river.QueueConfig{queue: qcfg},
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,
 		FetchPollInterval: cfg.FetchPollInterval,
@@ -88,10 +91,55 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 		return nil, fmt.Errorf("flow: NewClient: river: %w", err)
 	}
 	c.river = rc
+	c.ownsRiver = true
 	return c, nil
 }
 
-// River returns the River client the flow client runs on.
+// AddRiverWorkers adds the client's River workers (the job kinds that execute
+// runs and fire cron triggers) to workers, for an app that runs its own River
+// client (Config.ExternalRiver; see package riverext).
+func (c *Client) AddRiverWorkers(workers *river.Workers) error {
+	if err := river.AddWorkerSafely(workers, &runWorker{c: c}); err != nil {
+		return fmt.Errorf("flow: add River workers: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &cronWorker{c: c}); err != nil {
+		return fmt.Errorf("flow: add River workers: %w", err)
+	}
+	return nil
+}
+
+// RiverQueue returns the name and configuration of the River queue runs
+// execute on, for an app that runs its own River client: add it to that
+// client's Config.Queues.
+func (c *Client) RiverQueue() (string, river.QueueConfig) {
+	return c.cfg.Queue, river.QueueConfig{
+		MaxWorkers:        c.cfg.Workers,
+		FetchCooldown:     c.cfg.FetchCooldown,
+		FetchPollInterval: c.cfg.FetchPollInterval,
+	}
+}
+
+// AttachRiver gives a client created with Config.ExternalRiver the app's
+// River client, which must have the client's workers and queue (see
+// AddRiverWorkers and RiverQueue). Call it before Start. The app starts and
+// stops its River client itself.
+func (c *Client) AttachRiver(rc *river.Client[pgx.Tx]) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case rc == nil:
+		return errors.New("flow: AttachRiver: nil River client")
+	case !c.cfg.ExternalRiver:
+		return errors.New("flow: AttachRiver: the client runs its own River client (set Config.ExternalRiver)")
+	case c.started:
+		return errors.New("flow: AttachRiver: client already started")
+	}
+	c.river = rc
+	return nil
+}
+
+// River returns the River client the flow client runs on (nil for a client
+// with Config.ExternalRiver until AttachRiver).
 func (c *Client) River() *river.Client[pgx.Tx] { return c.river }
 
 func (c *Client) addFunction(fn *Function) error {
@@ -130,6 +178,10 @@ func (c *Client) Start(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("flow: Start: client already started")
 	}
+	if c.river == nil {
+		c.mu.Unlock()
+		return errors.New("flow: Start: Config.ExternalRiver is set but no River client was attached (see AttachRiver)")
+	}
 	c.started = true
 	fns := make([]*Function, 0, len(c.functions))
 	for _, fn := range c.functions {
@@ -148,10 +200,12 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = cancel
-	if err := c.river.Start(bgCtx); err != nil {
-		cancel()
-		c.setStarted(false)
-		return fmt.Errorf("flow: Start: river: %w", err)
+	if c.ownsRiver {
+		if err := c.river.Start(bgCtx); err != nil {
+			cancel()
+			c.setStarted(false)
+			return fmt.Errorf("flow: Start: river: %w", err)
+		}
 	}
 	c.goBackground(bgCtx, c.waker.run)
 	c.goBackground(bgCtx, c.renewLeases)
@@ -194,7 +248,10 @@ func (c *Client) Stop(ctx context.Context) error {
 	if stop == nil {
 		return nil
 	}
-	err := c.river.Stop(ctx)
+	var err error
+	if c.ownsRiver {
+		err = c.river.Stop(ctx)
+	}
 	stop()
 	c.bg.Wait()
 	if err != nil {
