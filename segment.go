@@ -131,9 +131,11 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
 		return fmt.Errorf("flow: run %s: function %q is not defined in this process", row.ID, row.FunctionID)
 	}
-	steps, err := c.q.StepListByRun(ctx, c.pool, row.ID)
-	if err != nil {
-		return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
+	var steps []*dbsqlc.FlowStep
+	if row.HasSteps { // a new run has none: skip the query
+		if steps, err = c.q.StepListByRun(ctx, c.pool, row.ID); err != nil {
+			return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
+		}
 	}
 	s := &segment{
 		c: c, fn: fn, job: job, run: row,
