@@ -12,12 +12,13 @@
 //		Workers: workers,
 //	})
 //	if err := riverext.Attach(fc, rc); err != nil { ... }
-//	rc.Start(ctx)  // the app starts River...
-//	fc.Start(ctx)  // ...and flow's own services (registry, waker, leases)
-//	// at shutdown: rc.Stop(ctx), then fc.Stop(ctx)
+//	rc.Start(context.WithoutCancel(ctx)) // the app starts River...
+//	fc.Start(context.WithoutCancel(ctx)) // ...and flow's own services (registry, waker, leases)
+//	defer func() { rc.Stop(stopCtx); fc.Stop(stopCtx) }() // River first, then flow
 //
 // Stop River before the flow client: the flow client renews the leases of
-// runs River is still executing until it stops.
+// runs River is still executing until it stops. (Starting both with a
+// context that is later cancelled would stop them at the same moment.)
 package riverext
 
 import (
