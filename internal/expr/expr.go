@@ -1,0 +1,290 @@
+// Package expr compiles and evaluates the CEL expressions used by flow
+// (trigger and batch `if`, concurrency/throttle/debounce/idempotency keys,
+// priority, waitForEvent and cancel conditions) with Inngest's semantics.
+//
+// Two variables are declared, both as map(string, dyn):
+//
+//   - event: the run's triggering event (the first event of a batch);
+//   - async: an incoming candidate event (waits and cancellations only; it is
+//     null when the caller passes no async event).
+//
+// Each is the JSON of an event, e.g. {"id": ..., "name": ..., "data": {...}, "ts": ...}.
+//
+// Deviations from stock CEL, all taken from Inngest:
+//
+//   - A missing key anywhere along a path is null, not an error:
+//     `event.data.a.b.c == null` is true when data has no "a", and
+//     `event.data.x == async.data.x` is true when both lack "x". A key whose
+//     JSON value is null behaves the same way, so `event.data.n.m` is null
+//     when data is {"n": null}. has() still reports key presence:
+//     `has(event.data.x)` is false when "x" is absent (true when present,
+//     even with a null value). Indexing with a missing key
+//     (`event.data[async.data.absent]`) is null too.
+//   - An ordering comparison (<, <=, >, >=) with null on either side is false.
+//   - JSON numbers decode as double, and comparisons between int, uint and
+//     double work both ways: `event.data.n == 3` and `event.data.n > 2` are
+//     true for {"n": 3}. The type checker still rejects == and != between
+//     values it knows to be of different numeric types (`event.data.n + 1.0
+//     == 4` does not compile; write 4.0), and arithmetic is not coerced:
+//     write `event.data.n + 1.0` or `int(event.data.n) + 1`.
+//
+// Paths into values that are neither maps nor null (e.g. `event.data.name.x`
+// where name is a string), list indexes out of range and calls with the wrong
+// argument types remain evaluation errors; [Program.Bool] treats them as false
+// and returns the error.
+package expr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"sync"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
+)
+
+// Program is a compiled expression. It is safe for concurrent use.
+type Program struct {
+	src string
+	prg cel.Program
+}
+
+var (
+	envOnce sync.Once
+	env     *cel.Env
+	envErr  error
+)
+
+func celEnv() (*cel.Env, error) {
+	envOnce.Do(func() {
+		obj := cel.MapType(cel.StringType, cel.DynType)
+		env, envErr = cel.NewEnv(
+			cel.Variable("event", obj),
+			cel.Variable("async", obj),
+			cel.CustomTypeAdapter(jsonAdapter{}),
+			cel.CrossTypeNumericComparisons(true),
+		)
+		if envErr != nil {
+			envErr = fmt.Errorf("expr: building CEL environment: %w", envErr)
+			return
+		}
+		// Work around a data race in cel-go v0.33.2: the shared checker
+		// environment builds its symbol catalog (used for "did you mean"
+		// hints on undeclared references) lazily under a sync.Once, while
+		// checking a comprehension copies that field without
+		// synchronisation. Compiling an undeclared reference once, before
+		// the environment is published, builds the catalog up front.
+		_, _ = env.Compile("flow_expr_warmup_undeclared")
+	})
+	return env, envErr
+}
+
+// Compile parses and type-checks src. The error, prefixed `expr: "<src>": `,
+// carries cel-go's message, which names the position (e.g.
+// `ERROR: <input>:1:15: Syntax error: ...`) followed by the offending line and
+// a caret.
+func Compile(src string) (*Program, error) {
+	e, err := celEnv()
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := e.Compile(src)
+	if err := iss.Err(); err != nil {
+		return nil, fmt.Errorf("expr: %q: %w", src, err)
+	}
+	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate))
+	if err != nil {
+		return nil, fmt.Errorf("expr: %q: %w", src, err)
+	}
+	return &Program{src: src, prg: prg}, nil
+}
+
+// String returns the expression's source.
+func (p *Program) String() string { return p.src }
+
+// Bool evaluates the expression against the JSON of the triggering event and
+// of the incoming event (async may be nil or empty: async is then null).
+//
+// The result is true only when the expression evaluates to true. A null
+// result (e.g. `event.data.missing`) is false with no error. An evaluation
+// error, an undecodable event or any other non-boolean result is false with
+// an error describing it.
+func (p *Program) Bool(event, async []byte) (bool, error) {
+	v, err := p.eval(event, async)
+	if err != nil {
+		return false, err
+	}
+	switch v := v.(type) {
+	case types.Bool:
+		return bool(v), nil
+	case types.Null:
+		return false, nil
+	}
+	return false, fmt.Errorf("expr: %q: result is %s, not bool", p.src, v.Type().TypeName())
+}
+
+// Value evaluates the expression (see [Program.Bool] for the arguments) and
+// returns its result as a Go value: nil, bool, int64, uint64, float64 (every
+// JSON number), string, []byte, time.Time, time.Duration, []any or
+// map[string]any. A missing field yields nil with no error.
+func (p *Program) Value(event, async []byte) (any, error) {
+	v, err := p.eval(event, async)
+	if err != nil {
+		return nil, err
+	}
+	out, err := toGo(v)
+	if err != nil {
+		return nil, fmt.Errorf("expr: %q: %w", p.src, err)
+	}
+	return out, nil
+}
+
+// Int evaluates the expression (see [Program.Bool] for the arguments) and
+// returns its result as an integer, for priorities. Ints, uints that fit and
+// doubles with no fractional part (JSON numbers) are accepted; anything else,
+// null included, is an error.
+func (p *Program) Int(event, async []byte) (int64, error) {
+	v, err := p.eval(event, async)
+	if err != nil {
+		return 0, err
+	}
+	switch v := v.(type) {
+	case types.Int:
+		return int64(v), nil
+	case types.Uint:
+		if uint64(v) <= math.MaxInt64 {
+			return int64(v), nil
+		}
+	case types.Double:
+		f := float64(v)
+		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+			return int64(f), nil
+		}
+		return 0, fmt.Errorf("expr: %q: result %v is not an integer", p.src, f)
+	}
+	return 0, fmt.Errorf("expr: %q: result is %s, not an integer", p.src, v.Type().TypeName())
+}
+
+func (p *Program) eval(event, async []byte) (ref.Val, error) {
+	ev, err := decode(event)
+	if err != nil {
+		return nil, fmt.Errorf("expr: %q: decoding event: %w", p.src, err)
+	}
+	as, err := decode(async)
+	if err != nil {
+		return nil, fmt.Errorf("expr: %q: decoding async event: %w", p.src, err)
+	}
+	out, _, err := p.prg.Eval(&activation{event: ev, async: as})
+	if err != nil {
+		return nil, fmt.Errorf("expr: %q: %w", p.src, err)
+	}
+	if types.IsUnknown(out) {
+		return nil, fmt.Errorf("expr: %q: result is unknown", p.src)
+	}
+	return out, nil
+}
+
+// decode turns an event's JSON into a CEL value; empty input or JSON null is
+// the missing value (null).
+func decode(b []byte) (ref.Val, error) {
+	if len(b) == 0 {
+		return missing, nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return missing, nil
+	}
+	return jsonAdapter{}.NativeToValue(v), nil
+}
+
+// activation binds the two variables without allocating a map.
+type activation struct {
+	event, async ref.Val
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "event":
+		return a.event, true
+	case "async":
+		return a.async, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// MatchSugar expands a waitForEvent/cancelOn `match` such as "data.userId"
+// into `event.data.userId == async.data.userId`.
+func MatchSugar(path string) string {
+	path = strings.TrimSpace(path)
+	return "event." + path + " == async." + path
+}
+
+var errNotConvertible = errors.New("result cannot be converted to a Go value")
+
+// toGo converts a CEL result into plain Go values.
+func toGo(v ref.Val) (any, error) {
+	switch v := v.(type) {
+	case types.Null, missingVal:
+		return nil, nil
+	case types.Bool:
+		return bool(v), nil
+	case types.Int:
+		return int64(v), nil
+	case types.Uint:
+		return uint64(v), nil
+	case types.Double:
+		return float64(v), nil
+	case types.String:
+		return string(v), nil
+	case types.Bytes:
+		return []byte(v), nil
+	case types.Timestamp:
+		return v.Time, nil
+	case types.Duration:
+		return v.Duration, nil
+	case jsonMap:
+		return v.m, nil
+	case traits.Lister:
+		n, _ := v.Size().(types.Int)
+		out := make([]any, 0, int(n))
+		for it := v.Iterator(); it.HasNext() == types.True; {
+			e, err := toGo(it.Next())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	case traits.Mapper:
+		out := make(map[string]any)
+		for it := v.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			ks, ok := k.ConvertToType(types.StringType).(types.String)
+			if !ok {
+				return nil, fmt.Errorf("%w: map key of type %s", errNotConvertible, k.Type().TypeName())
+			}
+			e, err := toGo(v.Get(k))
+			if err != nil {
+				return nil, err
+			}
+			out[string(ks)] = e
+		}
+		return out, nil
+	}
+	if out, err := v.ConvertToNative(reflect.TypeFor[any]()); err == nil {
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: %s", errNotConvertible, v.Type().TypeName())
+}
