@@ -43,6 +43,13 @@ func parseCron(spec string) (interface{ Next(time.Time) time.Time }, error) {
 	if rest, ok := strings.CutPrefix(spec, "CRON_TZ="); ok {
 		spec = "TZ=" + rest
 	}
+	if rest, ok := strings.CutPrefix(spec, "TZ="); ok {
+		// robfig/cron slices up to the first space and panics without one.
+		zone, sched, _ := strings.Cut(rest, " ")
+		if strings.TrimSpace(sched) == "" {
+			return nil, fmt.Errorf("a TZ=%s prefix must be followed by a schedule", zone)
+		}
+	}
 	return cronParser.Parse(spec)
 }
 

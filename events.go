@@ -180,17 +180,12 @@ func (c *Client) startConditionalRuns(ctx context.Context, tx pgx.Tx, ev storedE
 	if err != nil {
 		return nil, nil, err
 	}
+	done := map[string]bool{}
 	for i, fnID := range fnIDs {
-		pass := false
-		for _, src := range strings.Split(exprs[i], "\n") {
-			if evalCondition(c.cfg.Logger, src, body, nil) {
-				pass = true
-				break
-			}
-		}
-		if !pass {
+		if done[fnID] || !evalCondition(c.cfg.Logger, exprs[i], body, nil) {
 			continue
 		}
+		done[fnID] = true
 		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: fnID, EventID: ev.ID})
 		if err != nil {
 			return nil, nil, err

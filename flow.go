@@ -266,11 +266,23 @@ func (c *Client) register(ctx context.Context, fns []*Function) error {
 		var names []string
 		var prefixes []bool
 		var exprs []string
+		index := map[string]int{}
 		for _, t := range fn.triggers {
 			if t.event == "" {
 				continue
 			}
 			name, isPrefix := t.eventPattern()
+			key := fmt.Sprint(isPrefix, name)
+			if i, ok := index[key]; ok {
+				// One row per pattern: any passing condition starts the run.
+				if exprs[i] != "" && t.ifExpr != "" {
+					exprs[i] = "(" + exprs[i] + ") || (" + t.ifExpr + ")"
+				} else {
+					exprs[i] = ""
+				}
+				continue
+			}
+			index[key] = len(names)
 			names = append(names, name)
 			prefixes = append(prefixes, isPrefix)
 			exprs = append(exprs, t.ifExpr)

@@ -133,8 +133,10 @@ SELECT
     coalesce((SELECT array_agg(runs.function_id ORDER BY runs.function_id) FROM runs), '{}')::text[] AS function_ids,
     -- Functions whose matching triggers all have a condition: the sender
     -- evaluates them and starts the runs that pass.
-    coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
-    coalesce((SELECT array_agg(array_to_string(m.expressions, E'\n') ORDER BY m.function_id) FROM matched m WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
+    -- One element per condition: a function's ID repeats for each of its
+    -- conditions.
+    coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
+    coalesce((SELECT array_agg(e ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
     EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = $1) AS has_waits
 `
 
