@@ -145,6 +145,7 @@ func (s *segment) cancelSelf(ctx context.Context, reason string) error {
 	if err != nil {
 		return fmt.Errorf("flow: cancel run %s: %w", s.run.ID, err)
 	}
+	s.outcome = string(RunCancelled)
 	s.c.cfg.Logger.InfoContext(ctx, "flow: run cancelled", "run_id", s.run.ID, "function_id", s.fn.id, "reason", reason)
 	return nil
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -72,6 +73,14 @@ type Config struct {
 	// River; Start and Stop then only run the flow client's own services.
 	// Defaults to false: the client owns a River client.
 	ExternalRiver bool
+
+	// TracerProvider, if set, records an OpenTelemetry span for each
+	// execution of a run ("flow.run <function>") and for each attempt of a
+	// step ("flow.step <id>"), with the run, function and step IDs, the
+	// attempt and the outcome as attributes. A step's function runs in its
+	// span's context, so spans the user starts there nest under it. Defaults
+	// to nil: no tracing.
+	TracerProvider trace.TracerProvider
 
 	// RetentionPeriod is how long ended runs (with their steps) and events
 	// are kept; started clients delete older ones every few minutes. Runs

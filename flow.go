@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
 )
@@ -36,6 +37,7 @@ type Client struct {
 
 	ownsRiver bool
 
+	tracer trace.Tracer
 	leases *leaseSet
 	waker  *waker
 	done   *doneNotifier
@@ -67,6 +69,7 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 		done:      newDoneNotifier(),
 	}
 	c.waker = newWaker(c)
+	c.tracer = newTracer(cfg.TracerProvider)
 
 	if cfg.ExternalRiver {
 		return c, nil // the app attaches its own River client (package riverext)

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
 )
@@ -67,6 +68,10 @@ type segment struct {
 	interrupted error // a database error: River retries the job
 	lost        bool
 	ended       bool
+
+	span       trace.Span // the segment's span (see tracing.go)
+	outcome    string     // how the segment ended, for its span
+	outcomeErr error
 }
 
 // suspension is a reason for the run to pause: a sleep, a wait, an invoke or
@@ -151,6 +156,10 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		s.stored[st.ID] = st
 		s.nextSeq = max(s.nextSeq, st.Seq+1)
 	}
+	ctx = s.startSegmentSpan(ctx)
+	s.outcome = "lost"
+	defer func() { s.endSegmentSpan(s.outcome, s.outcomeErr) }()
+
 	if row.FirstSegment {
 		if fn.timeouts.Start > 0 && row.QueuedFor > fn.timeouts.Start {
 			return s.cancelSelf(ctx, fmt.Sprintf("start timeout: queued for %s, over Timeouts.Start %s", row.QueuedFor.Round(time.Millisecond), fn.timeouts.Start))
@@ -466,6 +475,7 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	case err != nil:
 		return fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
 	}
+	s.outcome = "suspended:" + string(status)
 	if runWake != nil {
 		s.c.waker.wakeAt(*runWake)
 	}
@@ -513,9 +523,11 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	case err != nil:
 		return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
 	}
+	s.outcome = string(status)
 	level := slog.LevelDebug
 	if status == RunFailed {
 		level = slog.LevelWarn
+		s.outcomeErr = errors.New(errMsg)
 	}
 	s.c.cfg.Logger.Log(ctx, level, "flow: run ended", "run_id", s.run.ID, "function_id", s.fn.id, "status", status, "error", errMsg)
 	return nil

@@ -40,9 +40,12 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 		return val, err
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
-	val, runErr := callStep(ctx, sid, fn)
+	sctx, span := s.startStepSpan(ctx, sid, kindRun, rec.attempts)
+	val, runErr := callStep(sctx, sid, fn)
 	if s.ctx.Err() != nil {
-		return zero, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
+		err := s.markLostOrInterrupted(sid, context.Cause(s.ctx))
+		endStepSpan(span, "interrupted", context.Cause(s.ctx))
+		return zero, err
 	}
 	if runErr == nil {
 		var out []byte
@@ -50,12 +53,24 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 			now := time.Now()
 			rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
 			if err := s.saveFenced(rec); err != nil {
+				endStepSpan(span, "lost", nil)
 				return zero, err
 			}
+			endStepSpan(span, stepCompleted, nil)
 			return decodeOutput[T](s, sid, out)
 		}
 	}
-	return zero, s.stepFailed(ctx, rec, runErr)
+	err = s.stepFailed(ctx, rec, runErr)
+	endStepSpan(span, stepStatusOf(err), runErr)
+	return zero, err
+}
+
+// stepStatusOf names the outcome of a failed step attempt, for its span.
+func stepStatusOf(err error) string {
+	if IsSuspend(err) {
+		return stepErrored // a retry is scheduled
+	}
+	return stepFailed
 }
 
 // StepTx is Step for work in the database: fn's writes in tx and the step's
@@ -79,11 +94,14 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
 	var out []byte
 	var stepErr error // the user's failure, as opposed to a lost or broken transaction
+	sctx, span := s.startStepSpan(ctx, sid, kindRun, rec.attempts)
+	defer func() { endStepSpan(span, rec.status, stepErr) }()
+	rec.status = "lost"
 	txErr := pgx.BeginFunc(context.WithoutCancel(ctx), s.c.pool, func(tx pgx.Tx) error {
 		if err := s.fence(ctx, tx); err != nil {
 			return err
 		}
-		val, err := callStep(ctx, sid, func(ctx context.Context) (T, error) { return fn(ctx, tx) })
+		val, err := callStep(sctx, sid, func(ctx context.Context) (T, error) { return fn(ctx, tx) })
 		if err == nil {
 			out, err = s.encodeOutput(sid, val)
 		}
