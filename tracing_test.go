@@ -90,4 +90,3 @@ func hasParent(s sdktrace.ReadOnlySpan, parents []sdktrace.ReadOnlySpan) bool {
 	}
 	return false
 }
-
