@@ -64,6 +64,7 @@ type segment struct {
 	nextSeq     int32
 	count       int
 	pending     []suspension
+	deferred    []stepRecord // sleeps found over on replay, stored with the next write
 	failErr     error // the run must fail (non-determinism, too many steps)
 	interrupted error // a database error: River retries the job
 	lost        bool
@@ -268,11 +269,27 @@ func (s *segment) pausedLocked(b string) bool {
 // saveFenced stores a step row if the segment still owns the run. It returns
 // errSuspended when the run was lost or the database failed.
 func (s *segment) saveFenced(r stepRecord) error {
-	n, err := s.c.q.StepSaveFenced(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.StepSaveFencedParams{
-		LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,
-		ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
-		Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
-	})
+	ctx := context.WithoutCancel(s.ctx)
+	var n int64
+	var err error
+	if s.hasDeferred() {
+		n = 1
+		err = pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
+			if err := s.fence(ctx, tx); err != nil {
+				return err
+			}
+			return s.saveTx(ctx, tx, r)
+		})
+		if errors.Is(err, errLost) {
+			n, err = 0, nil
+		}
+	} else {
+		n, err = s.c.q.StepSaveFenced(ctx, s.c.pool, &dbsqlc.StepSaveFencedParams{
+			LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,
+			ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
+			Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
+		})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -293,13 +310,46 @@ func (s *segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
 	})
 }
 
-// fence locks the run for the rest of tx if the segment still owns it.
+// fence locks the run for the rest of tx if the segment still owns it, and
+// stores the deferred step records with tx.
 func (s *segment) fence(ctx context.Context, tx pgx.Tx) error {
 	_, err := s.c.q.RunFence(ctx, tx, &dbsqlc.RunFenceParams{LeaseTtl: s.c.cfg.LeaseTTL, ID: s.run.ID, Gen: s.run.Gen})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errLost
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.flushDeferred(ctx, tx)
+}
+
+// deferSave records a step outcome that replays can recompute (a sleep whose
+// time has passed), to be stored with the segment's next write instead of in
+// a commit of its own.
+func (s *segment) deferSave(r stepRecord) {
+	s.mu.Lock()
+	s.deferred = append(s.deferred, r)
+	s.mu.Unlock()
+}
+
+func (s *segment) hasDeferred() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.deferred) > 0
+}
+
+// flushDeferred stores the deferred step records in tx.
+func (s *segment) flushDeferred(ctx context.Context, tx pgx.Tx) error {
+	s.mu.Lock()
+	recs := s.deferred
+	s.deferred = nil
+	s.mu.Unlock()
+	for _, r := range recs {
+		if err := s.saveTx(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // markLostOrInterrupted records why a step's transaction failed.
@@ -503,6 +553,9 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 			return errLost
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.flushDeferred(ctx, tx); err != nil {
 			return err
 		}
 		if row.ParentRunID != nil && row.ParentStepID != nil {

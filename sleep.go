@@ -46,8 +46,11 @@ func sleepStep(ctx context.Context, id string, until func(now time.Time) time.Ti
 		rec.startedAt = st.StartedAt
 	}
 	if !wake.After(now) {
+		// Over: any replay would find the same, so the record waits for
+		// the segment's next write rather than costing a commit now.
 		rec.status, rec.endedAt = stepCompleted, &now
-		return s.saveFenced(rec)
+		s.deferSave(rec)
+		return nil
 	}
 	if st != nil {
 		// Woken early (by another step's event): keep sleeping.
