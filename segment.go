@@ -65,8 +65,8 @@ type segment struct {
 	count       int
 	pending     []suspension
 	deferred    []stepRecord // sleeps found over on replay, stored with the next write
-	failErr     error // the run must fail (non-determinism, too many steps)
-	interrupted error // a database error: River retries the job
+	failErr     error        // the run must fail (non-determinism, too many steps)
+	interrupted error        // a database error: River retries the job
 	lost        bool
 	ended       bool
 
