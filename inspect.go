@@ -1,0 +1,432 @@
+package flow
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// This file holds the read-only API that dashboards and command lines use to
+// look at runs, events and functions (package flowui is one). Nothing here
+// writes.
+
+// RunQuery selects runs for ListRunsPage and CountRuns. Zero fields select
+// everything.
+type RunQuery struct {
+	FunctionID string
+	// EventID selects the runs an event started (and their reruns).
+	EventID string
+	// Status selects runs in any of these statuses (ListRunsPage only).
+	Status []RunStatus
+	// CreatedAfter and CreatedBefore bound the runs' creation times
+	// (inclusive, exclusive). Zero: no bound.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Before pages backwards: only runs created before the run with this ID
+	// (pass RunPage.Next). ListRunsPage only.
+	Before string
+	// Limit caps the number of runs of a page. Defaults to 50; at most 1000.
+	Limit int
+}
+
+// RunSummary is a run as a list shows it: without its output or steps, with
+// the name of the event that started it.
+type RunSummary struct {
+	Run
+	// EventName is the name of the run's triggering event ("" if the event
+	// is gone).
+	EventName string
+}
+
+// RunPage is a page of runs from ListRunsPage.
+type RunPage struct {
+	// Runs are newest first. Their Output and Steps are not filled (see
+	// GetRun).
+	Runs []*RunSummary
+	// Next is the cursor of the next (older) page, for RunQuery.Before, or
+	// empty on the last page.
+	Next string
+}
+
+// runIDSlack allows for a database clock that steps back between a run's
+// creation time and its ID's timestamp.
+const runIDSlack = time.Minute
+
+// minIDAt returns the smallest time-ordered (version 7) UUID made at t or
+// later.
+func minIDAt(t time.Time) *string {
+	ms := t.UnixMilli()
+	if ms < 0 || ms >= 1<<48 {
+		return nil
+	}
+	h := fmt.Sprintf("%012x", ms)
+	s := h[:8] + "-" + h[8:] + "-0000-0000-000000000000"
+	return &s
+}
+
+func (q RunQuery) check(op string) error {
+	if q.Before != "" && !isUUID(q.Before) {
+		return fmt.Errorf("flow: %s: Before %q is not a run ID", op, q.Before)
+	}
+	if q.EventID != "" && !isUUID(q.EventID) {
+		return fmt.Errorf("flow: %s: EventID %q is not an event ID", op, q.EventID)
+	}
+	for _, s := range q.Status {
+		switch s {
+		case RunQueued, RunRunning, RunSleeping, RunWaiting, RunCompleted, RunFailed, RunCancelled:
+		default:
+			return fmt.Errorf("flow: %s: unknown run status %q", op, s)
+		}
+	}
+	return nil
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// ListRunsPage returns a page of runs, newest first, with the names of their
+// triggering events and a cursor to the next page. Unlike ListRuns it
+// filters by creation time, and it leaves out the runs' outputs.
+func (c *Client) ListRunsPage(ctx context.Context, q RunQuery) (*RunPage, error) {
+	if err := q.check("ListRunsPage"); err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 1000)
+	params := &dbsqlc.InspectRunListParams{
+		FunctionID: optString(q.FunctionID), EventID: optString(q.EventID), Statuses: []string{},
+		CreatedAfter: optTime(q.CreatedAfter), CreatedBefore: optTime(q.CreatedBefore),
+		BeforeID: optString(q.Before), Max: int32(limit + 1),
+	}
+	if !q.CreatedAfter.IsZero() {
+		params.MinID = minIDAt(q.CreatedAfter.Add(-runIDSlack))
+	}
+	for _, s := range q.Status {
+		params.Statuses = append(params.Statuses, string(s))
+	}
+	rows, err := c.q.InspectRunList(ctx, c.pool, params)
+	if err != nil {
+		return nil, fmt.Errorf("flow: list runs: %w", err)
+	}
+	page := &RunPage{Runs: make([]*RunSummary, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			page.Next = page.Runs[limit-1].ID
+			break
+		}
+		page.Runs = append(page.Runs, &RunSummary{Run: *runFromRow(&dbsqlc.FlowRun{
+			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
+			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Error: r.Error,
+			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		}), EventName: r.EventName})
+	}
+	return page, nil
+}
+
+// RunCounts counts runs by status.
+type RunCounts map[RunStatus]int
+
+// Total returns the number of runs counted.
+func (rc RunCounts) Total() int {
+	n := 0
+	for _, v := range rc {
+		n += v
+	}
+	return n
+}
+
+// CountRuns counts the runs that q selects by status. q's Status, Before
+// and Limit are ignored.
+func (c *Client) CountRuns(ctx context.Context, q RunQuery) (RunCounts, error) {
+	byFn, err := c.countRuns(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := RunCounts{}
+	for _, counts := range byFn {
+		for s, n := range counts {
+			out[s] += n
+		}
+	}
+	return out, nil
+}
+
+// CountRunsByFunction counts the runs that q selects by function ID and
+// status. q's Status, Before and Limit are ignored.
+func (c *Client) CountRunsByFunction(ctx context.Context, q RunQuery) (map[string]RunCounts, error) {
+	return c.countRuns(ctx, q)
+}
+
+func (c *Client) countRuns(ctx context.Context, q RunQuery) (map[string]RunCounts, error) {
+	q.Before, q.Status = "", nil
+	if err := q.check("CountRuns"); err != nil {
+		return nil, err
+	}
+	params := &dbsqlc.InspectRunCountParams{
+		FunctionID: optString(q.FunctionID), EventID: optString(q.EventID),
+		CreatedAfter: optTime(q.CreatedAfter), CreatedBefore: optTime(q.CreatedBefore),
+	}
+	if !q.CreatedAfter.IsZero() {
+		params.MinID = minIDAt(q.CreatedAfter.Add(-runIDSlack))
+	}
+	rows, err := c.q.InspectRunCount(ctx, c.pool, params)
+	if err != nil {
+		return nil, fmt.Errorf("flow: count runs: %w", err)
+	}
+	out := map[string]RunCounts{}
+	for _, r := range rows {
+		if out[r.FunctionID] == nil {
+			out[r.FunctionID] = RunCounts{}
+		}
+		out[r.FunctionID][RunStatus(r.Status)] = int(r.N)
+	}
+	return out, nil
+}
+
+// EventInfo is a stored event.
+type EventInfo struct {
+	// ID is the event's stored ID.
+	ID   string
+	Name string
+	// Data is the event's payload as JSON. ListEvents leaves it nil when
+	// it is longer than EventFilter.MaxDataBytes.
+	Data json.RawMessage
+	// DataSize is the length of the data's JSON text in bytes.
+	DataSize int
+	// TS is when the event happened, as the sender gave it.
+	TS time.Time
+	// DedupeID is the sender's Event.ID, if it gave one.
+	DedupeID   string
+	ReceivedAt time.Time
+	// Runs are the runs the event started (with their reruns), oldest
+	// first, without their outputs or steps.
+	Runs []*Run
+}
+
+// EventFilter selects events for ListEvents.
+type EventFilter struct {
+	// Name selects events with this name, or, for a name ending in "*"
+	// (such as "billing/*"), events whose name starts with what comes
+	// before the "*". Empty: all events.
+	Name string
+	// Before pages backwards: only events sent before the event with this
+	// ID (pass the last ID of the previous page).
+	Before string
+	// Limit caps the number of events returned. Defaults to 50; at most
+	// 1000.
+	Limit int
+	// HideRunEnded leaves out the events the library sends when runs end
+	// (EventFunctionFinished, EventFunctionFailed, EventFunctionCancelled).
+	HideRunEnded bool
+	// MaxDataBytes is the longest data ListEvents returns; longer data is
+	// left out (EventInfo.DataSize still says its size; GetEvent returns
+	// it). Defaults to 4 KiB.
+	MaxDataBytes int
+}
+
+// maxRunsPerEvent bounds the runs ListEvents and GetEvent return per event.
+const maxRunsPerEvent = 1000
+
+// ListEvents returns events, newest first, each with the runs it started.
+func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]*EventInfo, error) {
+	if f.Before != "" && !isUUID(f.Before) {
+		return nil, fmt.Errorf("flow: ListEvents: Before %q is not an event ID", f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 1000)
+	maxData := f.MaxDataBytes
+	if maxData <= 0 {
+		maxData = 4 << 10
+	}
+	params := &dbsqlc.InspectEventListParams{
+		MaxData: int32(min(maxData, 1<<30)), BeforeID: optString(f.Before), Max: int32(limit), ExcludeNames: []string{},
+	}
+	if f.HideRunEnded {
+		params.ExcludeNames = []string{EventFunctionFinished, EventFunctionFailed, EventFunctionCancelled}
+	}
+	if prefix, ok := strings.CutSuffix(f.Name, "*"); ok {
+		params.Prefix = prefix
+	} else {
+		params.Name = f.Name
+	}
+	rows, err := c.q.InspectEventList(ctx, c.pool, params)
+	if err != nil {
+		return nil, fmt.Errorf("flow: list events: %w", err)
+	}
+	out := make([]*EventInfo, len(rows))
+	for i, r := range rows {
+		out[i] = &EventInfo{ID: r.ID, Name: r.Name, Data: r.Data, DataSize: int(r.DataSize), TS: r.Ts, ReceivedAt: r.ReceivedAt}
+		if r.DedupeID != nil {
+			out[i].DedupeID = *r.DedupeID
+		}
+	}
+	if err := c.fillEventRuns(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GetEvent returns a stored event with the runs it started, or ErrNotFound.
+func (c *Client) GetEvent(ctx context.Context, eventID string) (*EventInfo, error) {
+	if !isUUID(eventID) {
+		return nil, fmt.Errorf("%w: %q is not an event ID", ErrNotFound, eventID)
+	}
+	r, err := c.q.EventGet(ctx, c.pool, eventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: event %s", ErrNotFound, eventID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flow: get event %s: %w", eventID, err)
+	}
+	ev := &EventInfo{ID: r.ID, Name: r.Name, Data: r.Data, DataSize: len(r.Data), TS: r.Ts, ReceivedAt: r.ReceivedAt}
+	if r.DedupeID != nil {
+		ev.DedupeID = *r.DedupeID
+	}
+	if err := c.fillEventRuns(ctx, []*EventInfo{ev}); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+func (c *Client) fillEventRuns(ctx context.Context, events []*EventInfo) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ids := make([]string, len(events))
+	byID := make(map[string]*EventInfo, len(events))
+	for i, ev := range events {
+		ids[i] = ev.ID
+		byID[ev.ID] = ev
+	}
+	rows, err := c.q.InspectRunListByEvents(ctx, c.pool, &dbsqlc.InspectRunListByEventsParams{
+		EventIds: ids, Max: int32(maxRunsPerEvent * len(events)),
+	})
+	if err != nil {
+		return fmt.Errorf("flow: list runs of events: %w", err)
+	}
+	for _, r := range rows {
+		ev := byID[r.EventID]
+		if ev == nil || len(ev.Runs) >= maxRunsPerEvent {
+			continue
+		}
+		ev.Runs = append(ev.Runs, runFromRow(&dbsqlc.FlowRun{
+			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
+			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Error: r.Error,
+			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		}))
+	}
+	return nil
+}
+
+// FunctionInfo describes a function: from the database's registry (written
+// by every started client for the functions it defines) and, for a function
+// defined on the client at hand, from its definition.
+type FunctionInfo struct {
+	ID   string
+	Name string
+	// Retries is how many times a failing step is retried.
+	Retries int
+	// Triggers are the function's triggers. The registry holds event
+	// triggers only: cron triggers show for functions defined on this
+	// client.
+	Triggers []TriggerInfo
+	// Registered reports whether the function is in the registry (a client
+	// defining it has started), and UpdatedAt when it was last registered.
+	Registered bool
+	UpdatedAt  time.Time
+	// Local reports whether the function is defined on this client. Only
+	// then are CancelOn and Timeouts known.
+	Local    bool
+	CancelOn []CancelOn
+	Timeouts Timeouts
+}
+
+// TriggerInfo is one trigger of a function: an event trigger (Event, with
+// its condition If) or a cron trigger (Cron).
+type TriggerInfo struct {
+	// Event is the event name, or a wildcard such as "billing/*".
+	Event string
+	// If is the event trigger's condition, if any.
+	If string
+	// Cron is the cron trigger's schedule.
+	Cron string
+}
+
+// ListFunctions returns the functions in the registry and those defined on
+// this client, ordered by ID.
+func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
+	fns, err := c.q.FunctionList(ctx, c.pool)
+	if err != nil {
+		return nil, fmt.Errorf("flow: list functions: %w", err)
+	}
+	triggers, err := c.q.InspectTriggerList(ctx, c.pool)
+	if err != nil {
+		return nil, fmt.Errorf("flow: list triggers: %w", err)
+	}
+	byID := map[string]*FunctionInfo{}
+	for _, f := range fns {
+		byID[f.ID] = &FunctionInfo{ID: f.ID, Name: f.Name, Retries: int(f.Retries), Registered: true, UpdatedAt: f.UpdatedAt}
+	}
+	for _, t := range triggers {
+		fi := byID[t.FunctionID]
+		if fi == nil {
+			continue
+		}
+		name := t.EventName
+		if t.IsPrefix {
+			name += "*"
+		}
+		fi.Triggers = append(fi.Triggers, TriggerInfo{Event: name, If: t.Expression})
+	}
+	c.mu.Lock()
+	local := make([]*Function, 0, len(c.functions))
+	for _, fn := range c.functions {
+		local = append(local, fn)
+	}
+	c.mu.Unlock()
+	for _, fn := range local {
+		fi := byID[fn.id]
+		if fi == nil {
+			fi = &FunctionInfo{ID: fn.id}
+			byID[fn.id] = fi
+		}
+		fi.Name, fi.Retries, fi.Local = fn.name, fn.retries, true
+		fi.CancelOn, fi.Timeouts = slices.Clone(fn.cancelOn), fn.timeouts
+		fi.Triggers = nil
+		for _, t := range fn.triggers {
+			fi.Triggers = append(fi.Triggers, TriggerInfo{Event: t.event, If: t.ifExpr, Cron: t.cron})
+		}
+	}
+	out := make([]FunctionInfo, 0, len(byID))
+	for _, fi := range byID {
+		out = append(out, *fi)
+	}
+	slices.SortFunc(out, func(a, b FunctionInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
