@@ -25,28 +25,6 @@ type cancelData struct {
 	Until  time.Time `json:"until,omitempty"`
 }
 
-// cancelCounter counts executions per key (an event's data.id).
-type cancelCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *cancelCounter) add(key string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[key]++
-	return c.n[key]
-}
-
-func (c *cancelCounter) get(key string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[key]
-}
-
 // cancelUntilStatus polls a run until it has the given status, and returns
 // it. It fails if the run ends with another status first.
 func cancelUntilStatus(t *testing.T, c *flow.Client, runID string, want flow.RunStatus) *flow.Run {
@@ -201,7 +179,7 @@ func cancelMarker(t *testing.T, c *flow.Client, t0 time.Time) {
 
 // cancelSleeper creates a function that runs step "before", sleeps for nap
 // and then runs step "after", counting each step's executions by data.id.
-func cancelSleeper(t *testing.T, c *flow.Client, opts flow.FunctionOpts, event string, nap time.Duration, before, after *cancelCounter) {
+func cancelSleeper(t *testing.T, c *flow.Client, opts flow.FunctionOpts, event string, nap time.Duration, before, after *counter) {
 	t.Helper()
 	_, err := flow.CreateFunction(c, opts, flow.EventTrigger(event),
 		func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
@@ -228,7 +206,7 @@ func cancelSleeper(t *testing.T, c *flow.Client, opts flow.FunctionOpts, event s
 
 // cancelWaiter creates a function that waits for "cancel/paid" matching
 // data.id and then runs step "after", counting its executions by data.id.
-func cancelWaiter(t *testing.T, c *flow.Client, opts flow.FunctionOpts, event string, after *cancelCounter) {
+func cancelWaiter(t *testing.T, c *flow.Client, opts flow.FunctionOpts, event string, after *counter) {
 	t.Helper()
 	_, err := flow.CreateFunction(c, opts, flow.EventTrigger(event),
 		func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
@@ -250,7 +228,7 @@ func TestCancelRunSleeping(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var before, after cancelCounter
+	var before, after counter
 	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-sleeper"}, "cancel/sleep", 300*time.Millisecond, &before, &after)
 	cancelMarkerFunction(t, c)
 	start(t, c)
@@ -296,7 +274,7 @@ func TestCancelRunWaiting(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var after cancelCounter
+	var after counter
 	cancelWaiter(t, c, flow.FunctionOpts{ID: "cancel-waiter"}, "cancel/wait", &after)
 	start(t, c)
 	ctx := testCtx(t)
@@ -362,7 +340,7 @@ func TestCancelRunTxRollback(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var before, after cancelCounter
+	var before, after counter
 	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-tx-sleeper"}, "cancel/tx-sleep", time.Minute, &before, &after)
 
 	started := make(chan string, 1)
@@ -548,7 +526,7 @@ func TestCancelOnMatch(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var before, after cancelCounter
+	var before, after counter
 	cancelSleeper(t, c, flow.FunctionOpts{
 		ID:       "cancel-on-match",
 		CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.id"}},
@@ -590,7 +568,7 @@ func TestCancelOnIf(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var before, after cancelCounter
+	var before, after counter
 	cancelSleeper(t, c, flow.FunctionOpts{
 		ID: "cancel-on-if",
 		CancelOn: []flow.CancelOn{{
@@ -691,7 +669,7 @@ func cancelRegister(t *testing.T, pool *pgxpool.Pool, define func(c *flow.Client
 func TestCancelOnEventBeforeFirstExecution(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	var executions cancelCounter
+	var executions counter
 	define := func(c *flow.Client) {
 		_, err := flow.CreateFunction(c, flow.FunctionOpts{
 			ID:       "cancel-on-early",
@@ -777,7 +755,7 @@ func TestCancelRunsByFunctionAndTime(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var before, after cancelCounter
+	var before, after counter
 	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-bulk"}, "cancel/bulk", time.Minute, &before, &after)
 	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-bulk-other"}, "cancel/bulk-other", time.Minute, &before, &after)
 	start(t, c)
@@ -845,7 +823,7 @@ func TestCancelRaceWithWake(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var after cancelCounter
+	var after counter
 	cancelWaiter(t, c, flow.FunctionOpts{ID: "cancel-race"}, "cancel/race", &after)
 	start(t, c)
 	ctx := testCtx(t)

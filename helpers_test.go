@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,4 +78,38 @@ func awaitOnly(t *testing.T, c *flow.Client, ev flow.Event) *flow.Run {
 	run, err := c.AwaitRun(testCtx(t), runIDs[0])
 	require.NoError(t, err)
 	return run
+}
+
+// counter counts executions (of step bodies, handlers) by key; safe for
+// concurrent use.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// add counts one more for key and returns the new count.
+func (c *counter) add(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[key]++
+	return c.n[key]
+}
+
+func (c *counter) get(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
+}
+
+func (c *counter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.n {
+		n += v
+	}
+	return n
 }

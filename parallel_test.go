@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,28 +14,6 @@ import (
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
 )
-
-// parCounters counts executions of step bodies by step ID.
-type parCounters struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (p *parCounters) inc(id string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.n == nil {
-		p.n = map[string]int{}
-	}
-	p.n[id]++
-	return p.n[id]
-}
-
-func (p *parCounters) get(id string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n[id]
-}
 
 // parStepIDs returns the IDs of a run's steps.
 func parStepIDs(run *flow.Run) map[string]flow.RunStep {
@@ -53,7 +30,7 @@ func TestParallelBranchesRunConcurrently(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-barrier", Retries: flow.Ptr(0)}, flow.EventTrigger("par/barrier"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
 			var arrived atomic.Int32
@@ -61,7 +38,7 @@ func TestParallelBranchesRunConcurrently(t *testing.T) {
 			branch := func(i int) func(ctx context.Context) (int, error) {
 				return func(ctx context.Context) (int, error) {
 					return flow.Step(ctx, fmt.Sprintf("b%d", i), func(ctx context.Context) (int, error) {
-						counts.inc(fmt.Sprintf("b%d", i))
+						counts.add(fmt.Sprintf("b%d", i))
 						if arrived.Add(1) == 3 {
 							close(all)
 						}
@@ -93,7 +70,7 @@ func TestParallelBranchesWithSleeps(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	var entries atomic.Int32
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-sleep"}, flow.EventTrigger("par/sleep"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
@@ -101,7 +78,7 @@ func TestParallelBranchesWithSleeps(t *testing.T) {
 			branch := func(i int, d time.Duration) func(ctx context.Context) (string, error) {
 				return func(ctx context.Context) (string, error) {
 					pre, err := flow.Step(ctx, fmt.Sprintf("pre-%d", i), func(ctx context.Context) (int, error) {
-						return counts.inc(fmt.Sprintf("pre-%d", i)), nil
+						return counts.add(fmt.Sprintf("pre-%d", i)), nil
 					})
 					if err != nil {
 						return "", err
@@ -110,7 +87,7 @@ func TestParallelBranchesWithSleeps(t *testing.T) {
 						return "", err
 					}
 					post, err := flow.Step(ctx, fmt.Sprintf("post-%d", i), func(ctx context.Context) (int, error) {
-						return counts.inc(fmt.Sprintf("post-%d", i)), nil
+						return counts.add(fmt.Sprintf("post-%d", i)), nil
 					})
 					if err != nil {
 						return "", err
@@ -157,20 +134,20 @@ func TestParallelBranchErrorIsReturned(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-err", Retries: flow.Ptr(1)}, flow.EventTrigger("par/err"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
 			ok := func(i int) func(ctx context.Context) (int, error) {
 				return func(ctx context.Context) (int, error) {
 					return flow.Step(ctx, fmt.Sprintf("ok-%d", i), func(ctx context.Context) (int, error) {
-						counts.inc(fmt.Sprintf("ok-%d", i))
+						counts.add(fmt.Sprintf("ok-%d", i))
 						return i + 1, nil
 					})
 				}
 			}
 			bad := func(ctx context.Context) (int, error) {
 				return flow.Step(ctx, "bad", func(ctx context.Context) (int, error) {
-					return 0, fmt.Errorf("attempt %d failed", counts.inc("bad"))
+					return 0, fmt.Errorf("attempt %d failed", counts.add("bad"))
 				})
 			}
 			results, err := flow.Parallel(ctx, ok(0), bad, ok(2))
@@ -239,15 +216,15 @@ func TestParallelBranchPanicFailsAttempt(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-panic", Retries: flow.Ptr(1)}, flow.EventTrigger("par/panic"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
 			return flow.Parallel(ctx,
 				func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, "calm", func(ctx context.Context) (int, error) { return counts.inc("calm"), nil })
+					return flow.Step(ctx, "calm", func(ctx context.Context) (int, error) { return counts.add("calm"), nil })
 				},
 				func(ctx context.Context) (int, error) {
-					counts.inc("panicker")
+					counts.add("panicker")
 					panic("branch exploded")
 				})
 		})
@@ -274,7 +251,7 @@ func TestParallelStepsFromErrgroupGoroutines(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-errgroup"}, flow.EventTrigger("par/errgroup"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
 			fanOut := func() ([]int, error) {
@@ -284,7 +261,7 @@ func TestParallelStepsFromErrgroupGoroutines(t *testing.T) {
 					g.Go(func() error {
 						id := fmt.Sprintf("g-%d", i)
 						v, err := flow.Step(gctx, id, func(ctx context.Context) (int, error) {
-							counts.inc(id)
+							counts.add(id)
 							return i * i, nil
 						})
 						out[i] = v
@@ -323,7 +300,7 @@ func TestParallelRecoverAroundSleep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	var recovered atomic.Int32
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-recover"}, flow.EventTrigger("par/recover"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
@@ -349,12 +326,12 @@ func TestParallelRecoverAroundSleep(t *testing.T) {
 				if err := flow.Sleep(ctx, "branch-nap", 50*time.Millisecond); err != nil {
 					return 0, err
 				}
-				return flow.Step(ctx, "branch-after", func(ctx context.Context) (int, error) { return counts.inc("branch-after"), nil })
+				return flow.Step(ctx, "branch-after", func(ctx context.Context) (int, error) { return counts.add("branch-after"), nil })
 			})
 			if err != nil {
 				return nil, err
 			}
-			n, err := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.inc("after"), nil })
+			n, err := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.add("after"), nil })
 			if err != nil {
 				return nil, err
 			}
@@ -388,11 +365,11 @@ func TestParallelSwallowedSleepErrorStillSuspends(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-swallow"}, flow.EventTrigger("par/swallow"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
 			slept := flow.Sleep(ctx, "nap", 150*time.Millisecond) == nil
-			n, _ := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.inc("after"), nil })
+			n, _ := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.add("after"), nil })
 			return map[string]any{"slept": slept, "after": n}, nil
 		})
 	require.NoError(t, err)
@@ -411,7 +388,7 @@ func TestParallelNested(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var counts parCounters
+	var counts counter
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-nested"}, flow.EventTrigger("par/nested"),
 		func(ctx context.Context, in flow.Input[any]) (any, error) {
 			leaf := func(id string, d time.Duration) func(ctx context.Context) (int, error) {
@@ -419,7 +396,7 @@ func TestParallelNested(t *testing.T) {
 					if err := flow.Sleep(ctx, "sleep-"+id, d); err != nil {
 						return 0, err
 					}
-					return flow.Step(ctx, "step-"+id, func(ctx context.Context) (int, error) { return counts.inc(id), nil })
+					return flow.Step(ctx, "step-"+id, func(ctx context.Context) (int, error) { return counts.add(id), nil })
 				}
 			}
 			return flow.Parallel(ctx,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,37 +70,6 @@ func recoveryJobs(t *testing.T, pool *pgxpool.Pool, runID string) []recoveryJob 
 	return jobs
 }
 
-// recoveryCounter counts executions of step bodies per run and step.
-type recoveryCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *recoveryCounter) add(runID, step string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[runID+"/"+step]++
-}
-
-func (c *recoveryCounter) get(runID, step string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[runID+"/"+step]
-}
-
-func (c *recoveryCounter) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, v := range c.n {
-		n += v
-	}
-	return n
-}
-
 // TestRecoveryTwoClientsShareRuns runs 40 runs of a function defined on two
 // started clients of one database: every run completes and every step body
 // executes exactly once, whichever client executes each segment.
@@ -114,7 +82,7 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 	_, err := poolA.Exec(ctx, `CREATE TABLE recovery_exec (run_id text NOT NULL, step text NOT NULL, client text NOT NULL)`)
 	require.NoError(t, err)
 
-	var bodies recoveryCounter   // step body executions, both clients
+	var bodies counter           // step body executions, both clients
 	var segments [2]atomic.Int64 // handler calls (segments) per client
 	clients := make([]*flow.Client, 2)
 	for i, pool := range []*pgxpool.Pool{poolA, poolB} {
@@ -124,7 +92,7 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
 				segments[i].Add(1)
 				a, err := flow.Step(ctx, "a", func(context.Context) (string, error) {
-					bodies.add(in.RunID, "a")
+					bodies.add(in.RunID + "/a")
 					return name, nil
 				})
 				if err != nil {
@@ -134,7 +102,7 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 					return nil, err
 				}
 				b, err := flow.StepTx(ctx, "b", func(ctx context.Context, tx pgx.Tx) (string, error) {
-					bodies.add(in.RunID, "b")
+					bodies.add(in.RunID + "/b")
 					_, err := tx.Exec(ctx, `INSERT INTO recovery_exec (run_id, step, client) VALUES ($1, 'b', $2)`, in.RunID, name)
 					return name, err
 				})
@@ -142,7 +110,7 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 					return nil, err
 				}
 				cc, err := flow.Step(ctx, "c", func(context.Context) (string, error) {
-					bodies.add(in.RunID, "c")
+					bodies.add(in.RunID + "/c")
 					return name, nil
 				})
 				if err != nil {
@@ -187,7 +155,7 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 			require.Equal(t, 1, st.Attempts, "run %s step %s", run.ID, id)
 		}
 		for _, step := range []string{"a", "b", "c"} {
-			require.Equal(t, 1, bodies.get(run.ID, step), "executions of step %s of run %s", step, run.ID)
+			require.Equal(t, 1, bodies.get(run.ID+"/"+step), "executions of step %s of run %s", step, run.ID)
 		}
 
 		var rows int
@@ -424,18 +392,18 @@ func TestRecoveryStaleJobDoesNothing(t *testing.T) {
 	pool := flowtest.Pool(t)
 	ctx := testCtx(t)
 	c := newClient(t, pool, nil)
-	var bodies recoveryCounter
+	var bodies counter
 	var segments atomic.Int64
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/stale"}, flow.EventTrigger("recovery/stale"),
 		func(ctx context.Context, in flow.Input[struct{ Nap time.Duration }]) (any, error) {
 			segments.Add(1)
-			if _, err := flow.Step(ctx, "a", func(context.Context) (int, error) { bodies.add(in.RunID, "a"); return 1, nil }); err != nil {
+			if _, err := flow.Step(ctx, "a", func(context.Context) (int, error) { bodies.add(in.RunID + "/a"); return 1, nil }); err != nil {
 				return nil, err
 			}
 			if err := flow.Sleep(ctx, "nap", in.Event.Data.Nap); err != nil {
 				return nil, err
 			}
-			return flow.Step(ctx, "b", func(context.Context) (int, error) { bodies.add(in.RunID, "b"); return 2, nil })
+			return flow.Step(ctx, "b", func(context.Context) (int, error) { bodies.add(in.RunID + "/b"); return 2, nil })
 		})
 	require.NoError(t, err)
 	start(t, c)
@@ -475,10 +443,10 @@ func TestRecoveryStaleJobDoesNothing(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "stale jobs completed")
 
 	require.Equal(t, segmentsBefore, segments.Load(), "a stale job called the function")
-	require.Equal(t, 1, bodies.get(done.ID, "a"))
-	require.Equal(t, 1, bodies.get(done.ID, "b"))
-	require.Equal(t, 1, bodies.get(sleeperID, "a"))
-	require.Zero(t, bodies.get(sleeperID, "b"))
+	require.Equal(t, 1, bodies.get(done.ID+"/a"))
+	require.Equal(t, 1, bodies.get(done.ID+"/b"))
+	require.Equal(t, 1, bodies.get(sleeperID+"/a"))
+	require.Zero(t, bodies.get(sleeperID+"/b"))
 
 	after, err := c.GetRun(ctx, done.ID)
 	require.NoError(t, err)

@@ -18,7 +18,7 @@ import (
 func TestTimeoutsStart(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	var executions cancelCounter
+	var executions counter
 	define := func(c *flow.Client) {
 		for _, f := range []struct {
 			id    string
@@ -68,7 +68,7 @@ func TestTimeoutsFinishWhileSleeping(t *testing.T) {
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
 	const finish, nap = 300 * time.Millisecond, 30 * time.Second
-	var before, after cancelCounter
+	var before, after counter
 	cancelSleeper(t, c, flow.FunctionOpts{ID: "timeout-finish-sleep", Timeouts: flow.Timeouts{Finish: finish}},
 		"timeout/sleep", nap, &before, &after)
 	start(t, c)
@@ -97,7 +97,7 @@ func TestTimeoutsFinishWhileWaiting(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	var after cancelCounter
+	var after counter
 	cancelWaiter(t, c, flow.FunctionOpts{ID: "timeout-finish-wait", Timeouts: flow.Timeouts{Finish: 300 * time.Millisecond}},
 		"timeout/wait", &after)
 	start(t, c)
