@@ -1,0 +1,193 @@
+package flowui_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow"
+	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/flowui"
+)
+
+// browserChromium returns the path of an installed Chromium or Chrome, or
+// skips the test when there is none.
+func browserChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("flowui: no chromium found (apt-get install chromium) — browser test skipped")
+	return ""
+}
+
+// browserCtx starts a headless browser (a fresh profile, no sandbox: the
+// tests may run as root) and returns a tab's context, bounded by ctx.
+func browserCtx(t *testing.T, ctx context.Context, execPath string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(execPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	return bctx
+}
+
+// browserServe serves h on 127.0.0.1 under /flow/ and returns the
+// dashboard's URL.
+func browserServe(t *testing.T, h http.Handler) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/flow/", h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL + "/flow/"
+}
+
+// browserScreenshot writes a PNG to the test's temporary directory and,
+// when FLOW_SCREENSHOT_DIR is set, to that directory too.
+func browserScreenshot(t *testing.T, name string, png []byte) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, png, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", p, len(png))
+	if dir := os.Getenv("FLOW_SCREENSHOT_DIR"); dir != "" {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, png, 0o644))
+		t.Logf("screenshot: %s", p)
+	}
+}
+
+// TestBrowserSendWatchAndInspectRun drives the dashboard in a real headless
+// Chromium: it sends an event from the form, sees the run it started on the
+// event's page, watches the run complete on the runs page (through the
+// page's own live refresh), opens the run, and finds its three steps.
+func TestBrowserSendWatchAndInspectRun(t *testing.T) {
+	t.Parallel()
+	execPath := browserChromium(t)
+
+	pool := flowtest.Pool(t)
+	c, err := flow.NewClient(pool, &flow.Config{RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }})
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "greeter"}, flow.EventTrigger("browser/hello"),
+		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+			who, err := flow.Step(ctx, "read-name", func(ctx context.Context) (string, error) {
+				s, _ := in.Event.Data["who"].(string)
+				return s, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			if err := flow.Sleep(ctx, "pause", 300*time.Millisecond); err != nil {
+				return nil, err
+			}
+			return flow.Step(ctx, "greet", func(ctx context.Context) (string, error) { return "hello, " + who, nil })
+		})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Stop(ctx))
+	})
+	root := browserServe(t, flowui.Handler(c, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	b := browserCtx(t, ctx, execPath)
+
+	// The send form: fill it in and submit it; the answer is the event's
+	// page, which lists the run the event started.
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"send"),
+		chromedp.WaitVisible(chromedp.CSS(`#send-form`)),
+		chromedp.SetValue(chromedp.CSS(`#event-name-input`), "browser/hello"),
+		chromedp.SetValue(chromedp.CSS(`#event-data-input`), `{"who": "chromium"}`),
+		chromedp.Click(chromedp.CSS(`#send-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#event[data-event-name="browser/hello"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#event-runs tr[data-run-id][data-function-id="greeter"]`)),
+	), "send the event from the form")
+	eventID, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.CSS(`#event`), "data-event-id"))
+	require.NoError(t, err)
+	runID, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.CSS(`#event-runs tr[data-run-id]`), "data-run-id"))
+	require.NoError(t, err)
+	require.NotEmpty(t, eventID.Value)
+	require.NotEmpty(t, runID.Value)
+
+	// The event the form sent is the one stored, with its data, and it
+	// started the run the page shows.
+	ev, err := c.GetEvent(ctx, eventID.Value)
+	require.NoError(t, err)
+	require.Equal(t, "browser/hello", ev.Name)
+	require.JSONEq(t, `{"who": "chromium"}`, string(ev.Data))
+	runs, err := c.ListRuns(ctx, flow.RunFilter{EventID: eventID.Value})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, runID.Value, runs[0].ID)
+
+	// The runs page: the run is listed, and turns completed while the page
+	// is open (its live part refreshes itself).
+	row := `#runs-table tr[data-run-id="` + runID.Value + `"]`
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-status="completed"]`)),
+	), "watch the run complete on the runs page")
+	refreshes, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.CSS(`#runs-live`), "data-refreshes"))
+	require.NoError(t, err)
+	t.Logf("runs page: run %s completed; live part refreshed %q times", runID.Value, refreshes.Value)
+
+	// The run's page, reached by its link: completed, with its three steps.
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(row+` a.run-link`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run[data-run-id="`+runID.Value+`"][data-status="completed"]`)),
+	), "open the run")
+	steps, err := chromedp.Run(b, chromedp.AttributesAll(chromedp.CSSAll(`#timeline [data-step-id]`)))
+	require.NoError(t, err)
+	type stepRow struct{ ID, Status, Kind string }
+	var got []stepRow
+	for _, a := range steps {
+		got = append(got, stepRow{a["data-step-id"], a["data-step-status"], a["data-kind"]})
+	}
+	require.Equal(t, []stepRow{
+		{"read-name", "completed", "run"},
+		{"pause", "completed", "sleep"},
+		{"greet", "completed", "run"},
+	}, got)
+	output, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#run-output`)))
+	require.NoError(t, err)
+	require.Contains(t, output, "hello, chromium")
+
+	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot")
+	require.NotEmpty(t, png)
+	browserScreenshot(t, "flowui-browser-run.png", png)
+}
