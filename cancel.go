@@ -137,7 +137,7 @@ func (s *segment) cancelSelf(ctx context.Context, reason string) error {
 		if !ok {
 			return errLost
 		}
-		return s.completeJob(ctx, tx)
+		return nil
 	})
 	if errors.Is(err, errLost) {
 		return nil

@@ -102,13 +102,21 @@ func cancelAwaitNoRunningJobs(t *testing.T, pool *pgxpool.Pool, runID string) {
 	}, 20*time.Second, 5*time.Millisecond, "a job of run %s stayed running", runID)
 }
 
-// cancelLiveJobs counts a run's River jobs that could still execute.
+// cancelLiveJobs counts a run's River jobs that could still execute, once
+// River has recorded the end of those that ran (it completes a job
+// asynchronously, a few hundred milliseconds after its segment returns).
 func cancelLiveJobs(t *testing.T, pool *pgxpool.Pool, runID string) int {
 	t.Helper()
 	var n int
-	require.NoError(t, pool.QueryRow(testCtx(t), `SELECT count(*) FROM river_job
-		WHERE kind = 'flow_run' AND args->>'run_id' = $1 AND state NOT IN ('completed', 'cancelled', 'discarded')`, runID).Scan(&n))
-	return n
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		require.NoError(t, pool.QueryRow(testCtx(t), `SELECT count(*) FROM river_job
+			WHERE kind = 'flow_run' AND args->>'run_id' = $1 AND state NOT IN ('completed', 'cancelled', 'discarded')`, runID).Scan(&n))
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // cancelWaits counts a run's rows in flow_wait (its waits and CancelOn

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,15 +12,29 @@ import (
 	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
-// doneNotifier tells AwaitRun callers in this process that a run ended, from
-// the notifications RunFinish sends at commit.
+// doneNotifier tells AwaitRun callers that runs ended: in this process at
+// once, and in every process through batched notifications on the
+// flow_run_done channel (one NOTIFY per batch, sent outside the runs'
+// transactions, so that finishing runs do not queue for Postgres's notify
+// lock at commit).
 type doneNotifier struct {
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{}
+
+	pendingMu sync.Mutex
+	pending   []string
+	kick      chan struct{}
 }
 
+// notifyBatchDelay is how long ended runs gather before one notification
+// tells other processes of them all.
+const notifyBatchDelay = 2 * time.Millisecond
+
+// maxNotifyPayload keeps a notification under Postgres's 8000-byte limit.
+const maxNotifyPayload = 7900
+
 func newDoneNotifier() *doneNotifier {
-	return &doneNotifier{subs: map[string]map[chan struct{}]struct{}{}}
+	return &doneNotifier{subs: map[string]map[chan struct{}]struct{}{}, kick: make(chan struct{}, 1)}
 }
 
 func (d *doneNotifier) subscribe(runID string) (<-chan struct{}, func()) {
@@ -37,6 +52,52 @@ func (d *doneNotifier) subscribe(runID string) (<-chan struct{}, func()) {
 			delete(d.subs, runID)
 		}
 		d.mu.Unlock()
+	}
+}
+
+// ended records that a run this process executed has ended (committed).
+func (d *doneNotifier) ended(runID string) {
+	d.publish(runID)
+	d.pendingMu.Lock()
+	d.pending = append(d.pending, runID)
+	d.pendingMu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop sends the batched notifications until ctx ends.
+func (d *doneNotifier) notifyLoop(pool *pgxpool.Pool, logger *slog.Logger) func(context.Context) {
+	q := dbsqlc.New()
+	return func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.kick:
+			}
+			select { // let a batch gather
+			case <-ctx.Done():
+				return
+			case <-time.After(notifyBatchDelay):
+			}
+			d.pendingMu.Lock()
+			ids := d.pending
+			d.pending = nil
+			d.pendingMu.Unlock()
+			for len(ids) > 0 {
+				n, size := 0, 0
+				for n < len(ids) && size+len(ids[n])+1 <= maxNotifyPayload {
+					size += len(ids[n]) + 1
+					n++
+				}
+				if err := q.RunNotifyDone(ctx, pool, strings.Join(ids[:n], ",")); err != nil && ctx.Err() == nil {
+					logger.WarnContext(ctx, "flow: notify ended runs", "error", err)
+				}
+				ids = ids[n:]
+			}
+		}
 	}
 }
 
@@ -84,6 +145,8 @@ func (d *doneNotifier) listenOnce(ctx context.Context, pool *pgxpool.Pool) error
 		if err != nil {
 			return err
 		}
-		d.publish(n.Payload)
+		for _, id := range strings.Split(n.Payload, ",") {
+			d.publish(id)
+		}
 	}
 }

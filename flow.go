@@ -215,6 +215,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.goBackground(bgCtx, c.sweepExpiredLeases)
 	c.goBackground(bgCtx, c.cleanRetention)
 	c.goBackground(bgCtx, c.done.listen(c.pool, c.cfg.Logger))
+	c.goBackground(bgCtx, c.done.notifyLoop(c.pool, c.cfg.Logger))
 	go func() {
 		select {
 		case <-ctx.Done():

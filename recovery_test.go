@@ -55,6 +55,23 @@ type recoveryJob struct {
 	Gen   int
 }
 
+// recoveryJobsSettled returns River's jobs for a run once none is running
+// (River records a job's completion asynchronously after its segment).
+func recoveryJobsSettled(t *testing.T, pool *pgxpool.Pool, runID string) []recoveryJob {
+	t.Helper()
+	var jobs []recoveryJob
+	require.Eventually(t, func() bool {
+		jobs = recoveryJobs(t, pool, runID)
+		for _, j := range jobs {
+			if j.State == "running" {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "jobs of run %s stayed running", runID)
+	return jobs
+}
+
 // recoveryJobs returns River's jobs for a run, oldest first.
 func recoveryJobs(t *testing.T, pool *pgxpool.Pool, runID string) []recoveryJob {
 	t.Helper()
@@ -163,8 +180,8 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 		require.Equal(t, 1, rows, "committed executions of StepTx b of run %s", run.ID)
 
 		// One job per segment (start, then the wake-up after the sleep), each
-		// completed by the transaction that ended its segment.
-		jobs := recoveryJobs(t, poolA, run.ID)
+		// completed once its segment returned.
+		jobs := recoveryJobsSettled(t, poolA, run.ID)
 		require.Len(t, jobs, 2, "jobs of run %s", run.ID)
 		for _, j := range jobs {
 			require.Equal(t, "completed", j.State, "job %d of run %s", j.ID, run.ID)
@@ -368,7 +385,7 @@ func TestRecoveryLiveSlowStepNotTakenOver(t *testing.T) {
 	require.Equal(t, int64(1), out)
 
 	// No takeover: the run's only job is the one that started it.
-	jobs := recoveryJobs(t, pool0, run.ID)
+	jobs := recoveryJobsSettled(t, pool0, run.ID)
 	require.Len(t, jobs, 1, "jobs of the run: %+v", jobs)
 	require.Equal(t, "completed", jobs[0].State)
 	require.Equal(t, 0, jobs[0].Gen)
@@ -411,7 +428,7 @@ func TestRecoveryStaleJobDoesNothing(t *testing.T) {
 	// A run that completed: one completed job per segment, gens 0 and 1.
 	done := awaitOnly(t, c, flow.Event{Name: "recovery/stale", Data: map[string]any{"Nap": 20 * time.Millisecond}})
 	require.Equal(t, flow.RunCompleted, done.Status, done.Error)
-	jobs := recoveryJobs(t, pool, done.ID)
+	jobs := recoveryJobsSettled(t, pool, done.ID)
 	require.Len(t, jobs, 2, "jobs of the run: %+v", jobs)
 	for i, j := range jobs {
 		require.Equal(t, "completed", j.State, "job %+v", j)

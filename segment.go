@@ -14,8 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
@@ -452,17 +450,6 @@ func (s *segment) end(ctx context.Context, out any, herr error) error {
 	return s.suspend(ctx, []suspension{{retry: true, wakeAt: &wake}}, attempt)
 }
 
-func (s *segment) completeJob(ctx context.Context, tx pgx.Tx) error {
-	done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, s.job)
-	if err != nil {
-		return fmt.Errorf("complete job: %w", err)
-	}
-	if done.State != rivertype.JobStateCompleted {
-		return errLost // the job left running meanwhile (rescued): not ours to finish
-	}
-	return nil
-}
-
 // suspend pauses the run until the earliest wake time of its pending
 // suspensions (or until an event, child run or waker makes it runnable).
 func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int32) error {
@@ -512,12 +499,13 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		if err != nil {
 			return fmt.Errorf("insert continuation job: %w", err)
 		}
-		if _, err := s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
+		// River completes this segment's job itself once Work returns: the
+		// continuation does not wait for that, and the gen fence makes the
+		// old job harmless whatever becomes of it.
+		_, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
 			Status: string(status), JobID: &res.Job.ID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
-		}); err != nil {
-			return err
-		}
-		return s.completeJob(ctx, tx)
+		})
+		return err
 	})
 	switch {
 	case errors.Is(err, errLost):
@@ -563,12 +551,9 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 				return fmt.Errorf("resume parent run %s: %w", *row.ParentRunID, err)
 			}
 		}
-		if err := s.c.emitRunEnded(ctx, tx, runEnd{
+		return s.c.emitRunEnded(ctx, tx, runEnd{
 			runID: s.run.ID, functionID: s.fn.id, status: status, output: output, errMsg: errMsg, event: &s.event,
-		}); err != nil {
-			return err
-		}
-		return s.completeJob(ctx, tx)
+		})
 	})
 	switch {
 	case errors.Is(err, errLost):
@@ -576,6 +561,7 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	case err != nil:
 		return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
 	}
+	s.c.done.ended(s.run.ID)
 	s.outcome = string(status)
 	level := slog.LevelDebug
 	if status == RunFailed {

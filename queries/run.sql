@@ -37,7 +37,9 @@ WHERE id = @id AND gen = @gen AND status = 'running'
 RETURNING id;
 
 -- name: RunFinish :one
--- Ends a run its segment still owns, and notifies AwaitRun callers at commit.
+-- Ends a run its segment still owns. (AwaitRun callers are notified after
+-- commit, in batches: a NOTIFY in every finishing transaction would make
+-- their commits take Postgres's notify lock one at a time.)
 WITH run AS (
     UPDATE flow_run
     SET status = @status,
@@ -54,8 +56,12 @@ WITH run AS (
 waits AS (
     DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
-SELECT run.id, run.parent_run_id, run.parent_step_id
-FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
+SELECT run.id, run.parent_run_id, run.parent_step_id FROM run;
+
+-- name: RunNotifyDone :exec
+-- Tells AwaitRun callers in every process that runs ended: @run_ids is a
+-- comma-separated list.
+SELECT pg_notify('flow_run_done', @run_ids::text);
 
 -- name: RunCancel :one
 -- Cancels a run that has not ended, whatever it is doing: bumping gen fences

@@ -111,8 +111,7 @@ WITH run AS (
 waits AS (
     DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
-SELECT run.id, run.parent_run_id, run.parent_step_id
-FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified
+SELECT run.id, run.parent_run_id, run.parent_step_id FROM run
 `
 
 type RunFinishParams struct {
@@ -129,7 +128,9 @@ type RunFinishRow struct {
 	ParentStepID *string
 }
 
-// Ends a run its segment still owns, and notifies AwaitRun callers at commit.
+// Ends a run its segment still owns. (AwaitRun callers are notified after
+// commit, in batches: a NOTIFY in every finishing transaction would make
+// their commits take Postgres's notify lock one at a time.)
 func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) (*RunFinishRow, error) {
 	row := db.QueryRow(ctx, runFinish,
 		arg.Status,
@@ -467,6 +468,17 @@ func (q *Queries) RunNextWake(ctx context.Context, db DBTX) (*time.Time, error) 
 	var wake_at *time.Time
 	err := row.Scan(&wake_at)
 	return wake_at, err
+}
+
+const runNotifyDone = `-- name: RunNotifyDone :exec
+SELECT pg_notify('flow_run_done', $1::text)
+`
+
+// Tells AwaitRun callers in every process that runs ended: @run_ids is a
+// comma-separated list.
+func (q *Queries) RunNotifyDone(ctx context.Context, db DBTX, runIds string) error {
+	_, err := db.Exec(ctx, runNotifyDone, runIds)
+	return err
 }
 
 const runSetJob = `-- name: RunSetJob :exec
