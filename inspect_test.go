@@ -174,6 +174,9 @@ func TestInspectListEvents(t *testing.T) {
 	c, _ := inspectClient(t)
 	ctx := testCtx(t)
 
+	badRun := awaitOnly(t, c, flow.Event{Name: "inspect/bad"})
+	require.Equal(t, flow.RunFailed, badRun.Status)
+	runNextMilli()
 	okRun := awaitOnly(t, c, flow.Event{Name: "inspect/ok", Data: map[string]string{"small": "yes"}})
 	runNextMilli()
 	bigIDs, err := c.Send(ctx, flow.Event{Name: "other/big", Data: map[string]string{"s": strings.Repeat("y", 5000)}, ID: "dedupe-1"})
@@ -187,14 +190,16 @@ func TestInspectListEvents(t *testing.T) {
 	_, err = c.AwaitRun(ctx, rerunID)
 	require.NoError(t, err)
 
-	// The run-end events are there, unless hidden.
-	events, err := c.ListEvents(ctx, flow.EventFilter{Name: flow.EventFunctionFinished})
+	// The run-end events are there (flow/function.finished only when
+	// something listens for it; failures always), unless hidden.
+	events, err := c.ListEvents(ctx, flow.EventFilter{Name: "flow/*"})
 	require.NoError(t, err)
-	require.Len(t, events, 2, "for the ok run and its rerun")
+	require.Len(t, events, 1, "the failed run's flow/function.failed")
+	require.Equal(t, flow.EventFunctionFailed, events[0].Name)
 
 	events, err = c.ListEvents(ctx, flow.EventFilter{HideRunEnded: true})
 	require.NoError(t, err)
-	require.Len(t, events, 3)
+	require.Len(t, events, 4)
 	nap, big, ok := events[0], events[1], events[2]
 	require.Equal(t, "inspect/nap", nap.Name)
 	require.Len(t, nap.Runs, 1)
@@ -227,7 +232,7 @@ func TestInspectListEvents(t *testing.T) {
 	// Name filters: exact and wildcard.
 	events, err = c.ListEvents(ctx, flow.EventFilter{Name: "inspect/*"})
 	require.NoError(t, err)
-	require.Len(t, events, 2)
+	require.Len(t, events, 3) // bad, ok, nap
 	events, err = c.ListEvents(ctx, flow.EventFilter{Name: "inspect/"})
 	require.NoError(t, err)
 	require.Empty(t, events)
@@ -238,8 +243,9 @@ func TestInspectListEvents(t *testing.T) {
 	require.Len(t, events, 2)
 	events, err = c.ListEvents(ctx, flow.EventFilter{Limit: 2, HideRunEnded: true, Before: events[1].ID})
 	require.NoError(t, err)
-	require.Len(t, events, 1)
+	require.Len(t, events, 2)
 	require.Equal(t, okRun.EventID, events[0].ID)
+	require.Equal(t, badRun.EventID, events[1].ID)
 
 	_, err = c.ListEvents(ctx, flow.EventFilter{Before: "1 OR 1=1"})
 	require.ErrorContains(t, err, "not an event ID")

@@ -553,6 +553,7 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 		}
 		return s.c.emitRunEnded(ctx, tx, runEnd{
 			runID: s.run.ID, functionID: s.fn.id, status: status, output: output, errMsg: errMsg, event: &s.event,
+			skipFinished: !row.FinishedListened,
 		})
 	})
 	switch {

@@ -127,6 +127,11 @@ func TestSystemEventsOnRunEnd(t *testing.T) {
 			return map[string]any{"x": 1, "id": in.Event.Data.ID}, nil
 		})
 	require.NoError(t, err)
+	// flow/function.finished is stored while something listens for it.
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-listener"},
+		flow.EventTrigger(flow.EventFunctionFinished).If(`event.data.function_id == "nobody"`),
+		func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) { return nil, nil })
+	require.NoError(t, err)
 	start(t, c)
 	ctx := testCtx(t)
 
@@ -342,4 +347,28 @@ func TestOnFailureHandlerFails(t *testing.T) {
 	mu.Lock()
 	require.Equal(t, []string{failed.ID}, calls)
 	mu.Unlock()
+}
+
+func TestSystemEventsFinishedOnlyWhenListened(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-quiet", Retries: flow.Ptr(0)}, flow.EventTrigger("sysev/quiet"),
+		func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
+			if in.Event.Data.Fail {
+				return nil, errors.New("boom")
+			}
+			return "ok", nil
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	completed := awaitOnly(t, c, flow.Event{Name: "sysev/quiet", Data: sysevData{ID: "ok"}})
+	require.Equal(t, flow.RunCompleted, completed.Status)
+	require.Empty(t, sysevNames(sysevEventsAbout(t, pool, completed.ID)), "nobody listens for flow/function.finished")
+
+	failed := awaitOnly(t, c, flow.Event{Name: "sysev/quiet", Data: sysevData{ID: "bad", Fail: true}})
+	require.Equal(t, flow.RunFailed, failed.Status)
+	require.Equal(t, []string{flow.EventFunctionFailed}, sysevNames(sysevEventsAbout(t, pool, failed.ID)),
+		"failures are always stored")
 }

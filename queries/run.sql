@@ -56,7 +56,15 @@ WITH run AS (
 waits AS (
     DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
-SELECT run.id, run.parent_run_id, run.parent_step_id FROM run;
+-- finished_listened says whether any trigger or open wait listens for
+-- flow/function.finished, so that the event is stored only when it is used.
+SELECT run.id, run.parent_run_id, run.parent_step_id,
+    (EXISTS (SELECT 1 FROM flow_trigger t
+             WHERE t.event_name = 'flow/function.finished'
+                OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
+     OR EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
+    )::boolean AS finished_listened
+FROM run;
 
 -- name: RunNotifyDone :exec
 -- Tells AwaitRun callers in every process that runs ended: @run_ids is a

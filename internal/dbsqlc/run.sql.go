@@ -111,7 +111,13 @@ WITH run AS (
 waits AS (
     DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
-SELECT run.id, run.parent_run_id, run.parent_step_id FROM run
+SELECT run.id, run.parent_run_id, run.parent_step_id,
+    (EXISTS (SELECT 1 FROM flow_trigger t
+             WHERE t.event_name = 'flow/function.finished'
+                OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
+     OR EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
+    )::boolean AS finished_listened
+FROM run
 `
 
 type RunFinishParams struct {
@@ -123,14 +129,17 @@ type RunFinishParams struct {
 }
 
 type RunFinishRow struct {
-	ID           string
-	ParentRunID  *string
-	ParentStepID *string
+	ID               string
+	ParentRunID      *string
+	ParentStepID     *string
+	FinishedListened bool
 }
 
 // Ends a run its segment still owns. (AwaitRun callers are notified after
 // commit, in batches: a NOTIFY in every finishing transaction would make
 // their commits take Postgres's notify lock one at a time.)
+// finished_listened says whether any trigger or open wait listens for
+// flow/function.finished, so that the event is stored only when it is used.
 func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) (*RunFinishRow, error) {
 	row := db.QueryRow(ctx, runFinish,
 		arg.Status,
@@ -140,7 +149,12 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) 
 		arg.Gen,
 	)
 	var i RunFinishRow
-	err := row.Scan(&i.ID, &i.ParentRunID, &i.ParentStepID)
+	err := row.Scan(
+		&i.ID,
+		&i.ParentRunID,
+		&i.ParentStepID,
+		&i.FinishedListened,
+	)
 	return &i, err
 }
 
