@@ -97,15 +97,18 @@ func TestCLIDevServesDashboardAndRiverUI(t *testing.T) {
 	r, err := app.AwaitRun(cliCtx(t), runIDs[0])
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, r.Status, r.Error)
-	status, body = devGet(t, base+"/riverui/api/jobs?state=completed")
-	require.Equal(t, http.StatusOK, status, body)
+	// River records the job's completion shortly after the run ends.
 	var jobs struct {
 		Data []struct {
 			Kind string `json:"kind"`
 		} `json:"data"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(body), &jobs), body)
-	require.NotEmpty(t, jobs.Data, body)
+	require.Eventually(t, func() bool {
+		status, body = devGet(t, base+"/riverui/api/jobs?state=completed")
+		require.Equal(t, http.StatusOK, status, body)
+		require.NoError(t, json.Unmarshal([]byte(body), &jobs), body)
+		return len(jobs.Data) > 0
+	}, 10*time.Second, 20*time.Millisecond, "no completed job in River's UI")
 	require.Equal(t, "flow_run", jobs.Data[0].Kind)
 
 	devCheckDashboard(t, base, runIDs[0])
