@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -144,24 +145,30 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 		}
 		dedupe = &ev.dedupeID
 	}
+	var startAt *time.Time // an event with a future ts starts its runs then
+	if ev.ts.After(time.Now()) {
+		startAt = &ev.ts
+	}
 	row, err := c.q.EventInsertAndStartRuns(ctx, tx, &dbsqlc.EventInsertAndStartRunsParams{
 		ID: id, Name: ev.name, Data: ev.data, Ts: ev.ts, DedupeID: dedupe,
+		StartAt: startAt, Queue: c.cfg.Queue, Notify: startAt == nil && c.insertNotify.allow(),
 	})
 	if err != nil {
 		return "", err
 	}
+	if len(row.RunIds) > 0 && startAt != nil {
+		c.waker.wakeAt(*startAt)
+	}
 	stored := storedEvent{ID: id, Name: ev.name, Data: ev.data, TS: ev.ts, DedupeID: ev.dedupeID}
-	runIDs, fnIDs := row.RunIds, row.FunctionIds
 	if len(row.ConditionalFunctionIds) > 0 {
-		ids, fns, err := c.startConditionalRuns(ctx, tx, stored, row.ConditionalFunctionIds, row.ConditionalExpressions)
+		runIDs, fnIDs, err := c.startConditionalRuns(ctx, tx, stored, row.ConditionalFunctionIds, row.ConditionalExpressions)
 		if err != nil {
 			return "", err
 		}
-		runIDs, fnIDs = append(runIDs, ids...), append(fnIDs, fns...)
-	}
-	if len(runIDs) > 0 {
-		if err := c.insertRunJobs(ctx, tx, runIDs, fnIDs, ev.ts); err != nil {
-			return "", err
+		if len(runIDs) > 0 {
+			if err := c.insertRunJobs(ctx, tx, runIDs, fnIDs, ev.ts); err != nil {
+				return "", err
+			}
 		}
 	}
 	if row.HasWaits {
@@ -170,6 +177,27 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 		}
 	}
 	return id, nil
+}
+
+// notifyLimiter lets a client send River's insert notification at most once
+// per interval (River's own insert path does the same, per FetchCooldown):
+// each notification makes its transaction's commit take Postgres's notify
+// lock, and producers fetch at most that often anyway.
+type notifyLimiter struct {
+	mu       sync.Mutex
+	interval time.Duration
+	last     time.Time
+}
+
+func (l *notifyLimiter) allow() bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) < l.interval {
+		return false
+	}
+	l.last = now
+	return true
 }
 
 // startConditionalRuns evaluates the conditions of triggers with an If (one

@@ -37,10 +37,11 @@ type Client struct {
 
 	ownsRiver bool
 
-	tracer trace.Tracer
-	leases *leaseSet
-	waker  *waker
-	done   *doneNotifier
+	tracer       trace.Tracer
+	insertNotify *notifyLimiter
+	leases       *leaseSet
+	waker        *waker
+	done         *doneNotifier
 }
 
 // NewClient returns a client on the application's pool. cfg may be nil for
@@ -70,6 +71,7 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 	}
 	c.waker = newWaker(c)
 	c.tracer = newTracer(cfg.TracerProvider)
+	c.insertNotify = &notifyLimiter{interval: cfg.FetchCooldown}
 
 	if cfg.ExternalRiver {
 		return c, nil // the app attaches its own River client (package riverext)

@@ -29,11 +29,30 @@ matched AS (
     GROUP BY t.function_id
 ),
 runs AS (
-    INSERT INTO flow_run (id, function_id, event_id)
-    SELECT flow_uuid_v7(), m.function_id, @id
+    INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
+    SELECT flow_uuid_v7(), m.function_id, @id, nextval('river_job_id_seq'), sqlc.narg('start_at')::timestamptz
     FROM matched m
     WHERE m.unconditional
-    RETURNING id, function_id
+    RETURNING id, function_id, job_id
+),
+-- Each run's first River job, inserted here rather than through River's
+-- InsertManyTx to save the send two round trips: the same row River would
+-- write (kind flow_run, River's default max_attempts), available now, or
+-- scheduled at @start_at, an event's future ts (the waker then makes it
+-- runnable on time).
+jobs AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT runs.job_id, jsonb_build_object('run_id', runs.id, 'gen', 0, 'fn', runs.function_id),
+        'flow_run', 25, @queue::text, coalesce(sqlc.narg('start_at')::timestamptz, now()),
+        (CASE WHEN sqlc.narg('start_at')::timestamptz IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
+    FROM runs
+    RETURNING river_job.id
+),
+-- River's producers learn of available jobs by this notification, which the
+-- sender rate-limits (@notify) as River's own insert path does.
+notified AS (
+    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', @queue::text)::text)
+    WHERE @notify::boolean AND sqlc.narg('start_at')::timestamptz IS NULL AND EXISTS (SELECT 1 FROM jobs)
 )
 SELECT
     coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
@@ -44,7 +63,8 @@ SELECT
     -- conditions.
     coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
     coalesce((SELECT array_agg(e ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
-    EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = @name) AS has_waits;
+    EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = @name) AS has_waits,
+    (SELECT count(*) FROM notified)::integer AS notified;
 
 -- name: EventInsert :exec
 -- Stores an event that starts no run by trigger (the input of an invoked run).

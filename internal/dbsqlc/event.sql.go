@@ -122,11 +122,23 @@ matched AS (
     GROUP BY t.function_id
 ),
 runs AS (
-    INSERT INTO flow_run (id, function_id, event_id)
-    SELECT flow_uuid_v7(), m.function_id, $2
+    INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
+    SELECT flow_uuid_v7(), m.function_id, $2, nextval('river_job_id_seq'), $6::timestamptz
     FROM matched m
     WHERE m.unconditional
-    RETURNING id, function_id
+    RETURNING id, function_id, job_id
+),
+jobs AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT runs.job_id, jsonb_build_object('run_id', runs.id, 'gen', 0, 'fn', runs.function_id),
+        'flow_run', 25, $7::text, coalesce($6::timestamptz, now()),
+        (CASE WHEN $6::timestamptz IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
+    FROM runs
+    RETURNING river_job.id
+),
+notified AS (
+    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', $7::text)::text)
+    WHERE $8::boolean AND $6::timestamptz IS NULL AND EXISTS (SELECT 1 FROM jobs)
 )
 SELECT
     coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
@@ -137,7 +149,8 @@ SELECT
     -- conditions.
     coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
     coalesce((SELECT array_agg(e ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
-    EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = $1) AS has_waits
+    EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = $1) AS has_waits,
+    (SELECT count(*) FROM notified)::integer AS notified
 `
 
 type EventInsertAndStartRunsParams struct {
@@ -146,6 +159,9 @@ type EventInsertAndStartRunsParams struct {
 	Data     []byte
 	Ts       time.Time
 	DedupeID *string
+	StartAt  *time.Time
+	Queue    string
+	Notify   bool
 }
 
 type EventInsertAndStartRunsRow struct {
@@ -154,11 +170,19 @@ type EventInsertAndStartRunsRow struct {
 	ConditionalFunctionIds []string
 	ConditionalExpressions []string
 	HasWaits               bool
+	Notified               int32
 }
 
 // Stores an event and creates a queued run for every function whose trigger
 // matches its name, in one statement. has_waits says whether any open wait
 // listens for this name, so that the common case skips wait matching.
+// Each run's first River job, inserted here rather than through River's
+// InsertManyTx to save the send two round trips: the same row River would
+// write (kind flow_run, River's default max_attempts), available now, or
+// scheduled at @start_at, an event's future ts (the waker then makes it
+// runnable on time).
+// River's producers learn of available jobs by this notification, which the
+// sender rate-limits (@notify) as River's own insert path does.
 func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *EventInsertAndStartRunsParams) (*EventInsertAndStartRunsRow, error) {
 	row := db.QueryRow(ctx, eventInsertAndStartRuns,
 		arg.Name,
@@ -166,6 +190,9 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 		arg.Data,
 		arg.Ts,
 		arg.DedupeID,
+		arg.StartAt,
+		arg.Queue,
+		arg.Notify,
 	)
 	var i EventInsertAndStartRunsRow
 	err := row.Scan(
@@ -174,6 +201,7 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 		&i.ConditionalFunctionIds,
 		&i.ConditionalExpressions,
 		&i.HasWaits,
+		&i.Notified,
 	)
 	return &i, err
 }

@@ -152,6 +152,9 @@ type FlowWaitPath struct {
 type RiverJob struct {
 	ID          int64
 	State       RiverJobState
-	Queue       string
+	MaxAttempts int16
 	ScheduledAt time.Time
+	Args        []byte
+	Kind        string
+	Queue       string
 }
