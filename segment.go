@@ -533,6 +533,17 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	if errMsg != "" {
 		errp = &errMsg
 	}
+	if status == RunCompleted && s.run.ParentRunID == nil && !s.hasDeferred() {
+		// The common case in one statement; no row sends us the full way.
+		n, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
+		if err != nil {
+			return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
+		}
+		if n == 1 {
+			s.runEnded(status, "")
+			return nil
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
 		row, err := s.c.q.RunFinish(ctx, tx, &dbsqlc.RunFinishParams{
 			Status: string(status), Output: output, Error: errp, ID: s.run.ID, Gen: s.run.Gen,
@@ -562,6 +573,13 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	case err != nil:
 		return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
 	}
+	s.runEnded(status, errMsg)
+	return nil
+}
+
+// runEnded records that the run ended: AwaitRun callers, the segment's span,
+// the log.
+func (s *segment) runEnded(status RunStatus, errMsg string) {
 	s.c.done.ended(s.run.ID)
 	s.outcome = string(status)
 	level := slog.LevelDebug
@@ -569,6 +587,5 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 		level = slog.LevelWarn
 		s.outcomeErr = errors.New(errMsg)
 	}
-	s.c.cfg.Logger.Log(ctx, level, "flow: run ended", "run_id", s.run.ID, "function_id", s.fn.id, "status", status, "error", errMsg)
-	return nil
+	s.c.cfg.Logger.Log(context.WithoutCancel(s.ctx), level, "flow: run ended", "run_id", s.run.ID, "function_id", s.fn.id, "status", status, "error", errMsg)
 }

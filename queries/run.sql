@@ -66,6 +66,25 @@ SELECT run.id, run.parent_run_id, run.parent_step_id,
     )::boolean AS finished_listened
 FROM run;
 
+-- name: RunCompleteQuiet :execrows
+-- RunFinish for the common case, in one statement: a run with no parent
+-- completes, and nothing listens for flow/function.finished. Zero rows: the
+-- segment lost the run, or the full path (RunFinish) is needed.
+UPDATE flow_run
+SET status = 'completed',
+    output = @output,
+    ended_at = now(),
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    wake_at = NULL,
+    updated_at = now()
+WHERE id = @id AND gen = @gen AND status = 'running' AND parent_run_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = @id)
+    AND NOT EXISTS (SELECT 1 FROM flow_trigger t
+                    WHERE t.event_name = 'flow/function.finished'
+                       OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
+    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished');
+
 -- name: RunNotifyDone :exec
 -- Tells AwaitRun callers in every process that runs ended: @run_ids is a
 -- comma-separated list.

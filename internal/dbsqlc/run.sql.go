@@ -72,6 +72,40 @@ func (q *Queries) RunCancel(ctx context.Context, db DBTX, arg *RunCancelParams) 
 	return &i, err
 }
 
+const runCompleteQuiet = `-- name: RunCompleteQuiet :execrows
+UPDATE flow_run
+SET status = 'completed',
+    output = $1,
+    ended_at = now(),
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    wake_at = NULL,
+    updated_at = now()
+WHERE id = $2 AND gen = $3 AND status = 'running' AND parent_run_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = $2)
+    AND NOT EXISTS (SELECT 1 FROM flow_trigger t
+                    WHERE t.event_name = 'flow/function.finished'
+                       OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
+    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
+`
+
+type RunCompleteQuietParams struct {
+	Output []byte
+	ID     string
+	Gen    int32
+}
+
+// RunFinish for the common case, in one statement: a run with no parent
+// completes, and nothing listens for flow/function.finished. Zero rows: the
+// segment lost the run, or the full path (RunFinish) is needed.
+func (q *Queries) RunCompleteQuiet(ctx context.Context, db DBTX, arg *RunCompleteQuietParams) (int64, error) {
+	result, err := db.Exec(ctx, runCompleteQuiet, arg.Output, arg.ID, arg.Gen)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const runFence = `-- name: RunFence :one
 UPDATE flow_run
 SET lease_expires_at = now() + $1::interval, updated_at = now()
