@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -40,10 +41,15 @@ func TestTracingSpansPerSegmentAndStep(t *testing.T) {
 	run := awaitOnly(t, c, flow.Event{Name: "test/traced"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 
-	byName := map[string][]sdktrace.ReadOnlySpan{}
-	for _, s := range rec.Ended() {
-		byName[s.Name()] = append(byName[s.Name()], s)
-	}
+	// A segment's span ends just after the run's end is published.
+	var byName map[string][]sdktrace.ReadOnlySpan
+	require.Eventually(t, func() bool {
+		byName = map[string][]sdktrace.ReadOnlySpan{}
+		for _, s := range rec.Ended() {
+			byName[s.Name()] = append(byName[s.Name()], s)
+		}
+		return len(byName["flow.run traced"]) == 2
+	}, 10*time.Second, 5*time.Millisecond, "both segments' spans end")
 	segments := byName["flow.run traced"]
 	steps := byName["flow.step work"]
 	users := byName["user-span"]
