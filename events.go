@@ -276,9 +276,9 @@ func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) er
 			}
 			continue
 		}
-		if _, err := c.q.RunLockSuspended(ctx, tx, m.RunID); err != nil {
+		if _, err := c.q.RunLockOpen(ctx, tx, m.RunID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				continue // executing or ended: the event came too late or too early
+				continue // the run ended
 			}
 			return err
 		}
@@ -296,8 +296,9 @@ func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) er
 	return nil
 }
 
-// resolveStep gives a waiting step of a suspended run (whose row the caller
-// has locked) its outcome and wakes the run.
+// resolveStep gives a waiting step of a run (whose row the caller has
+// locked) its outcome, and wakes the run if it is suspended. A run that is
+// executing finds the outcome when its segment suspends (see suspend).
 func (c *Client) resolveStep(ctx context.Context, tx pgx.Tx, runID, stepID, status string, output []byte, errMsg *string) error {
 	n, err := c.q.StepResolve(ctx, tx, &dbsqlc.StepResolveParams{RunID: runID, ID: stepID, Status: status, Output: output, Error: errMsg})
 	if err != nil || n == 0 {

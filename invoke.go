@@ -102,7 +102,7 @@ func resumeInvoke[T any](ctx context.Context, s *segment, st *dbsqlc.FlowStep, n
 	ended := err == nil && RunStatus(child.Status).Ended()
 	timedOut := !ended && st.WakeAt != nil && !st.WakeAt.After(now)
 	if !ended && !timedOut {
-		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt})
+		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt, resumeOf: st.ID})
 		return zero, errSuspended
 	}
 	rec := stepRecord{id: st.ID, seq: st.Seq, kind: kindInvoke, attempts: st.Attempts, wakeAt: st.WakeAt,
@@ -138,10 +138,10 @@ func childError(child *dbsqlc.FlowRun) string {
 }
 
 // resolveInvoke gives a parent run's Invoke step the outcome of its child,
-// in the child's finishing transaction, and wakes the parent. A parent that
-// is executing right now finds the outcome when it replays the step.
+// in the child's finishing transaction, and wakes the parent (or, if it is
+// executing, lets its segment find the outcome when it suspends).
 func (c *Client) resolveInvoke(ctx context.Context, tx pgx.Tx, parentRunID, stepID, childRunID string, status RunStatus, output []byte, errMsg *string) error {
-	if _, err := c.q.RunLockSuspended(ctx, tx, parentRunID); err != nil {
+	if _, err := c.q.RunLockOpen(ctx, tx, parentRunID); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

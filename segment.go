@@ -82,6 +82,9 @@ type suspension struct {
 	save   func(ctx context.Context, tx pgx.Tx) error
 	after  func(ctx context.Context) // runs once the suspend has committed
 	branch string                    // the Parallel branch that paused ("" outside Parallel)
+	// resumeOf names a wait or invoke step replayed still waiting, which a
+	// sender or child run may resolve while this segment executes.
+	resumeOf string
 }
 
 // stepRecord is a step row to store.
@@ -488,11 +491,26 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		if err := s.fence(ctx, tx); err != nil {
 			return err
 		}
+		var resumeOf []string
 		for _, p := range pending {
 			if p.save != nil {
 				if err := p.save(ctx, tx); err != nil {
 					return err
 				}
+			}
+			if p.resumeOf != "" {
+				resumeOf = append(resumeOf, p.resumeOf)
+			}
+		}
+		if len(resumeOf) > 0 {
+			// A step this segment found waiting was resolved meanwhile
+			// (senders skip no open run): resume at once.
+			n, err := s.c.q.StepCountResolved(ctx, tx, &dbsqlc.StepCountResolvedParams{RunID: s.run.ID, IDs: resumeOf})
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				opts.ScheduledAt, opts.Pending, runWake = time.Time{}, false, nil
 			}
 		}
 		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id}, opts)

@@ -91,9 +91,13 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 			return zero, ErrEventTimeout
 		}
 		if st.WakeAt != nil && !st.WakeAt.After(now) {
-			return zero, s.expireWait(st)
+			body, err := s.expireWait(st)
+			if err != nil {
+				return zero, err
+			}
+			return decodeStoredEvent[T](s, sid, body) // an event came first
 		}
-		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt})
+		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt, resumeOf: st.ID})
 		return zero, errSuspended
 	}
 
@@ -195,7 +199,7 @@ func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string,
 	}
 	body, _ := json.Marshal(ev)
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if _, err := c.q.RunLockSuspended(ctx, tx, s.run.ID); err != nil {
+		if _, err := c.q.RunLockOpen(ctx, tx, s.run.ID); err != nil {
 			return err
 		}
 		n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: stepID})
@@ -209,20 +213,31 @@ func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string,
 	}
 }
 
-// expireWait ends a wait whose timeout passed. No event can take it
-// meanwhile: senders skip runs that are executing.
-func (s *segment) expireWait(st *dbsqlc.FlowStep) error {
-	_, err := s.c.q.WaitDelete(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: st.ID})
+// expireWait ends a wait whose timeout passed, unless an event took it
+// first (a sender may resolve the waits of an executing run): then it returns
+// that event. The wait's row decides: whoever deletes it wins.
+func (s *segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
+	ctx := context.WithoutCancel(s.ctx)
+	n, err := s.c.q.WaitDelete(ctx, s.c.pool, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: st.ID})
 	if err != nil {
-		return s.markLostOrInterrupted(st.ID, err)
+		return nil, s.markLostOrInterrupted(st.ID, err)
+	}
+	if n == 0 {
+		cur, err := s.c.q.StepGet(ctx, s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+		if err != nil {
+			return nil, s.markLostOrInterrupted(st.ID, err)
+		}
+		if cur.Status == stepCompleted {
+			return cur.Output, nil
+		}
 	}
 	now := time.Now()
 	rec := stepRecord{id: st.ID, seq: st.Seq, kind: st.Kind, status: stepTimedOut, attempts: st.Attempts,
 		wakeAt: st.WakeAt, detail: st.Detail, startedAt: st.StartedAt, endedAt: &now}
 	if err := s.saveFenced(rec); err != nil {
-		return err
+		return nil, err
 	}
-	return ErrEventTimeout
+	return nil, ErrEventTimeout
 }
 
 func validateWait(id string, opts WaitOpts, timeout time.Duration) error {

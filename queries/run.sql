@@ -144,11 +144,11 @@ SET status = @status,
     updated_at = now()
 WHERE id = @id AND gen = @gen AND status = 'running';
 
--- name: RunLockSuspended :one
--- Locks a run that is not executing, for a sender or a finishing child run
--- that resolves one of its steps. No row: the run is executing or ended.
+-- name: RunLockOpen :one
+-- Locks a run that has not ended, for a sender or a finishing child run that
+-- resolves one of its waiting steps. No row: the run ended.
 SELECT id, status, job_id FROM flow_run
-WHERE id = @id AND status IN ('queued', 'sleeping', 'waiting')
+WHERE id = @id AND status IN ('queued', 'sleeping', 'waiting', 'running')
 FOR UPDATE;
 
 -- name: RunWake :exec

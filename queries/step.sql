@@ -33,7 +33,16 @@ SET status = excluded.status, attempts = excluded.attempts, output = excluded.ou
 
 -- name: StepResolve :execrows
 -- Gives a waiting step (a wait or an invoke) its outcome. The caller holds the
--- run's lock (RunLockSuspended).
+-- run's lock (RunLockOpen).
 UPDATE flow_step
 SET status = @status, output = @output, error = sqlc.narg('error'), ended_at = now()
 WHERE run_id = @run_id AND id = @id AND status = 'waiting';
+
+-- name: StepCountResolved :one
+-- How many of a run's waiting steps (waits, invokes) were resolved by a
+-- sender or a child run while a segment was executing the run.
+SELECT count(*)::integer FROM flow_step
+WHERE run_id = @run_id AND id = ANY(@ids::text[]) AND status <> 'waiting';
+
+-- name: StepGet :one
+SELECT * FROM flow_step WHERE run_id = @run_id AND id = @id;

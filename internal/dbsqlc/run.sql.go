@@ -486,23 +486,23 @@ func (q *Queries) RunLockLeaseExpired(ctx context.Context, db DBTX, arg *RunLock
 	return id, err
 }
 
-const runLockSuspended = `-- name: RunLockSuspended :one
+const runLockOpen = `-- name: RunLockOpen :one
 SELECT id, status, job_id FROM flow_run
-WHERE id = $1 AND status IN ('queued', 'sleeping', 'waiting')
+WHERE id = $1 AND status IN ('queued', 'sleeping', 'waiting', 'running')
 FOR UPDATE
 `
 
-type RunLockSuspendedRow struct {
+type RunLockOpenRow struct {
 	ID     string
 	Status string
 	JobID  *int64
 }
 
-// Locks a run that is not executing, for a sender or a finishing child run
-// that resolves one of its steps. No row: the run is executing or ended.
-func (q *Queries) RunLockSuspended(ctx context.Context, db DBTX, id string) (*RunLockSuspendedRow, error) {
-	row := db.QueryRow(ctx, runLockSuspended, id)
-	var i RunLockSuspendedRow
+// Locks a run that has not ended, for a sender or a finishing child run that
+// resolves one of its waiting steps. No row: the run ended.
+func (q *Queries) RunLockOpen(ctx context.Context, db DBTX, id string) (*RunLockOpenRow, error) {
+	row := db.QueryRow(ctx, runLockOpen, id)
+	var i RunLockOpenRow
 	err := row.Scan(&i.ID, &i.Status, &i.JobID)
 	return &i, err
 }

@@ -10,6 +10,54 @@ import (
 	"time"
 )
 
+const stepCountResolved = `-- name: StepCountResolved :one
+SELECT count(*)::integer FROM flow_step
+WHERE run_id = $1 AND id = ANY($2::text[]) AND status <> 'waiting'
+`
+
+type StepCountResolvedParams struct {
+	RunID string
+	IDs   []string
+}
+
+// How many of a run's waiting steps (waits, invokes) were resolved by a
+// sender or a child run while a segment was executing the run.
+func (q *Queries) StepCountResolved(ctx context.Context, db DBTX, arg *StepCountResolvedParams) (int32, error) {
+	row := db.QueryRow(ctx, stepCountResolved, arg.RunID, arg.IDs)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const stepGet = `-- name: StepGet :one
+SELECT run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at FROM flow_step WHERE run_id = $1 AND id = $2
+`
+
+type StepGetParams struct {
+	RunID string
+	ID    string
+}
+
+func (q *Queries) StepGet(ctx context.Context, db DBTX, arg *StepGetParams) (*FlowStep, error) {
+	row := db.QueryRow(ctx, stepGet, arg.RunID, arg.ID)
+	var i FlowStep
+	err := row.Scan(
+		&i.RunID,
+		&i.ID,
+		&i.Seq,
+		&i.Kind,
+		&i.Status,
+		&i.Attempts,
+		&i.Output,
+		&i.Error,
+		&i.WakeAt,
+		&i.Detail,
+		&i.StartedAt,
+		&i.EndedAt,
+	)
+	return &i, err
+}
+
 const stepListByRun = `-- name: StepListByRun :many
 SELECT run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at FROM flow_step WHERE run_id = $1 ORDER BY seq
 `
@@ -62,7 +110,7 @@ type StepResolveParams struct {
 }
 
 // Gives a waiting step (a wait or an invoke) its outcome. The caller holds the
-// run's lock (RunLockSuspended).
+// run's lock (RunLockOpen).
 func (q *Queries) StepResolve(ctx context.Context, db DBTX, arg *StepResolveParams) (int64, error) {
 	result, err := db.Exec(ctx, stepResolve,
 		arg.Status,
