@@ -166,14 +166,16 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		if fn.timeouts.Start > 0 && row.QueuedFor > fn.timeouts.Start {
 			return s.cancelSelf(ctx, fmt.Sprintf("start timeout: queued for %s, over Timeouts.Start %s", row.QueuedFor.Round(time.Millisecond), fn.timeouts.Start))
 		}
-		if len(fn.cancelOn) > 0 {
-			reason, err := s.registerCancelOn(ctx)
-			if err != nil {
-				return fmt.Errorf("flow: run %s: %w", row.ID, err)
-			}
-			if reason != "" {
-				return s.cancelSelf(ctx, reason)
-			}
+	}
+	if len(fn.cancelOn) > 0 && !row.HasCancelWaits {
+		// The first segment registers the CancelOn conditions (a later one
+		// does, if the first failed before it could).
+		reason, err := s.registerCancelOn(ctx)
+		if err != nil {
+			return fmt.Errorf("flow: run %s: %w", row.ID, err)
+		}
+		if reason != "" {
+			return s.cancelSelf(ctx, reason)
 		}
 	}
 	var hctx context.Context

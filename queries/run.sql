@@ -24,6 +24,7 @@ WHERE r.id = @id
 RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
     (r.started_at = now())::boolean AS first_segment,
     EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
+    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
     (now() - r.created_at)::interval AS queued_for,
     e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
     e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at;

@@ -582,6 +582,7 @@ WHERE r.id = $5
 RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
     (r.started_at = now())::boolean AS first_segment,
     EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
+    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
     (now() - r.created_at)::interval AS queued_for,
     e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
     e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at
@@ -606,6 +607,7 @@ type RunStartRow struct {
 	DeadlineAt      *time.Time
 	FirstSegment    bool
 	HasSteps        bool
+	HasCancelWaits  bool
 	QueuedFor       time.Duration
 	EventID         string
 	EventName       string
@@ -641,6 +643,7 @@ func (q *Queries) RunStart(ctx context.Context, db DBTX, arg *RunStartParams) (*
 		&i.DeadlineAt,
 		&i.FirstSegment,
 		&i.HasSteps,
+		&i.HasCancelWaits,
 		&i.QueuedFor,
 		&i.EventID,
 		&i.EventName,
