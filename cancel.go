@@ -171,7 +171,7 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 		}); err != nil {
 			return "", fmt.Errorf("register CancelOn %d: %w", i, err)
 		}
-		ev, err := s.c.findStoredMatch(ctx, s.c.pool, s.event, co.Event, co.Match, matchValue, co.If, s.run.EventReceivedAt)
+		ev, _, err := s.c.findStoredMatch(ctx, s.c.pool, s.event, co.Event, co.Match, matchValue, co.If, s.run.EventReceivedAt)
 		if err != nil {
 			return "", err
 		}
@@ -182,15 +182,15 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// findStoredMatch returns the oldest stored event named name received since
+// findStoredMatch returns the first stored event named name received since
 // since (other than the trigger itself) that matches a wait or cancel
-// condition, or nil.
-func (c *Client) findStoredMatch(ctx context.Context, db dbsqlc.DBTX, trigger storedEvent, name, match string, matchValue []byte, cond string, since time.Time) (*storedEvent, error) {
+// condition, with the time it was received, or nil.
+func (c *Client) findStoredMatch(ctx context.Context, db dbsqlc.DBTX, trigger storedEvent, name, match string, matchValue []byte, cond string, since time.Time) (*storedEvent, time.Time, error) {
 	rows, err := c.q.EventListForWait(ctx, db, &dbsqlc.EventListForWaitParams{
 		Name: name, Since: since, ExcludeID: trigger.ID, MatchPath: match, MatchValue: matchValue, Max: 100,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("look for stored events %q: %w", name, err)
+		return nil, time.Time{}, fmt.Errorf("look for stored events %q: %w", name, err)
 	}
 	triggerJSON, _ := json.Marshal(trigger)
 	for _, r := range rows {
@@ -204,7 +204,7 @@ func (c *Client) findStoredMatch(ctx context.Context, db dbsqlc.DBTX, trigger st
 				continue
 			}
 		}
-		return &ev, nil
+		return &ev, r.ReceivedAt, nil
 	}
-	return nil, nil
+	return nil, time.Time{}, nil
 }

@@ -174,17 +174,18 @@ func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T
 	return out, nil
 }
 
-// findLookback returns the oldest stored event since since that satisfies
-// any of the waits.
+// findLookback returns the first stored event (by arrival) since since that
+// satisfies any of the waits.
 func (s *segment) findLookback(opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
 	var best *storedEvent
+	var bestAt time.Time
 	for i, o := range opts {
-		ev, err := s.c.findStoredMatch(context.WithoutCancel(s.ctx), s.c.pool, s.event, o.Event, o.Match, matchValues[i], o.If, since)
+		ev, at, err := s.c.findStoredMatch(context.WithoutCancel(s.ctx), s.c.pool, s.event, o.Event, o.Match, matchValues[i], o.If, since)
 		if err != nil {
 			return nil, err
 		}
-		if ev != nil && (best == nil || ev.TS.Before(best.TS)) {
-			best = ev
+		if ev != nil && (best == nil || at.Before(bestAt)) {
+			best, bestAt = ev, at
 		}
 	}
 	return best, nil

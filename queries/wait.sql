@@ -45,7 +45,7 @@ DELETE FROM flow_wait WHERE run_id = @run_id AND step_id = @step_id;
 -- Events named @name received since @since (a wait's lookback window, or a
 -- run's start for its CancelOn conditions), oldest first, whose value at
 -- @match_path equals @match_value (any, when @match_path is '').
-SELECT e.id, e.name, e.data, e.ts, e.dedupe_id
+SELECT e.id, e.name, e.data, e.ts, e.dedupe_id, e.received_at
 FROM flow_event e
 WHERE e.name = @name
     AND e.received_at >= @since

@@ -11,7 +11,7 @@ import (
 )
 
 const eventListForWait = `-- name: EventListForWait :many
-SELECT e.id, e.name, e.data, e.ts, e.dedupe_id
+SELECT e.id, e.name, e.data, e.ts, e.dedupe_id, e.received_at
 FROM flow_event e
 WHERE e.name = $1
     AND e.received_at >= $2
@@ -31,18 +31,10 @@ type EventListForWaitParams struct {
 	Max        int32
 }
 
-type EventListForWaitRow struct {
-	ID       string
-	Name     string
-	Data     []byte
-	Ts       time.Time
-	DedupeID *string
-}
-
 // Events named @name received since @since (a wait's lookback window, or a
 // run's start for its CancelOn conditions), oldest first, whose value at
 // @match_path equals @match_value (any, when @match_path is ”).
-func (q *Queries) EventListForWait(ctx context.Context, db DBTX, arg *EventListForWaitParams) ([]*EventListForWaitRow, error) {
+func (q *Queries) EventListForWait(ctx context.Context, db DBTX, arg *EventListForWaitParams) ([]*FlowEvent, error) {
 	rows, err := db.Query(ctx, eventListForWait,
 		arg.Name,
 		arg.Since,
@@ -55,15 +47,16 @@ func (q *Queries) EventListForWait(ctx context.Context, db DBTX, arg *EventListF
 		return nil, err
 	}
 	defer rows.Close()
-	var items []*EventListForWaitRow
+	var items []*FlowEvent
 	for rows.Next() {
-		var i EventListForWaitRow
+		var i FlowEvent
 		if err := rows.Scan(
 			&i.ID,
 			&i.Name,
 			&i.Data,
 			&i.Ts,
 			&i.DedupeID,
+			&i.ReceivedAt,
 		); err != nil {
 			return nil, err
 		}
