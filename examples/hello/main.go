@@ -1,12 +1,12 @@
 // Command hello is a short tour of flow: durable functions on Postgres.
 //
-// An n8n-style app keeps its own table, workflow. A user asks for a podcast
-// to be summarized: the app saves the request and sends the event
-// test/hello.world in the same transaction. A durable function picks the
-// event up, works through three slow stages ("fetching", "transcribing",
-// "sending-to-ai"; here they only sleep), then saves the result in the app's
-// table. The program prints each step as it happens and exits when the run
-// is done.
+// An n8n-style app keeps its own tables, podcast_request and workflow. A
+// user asks for a podcast to be summarized: the app saves the request and
+// sends the event test/hello.world in the same transaction. A durable
+// function picks the event up, works through three slow stages ("fetching",
+// "transcribing", "sending-to-ai"; here they only sleep), then, in a step,
+// inserts a row into the app's workflow table. The program prints each step
+// as it happens and exits when the run is done.
 //
 //	go run ./examples/hello             # each stage takes 1s
 //	go run ./examples/hello -step 3s    # slower, to watch the run sleep
@@ -80,7 +80,7 @@ func withPostgres(ctx context.Context, w io.Writer, step time.Duration) error {
 
 // HelloWorld is the data of the event test/hello.world.
 type HelloWorld struct {
-	WorkflowID int64 `json:"workflow_id"`
+	RequestID int64 `json:"request_id"`
 }
 
 // run is the tour itself, on a database that flow.Migrate has prepared.
@@ -92,14 +92,21 @@ func run(ctx context.Context, w io.Writer, step time.Duration, dbURL string) err
 	defer pool.Close()
 	printDatabase(w, pool.Config().ConnConfig)
 
-	// 1. The app's own table, next to flow's tables in the same database.
+	// 1. The app's own tables, next to flow's tables in the same database.
+	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS podcast_request (
+		id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		episode      text NOT NULL,
+		requested_at timestamptz NOT NULL DEFAULT now())`)
+	if err != nil {
+		return err
+	}
 	_, err = pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS workflow (
 		id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		request_id  bigint NOT NULL REFERENCES podcast_request (id),
 		name        text NOT NULL,
 		status      text NOT NULL,
 		result      text,
-		created_at  timestamptz NOT NULL DEFAULT now(),
-		finished_at timestamptz)`)
+		created_at  timestamptz NOT NULL DEFAULT now())`)
 	if err != nil {
 		return err
 	}
@@ -134,22 +141,22 @@ func run(ctx context.Context, w io.Writer, step time.Duration, dbURL string) err
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	var workflowID int64
+	var requestID int64
 	var requestedAt time.Time
-	err = tx.QueryRow(ctx, `INSERT INTO workflow (name, status) VALUES ($1, 'requested') RETURNING id, created_at`,
-		"Summarize podcast episode 42").Scan(&workflowID, &requestedAt)
+	err = tx.QueryRow(ctx, `INSERT INTO podcast_request (episode) VALUES ($1) RETURNING id, requested_at`,
+		"Episode 42").Scan(&requestID, &requestedAt)
 	if err != nil {
 		return err
 	}
-	eventIDs, err := client.SendTx(ctx, tx, flow.Event{Name: "test/hello.world", Data: HelloWorld{WorkflowID: workflowID}})
+	eventIDs, err := client.SendTx(ctx, tx, flow.Event{Name: "test/hello.world", Data: HelloWorld{RequestID: requestID}})
 	if err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s  workflow %d saved as requested, and event test/hello.world sent, in one transaction\n",
-		clock(requestedAt), workflowID)
+	fmt.Fprintf(w, "%s  podcast request %d saved, and event test/hello.world sent, in one transaction\n",
+		clock(requestedAt), requestID)
 
 	// 4. The event started a run. Watch its steps until it ends.
 	runs, err := client.ListRuns(ctx, flow.RunFilter{EventID: eventIDs[0]})
@@ -169,7 +176,7 @@ func run(ctx context.Context, w io.Writer, step time.Duration, dbURL string) err
 
 	// 5. The run's output, and the app's row that its last step wrote.
 	fmt.Fprintf(w, "\nRun output: %s\n\n", finished.Output)
-	return printWorkflow(ctx, w, pool, workflowID)
+	return printWorkflow(ctx, w, pool, requestID)
 }
 
 // summarizePodcast returns the handler of the durable function. Each time the
@@ -186,16 +193,18 @@ func summarizePodcast(step time.Duration) func(context.Context, flow.Input[Hello
 		}
 
 		// The result goes into the app's table in the same transaction that
-		// records the step as done, so it is written exactly once.
-		summary, err := flow.StepTx(ctx, "save-result", func(ctx context.Context, tx pgx.Tx) (string, error) {
-			summary := "Episode 42 says hello to the world."
-			_, err := tx.Exec(ctx, `UPDATE workflow SET status = 'done', result = $2, finished_at = now()
-				WHERE id = $1`, in.Event.Data.WorkflowID, summary)
-			return summary, err
+		// records the step as done, so the row is inserted exactly once.
+		summary := "Episode 42 says hello to the world."
+		workflowID, err := flow.StepTx(ctx, "save-result", func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			var id int64
+			err := tx.QueryRow(ctx, `INSERT INTO workflow (request_id, name, status, result)
+				VALUES ($1, 'Summarize podcast episode 42', 'done', $2) RETURNING id`,
+				in.Event.Data.RequestID, summary).Scan(&id)
+			return id, err
 		})
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"workflow_id": in.Event.Data.WorkflowID, "summary": summary}, nil
+		return map[string]any{"request_id": in.Event.Data.RequestID, "workflow_id": workflowID, "summary": summary}, nil
 	}
 }

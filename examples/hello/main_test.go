@@ -47,9 +47,10 @@ func TestHelloRunsTheTour(t *testing.T) {
 		"save-result completed",
 	}, lines)
 	require.Regexp(t, `(?m)^\S+  run completed after `, text)
-	require.Contains(t, text, `Run output: {"summary": "Episode 42 says hello to the world.", "workflow_id": 1}`)
+	require.Contains(t, text, `Run output: {"summary": "Episode 42 says hello to the world.", "request_id": 1, "workflow_id": 1}`)
 
-	// The database agrees: the run completed and the app's row was updated.
+	// The database agrees: the run completed and its step inserted the app's
+	// row, once.
 	pool, err := pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
@@ -62,12 +63,12 @@ func TestHelloRunsTheTour(t *testing.T) {
 	require.Equal(t, flow.RunCompleted, runs[0].Status)
 
 	var status, result string
-	var finished *time.Time
-	err = pool.QueryRow(ctx, `SELECT status, result, finished_at FROM workflow WHERE id = 1`).Scan(&status, &result, &finished)
+	var requestID int64
+	err = pool.QueryRow(ctx, `SELECT status, result, request_id FROM workflow WHERE id = 1`).Scan(&status, &result, &requestID)
 	require.NoError(t, err)
 	require.Equal(t, "done", status)
 	require.Equal(t, "Episode 42 says hello to the world.", result)
-	require.NotNil(t, finished)
+	require.Equal(t, int64(1), requestID)
 
 	var rows int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM workflow`).Scan(&rows))

@@ -85,28 +85,27 @@ func printDatabase(w io.Writer, cfg *pgx.ConnConfig) {
 	fmt.Fprintf(w, "Postgres: fresh database %s on %s:%d, with flow's schema.\n", cfg.Database, cfg.Host, cfg.Port)
 }
 
-// printWorkflow prints a row of the app's workflow table.
-func printWorkflow(ctx context.Context, w io.Writer, pool *pgxpool.Pool, id int64) error {
+// printWorkflow prints the row the run inserted into the app's workflow
+// table for a podcast request.
+func printWorkflow(ctx context.Context, w io.Writer, pool *pgxpool.Pool, requestID int64) error {
 	var (
+		id           int64
 		name, status string
 		result       *string
 		created      time.Time
-		finished     *time.Time
 	)
-	err := pool.QueryRow(ctx, `SELECT name, status, result, created_at, finished_at FROM workflow WHERE id = $1`, id).
-		Scan(&name, &status, &result, &created, &finished)
+	err := pool.QueryRow(ctx, `SELECT id, name, status, result, created_at FROM workflow WHERE request_id = $1`, requestID).
+		Scan(&id, &name, &status, &result, &created)
 	if err != nil {
-		return fmt.Errorf("read workflow %d: %w", id, err)
+		return fmt.Errorf("read the workflow row of request %d: %w", requestID, err)
 	}
 	fmt.Fprintf(w, "Row of table workflow:\n")
 	fmt.Fprintf(w, "  id           %d\n", id)
+	fmt.Fprintf(w, "  request_id   %d\n", requestID)
 	fmt.Fprintf(w, "  name         %s\n", name)
 	fmt.Fprintf(w, "  status       %s\n", status)
 	fmt.Fprintf(w, "  result       %s\n", deref(result))
 	fmt.Fprintf(w, "  created_at   %s\n", clock(created))
-	if finished != nil {
-		fmt.Fprintf(w, "  finished_at  %s\n", clock(*finished))
-	}
 	return nil
 }
 
