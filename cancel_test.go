@@ -470,7 +470,7 @@ func (b *cancelBlocker) checkInterrupted(t *testing.T, c *flow.Client, pool *pgx
 	case <-time.After(5 * time.Second):
 		t.Fatal("the executing step's context was not cancelled")
 	}
-	run := cancelAwait(t, c, runID, flow.RunCancelled)
+	cancelAwait(t, c, runID, flow.RunCancelled)
 	cancelAwaitJobLeftRunning(t, pool, jobID)
 
 	status, ok := cancelStoredStep(t, pool, runID, "block")
@@ -870,10 +870,10 @@ func TestCancelRaceWithWake(t *testing.T) {
 		require.NoError(t, cancelErr)
 		require.NoError(t, sendErr)
 
-		run, err := c.AwaitRun(ctx, runID)
+		_, err := c.AwaitRun(ctx, runID)
 		require.NoError(t, err)
 		cancelAwaitNoRunningJobs(t, pool, runID)
-		run, err = c.GetRun(ctx, runID)
+		run, err := c.GetRun(ctx, runID)
 		require.NoError(t, err)
 		wait, ok := cancelFindStep(run, "wait-paid")
 		require.True(t, ok)

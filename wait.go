@@ -266,7 +266,7 @@ func validateMatch(match string) error {
 	}
 	for _, part := range strings.Split(match, ".") {
 		if part == "" {
-			return fmt.Errorf("Match %q is not a dotted path such as \"data.userId\"", match)
+			return fmt.Errorf("match %q is not a dotted path such as \"data.userId\"", match)
 		}
 	}
 	return nil
