@@ -40,6 +40,7 @@ type Client struct {
 	tracer       trace.Tracer
 	insertNotify *notifyLimiter
 	leases       *leaseSet
+	steps        *stepBatcher
 	waker        *waker
 	done         *doneNotifier
 }
@@ -70,6 +71,7 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 		done:      newDoneNotifier(),
 	}
 	c.waker = newWaker(c)
+	c.steps = &stepBatcher{c: c}
 	c.tracer = newTracer(cfg.TracerProvider)
 	c.insertNotify = &notifyLimiter{interval: cfg.FetchCooldown}
 

@@ -286,6 +286,12 @@ func (s *segment) saveFenced(r stepRecord) error {
 		if errors.Is(err, errLost) {
 			n, err = 0, nil
 		}
+	} else if r.status == stepCompleted && r.err == nil && r.wakeAt == nil && r.detail == nil && r.endedAt != nil {
+		var stored bool
+		stored, err = s.c.steps.save(s, r)
+		if stored {
+			n = 1
+		}
 	} else {
 		n, err = s.c.q.StepSaveFenced(ctx, s.c.pool, &dbsqlc.StepSaveFencedParams{
 			LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,

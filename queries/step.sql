@@ -46,3 +46,42 @@ WHERE run_id = @run_id AND id = ANY(@ids::text[]) AND status <> 'waiting';
 
 -- name: StepGet :one
 SELECT * FROM flow_step WHERE run_id = @run_id AND id = @id;
+
+-- name: StepSaveCompletedMany :many
+-- StepSaveFenced for many completed steps of different runs at once (group
+-- commit across the runs a client executes): each step is stored if its
+-- segment still owns its run. The runs are locked in ID order. Returns the
+-- steps stored; a step missing from the result lost its run.
+WITH input AS (
+    SELECT
+        unnest(@run_ids::uuid[]) AS run_id,
+        unnest(@gens::integer[]) AS gen,
+        unnest(@ids::text[]) AS id,
+        unnest(@seqs::integer[]) AS seq,
+        unnest(@kinds::text[]) AS kind,
+        unnest(@attempts::integer[]) AS attempts,
+        unnest(@outputs::jsonb[]) AS output,
+        unnest(@started_ats::timestamptz[]) AS started_at,
+        unnest(@ended_ats::timestamptz[]) AS ended_at
+),
+locked AS (
+    SELECT r.id
+    FROM flow_run r
+    WHERE r.id IN (SELECT DISTINCT input.run_id FROM input)
+    ORDER BY r.id
+    FOR UPDATE
+),
+fenced AS (
+    UPDATE flow_run r
+    SET lease_expires_at = now() + @lease_ttl::interval, updated_at = now()
+    FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
+    WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
+    RETURNING r.id
+)
+INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
+SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
+FROM input JOIN fenced ON fenced.id = input.run_id
+ON CONFLICT (run_id, id) DO UPDATE
+SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+    error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
+RETURNING flow_step.run_id, flow_step.id;

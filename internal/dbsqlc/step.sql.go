@@ -170,6 +170,95 @@ func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) er
 	return err
 }
 
+const stepSaveCompletedMany = `-- name: StepSaveCompletedMany :many
+WITH input AS (
+    SELECT
+        unnest($1::uuid[]) AS run_id,
+        unnest($2::integer[]) AS gen,
+        unnest($3::text[]) AS id,
+        unnest($4::integer[]) AS seq,
+        unnest($5::text[]) AS kind,
+        unnest($6::integer[]) AS attempts,
+        unnest($7::jsonb[]) AS output,
+        unnest($8::timestamptz[]) AS started_at,
+        unnest($9::timestamptz[]) AS ended_at
+),
+locked AS (
+    SELECT r.id
+    FROM flow_run r
+    WHERE r.id IN (SELECT DISTINCT input.run_id FROM input)
+    ORDER BY r.id
+    FOR UPDATE
+),
+fenced AS (
+    UPDATE flow_run r
+    SET lease_expires_at = now() + $10::interval, updated_at = now()
+    FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
+    WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
+    RETURNING r.id
+)
+INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
+SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
+FROM input JOIN fenced ON fenced.id = input.run_id
+ON CONFLICT (run_id, id) DO UPDATE
+SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+    error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
+RETURNING flow_step.run_id, flow_step.id
+`
+
+type StepSaveCompletedManyParams struct {
+	RunIds     []string
+	Gens       []int32
+	IDs        []string
+	Seqs       []int32
+	Kinds      []string
+	Attempts   []int32
+	Outputs    [][]byte
+	StartedAts []time.Time
+	EndedAts   []time.Time
+	LeaseTtl   time.Duration
+}
+
+type StepSaveCompletedManyRow struct {
+	RunID string
+	ID    string
+}
+
+// StepSaveFenced for many completed steps of different runs at once (group
+// commit across the runs a client executes): each step is stored if its
+// segment still owns its run. The runs are locked in ID order. Returns the
+// steps stored; a step missing from the result lost its run.
+func (q *Queries) StepSaveCompletedMany(ctx context.Context, db DBTX, arg *StepSaveCompletedManyParams) ([]*StepSaveCompletedManyRow, error) {
+	rows, err := db.Query(ctx, stepSaveCompletedMany,
+		arg.RunIds,
+		arg.Gens,
+		arg.IDs,
+		arg.Seqs,
+		arg.Kinds,
+		arg.Attempts,
+		arg.Outputs,
+		arg.StartedAts,
+		arg.EndedAts,
+		arg.LeaseTtl,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*StepSaveCompletedManyRow
+	for rows.Next() {
+		var i StepSaveCompletedManyRow
+		if err := rows.Scan(&i.RunID, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const stepSaveFenced = `-- name: StepSaveFenced :execrows
 WITH run AS (
     UPDATE flow_run
