@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
 )
@@ -83,7 +84,11 @@ func (b *stepBatcher) flush(batch []*stepSave) {
 		p.StartedAts = append(p.StartedAts, r.startedAt)
 		p.EndedAts = append(p.EndedAts, *r.endedAt)
 	}
-	rows, err := b.c.q.StepSaveCompletedMany(context.Background(), b.c.pool, p)
+	// A statement that hangs must not hold its segments forever: past this,
+	// they end interrupted and the run's lease hands it on.
+	ctx, cancel := context.WithTimeout(context.Background(), max(b.c.cfg.LeaseTTL, time.Minute))
+	defer cancel()
+	rows, err := b.c.q.StepSaveCompletedMany(ctx, b.c.pool, p)
 	stored := make(map[[2]string]bool, len(rows))
 	for _, row := range rows {
 		stored[[2]string{row.RunID, row.ID}] = true
