@@ -38,6 +38,17 @@
 // Use [DatabaseURL] instead of [Pool] when the test needs a connection string,
 // for example to start a subprocess.
 //
+// To test your own functions, [Client] gives a started client on such a
+// database with the functions you define, and [RunEvent] sends an event and
+// waits for the run it starts:
+//
+//	c := flowtest.Client(t, nil, func(c *flow.Client) {
+//		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "welcome"}, flow.EventTrigger("user/signed.up"), welcome)
+//		require.NoError(t, err)
+//	})
+//	run := flowtest.RunEvent(t, c, flow.Event{Name: "user/signed.up", Data: SignedUp{Email: "ada@example.com"}})
+//	require.Equal(t, flow.RunCompleted, run.Status)
+//
 // Fresh databases are cloned from a template database that is migrated once
 // per process, so a new database costs a CREATE DATABASE rather than a full
 // migration. Databases left behind by a process that died are dropped by the
