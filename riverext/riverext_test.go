@@ -1,0 +1,53 @@
+package riverext_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow"
+	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/riverext"
+)
+
+func TestMain(m *testing.M) { flowtest.Main(m) }
+
+func TestQueuesAddsFlowsQueueToACopy(t *testing.T) {
+	t.Parallel()
+	fc, err := flow.NewClient(flowtest.Pool(t), &flow.Config{ExternalRiver: true, Queue: "runs", Workers: 7})
+	require.NoError(t, err)
+	app := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
+	queues := riverext.Queues(fc, app)
+	require.Len(t, app, 1, "the app's map is left as it was")
+	require.Equal(t, 10, queues[river.QueueDefault].MaxWorkers)
+	require.Equal(t, 7, queues["runs"].MaxWorkers)
+	require.NotZero(t, queues["runs"].FetchCooldown, "flow's queue keeps its prompt fetch settings")
+	require.Len(t, riverext.Queues(fc, nil), 1)
+}
+
+func TestAttachChecksTheMode(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	fc, err := flow.NewClient(pool, &flow.Config{ExternalRiver: true})
+	require.NoError(t, err)
+	require.Nil(t, fc.River(), "no River client until one is attached")
+	require.ErrorContains(t, fc.Start(context.Background()), "AttachRiver", "Start needs the app's River client first")
+
+	workers := river.NewWorkers()
+	require.NoError(t, riverext.AddWorkers(workers, fc))
+	require.Error(t, riverext.AddWorkers(workers, fc), "the same workers twice")
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Queues: riverext.Queues(fc, nil), Workers: workers})
+	require.NoError(t, err)
+	require.Error(t, riverext.Attach(fc, nil))
+	require.NoError(t, riverext.Attach(fc, rc))
+	require.Same(t, rc, fc.River())
+
+	owns, err := flow.NewClient(pool, nil)
+	require.NoError(t, err)
+	var other *river.Client[pgx.Tx] = rc
+	require.ErrorContains(t, riverext.Attach(owns, other), "ExternalRiver", "a client that owns its River client takes no other")
+}
