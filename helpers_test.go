@@ -73,11 +73,7 @@ func sendOne(t *testing.T, c *flow.Client, ev flow.Event) []string {
 // awaitOnly sends ev, expects it to start exactly one run, and waits for it.
 func awaitOnly(t *testing.T, c *flow.Client, ev flow.Event) *flow.Run {
 	t.Helper()
-	runIDs := sendOne(t, c, ev)
-	require.Len(t, runIDs, 1)
-	run, err := c.AwaitRun(testCtx(t), runIDs[0])
-	require.NoError(t, err)
-	return run
+	return flowtest.RunEvent(t, c, ev)
 }
 
 // counter counts executions (of step bodies, handlers) by key; safe for

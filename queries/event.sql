@@ -73,5 +73,3 @@ INSERT INTO flow_event (id, name, data, ts) VALUES (@id, @name, @data, @ts);
 -- name: EventGet :one
 SELECT * FROM flow_event WHERE id = @id;
 
--- name: EventGetMany :many
-SELECT * FROM flow_event WHERE id = ANY(@ids::uuid[]);

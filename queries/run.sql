@@ -243,8 +243,6 @@ RETURNING id;
 -- name: RunGetChild :one
 SELECT * FROM flow_run WHERE parent_run_id = @parent_run_id AND parent_step_id = @parent_step_id;
 
--- name: RunSetJob :exec
-UPDATE flow_run SET job_id = @job_id WHERE id = @id;
 
 -- name: RunGet :one
 SELECT * FROM flow_run WHERE id = @id;

@@ -55,37 +55,6 @@ func (q *Queries) EventGet(ctx context.Context, db DBTX, id string) (*FlowEvent,
 	return &i, err
 }
 
-const eventGetMany = `-- name: EventGetMany :many
-SELECT id, name, data, ts, dedupe_id, received_at FROM flow_event WHERE id = ANY($1::uuid[])
-`
-
-func (q *Queries) EventGetMany(ctx context.Context, db DBTX, ids []string) ([]*FlowEvent, error) {
-	rows, err := db.Query(ctx, eventGetMany, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []*FlowEvent
-	for rows.Next() {
-		var i FlowEvent
-		if err := rows.Scan(
-			&i.ID,
-			&i.Name,
-			&i.Data,
-			&i.Ts,
-			&i.DedupeID,
-			&i.ReceivedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, &i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const eventInsert = `-- name: EventInsert :exec
 INSERT INTO flow_event (id, name, data, ts) VALUES ($1, $2, $3, $4)
 `

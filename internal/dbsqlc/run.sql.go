@@ -529,20 +529,6 @@ func (q *Queries) RunNotifyDone(ctx context.Context, db DBTX, runIds string) err
 	return err
 }
 
-const runSetJob = `-- name: RunSetJob :exec
-UPDATE flow_run SET job_id = $1 WHERE id = $2
-`
-
-type RunSetJobParams struct {
-	JobID *int64
-	ID    string
-}
-
-func (q *Queries) RunSetJob(ctx context.Context, db DBTX, arg *RunSetJobParams) error {
-	_, err := db.Exec(ctx, runSetJob, arg.JobID, arg.ID)
-	return err
-}
-
 const runSetJobs = `-- name: RunSetJobs :exec
 UPDATE flow_run SET job_id = j.job_id, wake_at = $1
 FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bigint[]) AS job_id) j
