@@ -101,6 +101,9 @@ func (c *Client) CancelRuns(ctx context.Context, f CancelFilter) (int, error) {
 // cancelling its own run (timeouts), completed in tx; any other job of the
 // run is cancelled through River, which interrupts it if it is running.
 func (c *Client) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string, self *river.Job[runArgs]) (bool, error) {
+	if err := c.lockSlots(ctx, tx, runID); err != nil {
+		return false, err
+	}
 	row, err := c.q.RunCancel(ctx, tx, &dbsqlc.RunCancelParams{Reason: &reason, ID: runID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -111,6 +114,11 @@ func (c *Client) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string,
 	if row.JobID != nil && (self == nil || *row.JobID != self.ID) {
 		if _, err := c.river.JobCancelTx(ctx, tx, *row.JobID); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
 			return false, fmt.Errorf("cancel job %d: %w", *row.JobID, err)
+		}
+	}
+	if row.Slotted {
+		if err := c.kickSlots(ctx, tx, runID); err != nil {
+			return false, err
 		}
 	}
 	if row.ParentRunID != nil && row.ParentStepID != nil {

@@ -105,12 +105,22 @@ func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
 		if err := c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventScheduled, Data: data, Ts: job.Args.Tick}); err != nil {
 			return fmt.Errorf("flow: cron %q of %q: store event: %w", job.Args.Cron, job.Args.FunctionID, err)
 		}
-		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: job.Args.FunctionID, EventID: eventID})
-		if err != nil {
-			return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
-		}
-		if _, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID, FunctionID: job.Args.FunctionID}, c.insertOpts(time.Time{})); err != nil {
-			return fmt.Errorf("flow: cron %q of %q: insert run job: %w", job.Args.Cron, job.Args.FunctionID, err)
+		if fn := c.function(job.Args.FunctionID); fn != nil && fn.control != nil {
+			// Flow control applies to cron runs too (a singleton cron does
+			// not overlap itself).
+			ev := storedEvent{ID: eventID, Name: eventScheduled, Data: data, TS: job.Args.Tick}
+			body, _ := json.Marshal(ev)
+			if err := c.startControlledRun(ctx, tx, fn.id, fn.control, ev, body); err != nil {
+				return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
+			}
+		} else {
+			runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: job.Args.FunctionID, EventID: eventID})
+			if err != nil {
+				return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
+			}
+			if _, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID, FunctionID: job.Args.FunctionID}, c.insertOpts(time.Time{})); err != nil {
+				return fmt.Errorf("flow: cron %q of %q: insert run job: %w", job.Args.Cron, job.Args.FunctionID, err)
+			}
 		}
 		done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
 		if err != nil {

@@ -160,15 +160,9 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 		c.waker.wakeAt(*startAt)
 	}
 	stored := storedEvent{ID: id, Name: ev.name, Data: ev.data, TS: ev.ts, DedupeID: ev.dedupeID}
-	if len(row.ConditionalFunctionIds) > 0 {
-		runIDs, fnIDs, err := c.startConditionalRuns(ctx, tx, stored, row.ConditionalFunctionIds, row.ConditionalExpressions)
-		if err != nil {
+	if len(row.DeferredFunctionIds) > 0 {
+		if err := c.startDeferredRuns(ctx, tx, stored, row.DeferredFunctionIds, row.DeferredExpressions, row.DeferredConfigs); err != nil {
 			return "", err
-		}
-		if len(runIDs) > 0 {
-			if err := c.insertRunJobs(ctx, tx, runIDs, fnIDs, ev.ts); err != nil {
-				return "", err
-			}
 		}
 	}
 	if row.HasWaits {
@@ -200,27 +194,44 @@ func (l *notifyLimiter) allow() bool {
 	return true
 }
 
-// startConditionalRuns evaluates the conditions of triggers with an If (one
-// expression per line, for each function) and starts runs of the functions
-// whose condition holds for ev.
-func (c *Client) startConditionalRuns(ctx context.Context, tx pgx.Tx, ev storedEvent, fnIDs, exprs []string) (runIDs, started []string, err error) {
+// startDeferredRuns starts the runs the send statement left to the sender:
+// those of triggers with a condition (one expression per element, for each
+// function: any that holds starts the run; "" always holds) and those of
+// functions with flow control (config, their registry entry, non-empty).
+func (c *Client) startDeferredRuns(ctx context.Context, tx pgx.Tx, ev storedEvent, fnIDs, exprs, configs []string) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	done := map[string]bool{}
+	var runIDs, started []string
 	for i, fnID := range fnIDs {
 		if done[fnID] || !evalCondition(c.cfg.Logger, exprs[i], body, nil) {
 			continue
 		}
 		done[fnID] = true
+		if configs[i] != "" {
+			ctl, err := parseRegistryControl(configs[i])
+			if err != nil {
+				return fmt.Errorf("function %q: %w", fnID, err)
+			}
+			if ctl != nil {
+				if err := c.startControlledRun(ctx, tx, fnID, ctl, ev, body); err != nil {
+					return fmt.Errorf("function %q: %w", fnID, err)
+				}
+				continue
+			}
+		}
 		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: fnID, EventID: ev.ID})
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		runIDs, started = append(runIDs, runID), append(started, fnID)
 	}
-	return runIDs, started, nil
+	if len(runIDs) == 0 {
+		return nil
+	}
+	return c.insertRunJobs(ctx, tx, runIDs, started, ev.TS)
 }
 
 // insertRunJobs inserts the first River job of each new run. An event with a

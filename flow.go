@@ -297,7 +297,7 @@ func (c *Client) register(ctx context.Context, fns []*Function) error {
 		}
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 			if err := c.q.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{
-				ID: fn.id, Name: fn.name, Retries: int32(fn.retries), Config: []byte("{}"),
+				ID: fn.id, Name: fn.name, Retries: int32(fn.retries), Config: encodeRegistryConfig(fn.control),
 			}); err != nil {
 				return err
 			}
@@ -309,6 +309,7 @@ func (c *Client) register(ctx context.Context, fns []*Function) error {
 			}
 			return c.q.TriggerInsertMany(ctx, tx, &dbsqlc.TriggerInsertManyParams{
 				FunctionID: fn.id, EventNames: names, IsPrefixes: prefixes, Expressions: exprs,
+				Controlled: fn.control != nil,
 			})
 		})
 		if err != nil {

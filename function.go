@@ -33,6 +33,36 @@ type FunctionOpts struct {
 	// finish.
 	Timeouts Timeouts
 
+	// Concurrency limits how many runs execute at once, across processes
+	// (at most two limits, such as one for the function and one per
+	// account).
+	Concurrency []Concurrency
+
+	// Throttle delays run starts over a rate; none is dropped.
+	Throttle *Throttle
+
+	// RateLimit skips the runs of events over a rate.
+	RateLimit *RateLimit
+
+	// Debounce delays a run until matching events stop coming, and gives it
+	// the last one.
+	Debounce *Debounce
+
+	// Batch gives one run many events (Input.Events).
+	Batch *Batch
+
+	// Priority moves runs ahead of (or behind) others in the queue.
+	Priority *Priority
+
+	// Idempotency is a CEL expression over the event, such as
+	// "event.data.orderId": at most one run per value in 24 hours; later
+	// events with the same value are recorded as skipped runs. (An event's
+	// ID deduplicates across all functions; this key, per function.)
+	Idempotency string
+
+	// Singleton allows one run in progress per key.
+	Singleton *Singleton
+
 	// OnFailure, if set, runs once for every run of this function that
 	// fails for good, as a function of its own (ID "<ID>-failure", with
 	// steps, retries and its own runs) triggered by the run's
@@ -71,7 +101,9 @@ func Ptr[T any](v T) *T { return &v }
 type Input[T any] struct {
 	// Event is the event that started the run.
 	Event TypedEvent[T]
-	// Events holds every event of the run: just Event, for now.
+	// Events holds every event of the run: the events of a batch (see
+	// FunctionOpts.Batch) in arrival order, or just Event. Event is the
+	// first of a batch.
 	Events []TypedEvent[T]
 	// RunID identifies the run.
 	RunID string
@@ -89,6 +121,7 @@ type Function struct {
 	triggers []Trigger
 	cancelOn []CancelOn
 	timeouts Timeouts
+	control  *controlConfig
 	call     func(ctx context.Context, run *runInput) (any, error)
 }
 
@@ -103,6 +136,7 @@ type runInput struct {
 	runID   string
 	attempt int
 	event   storedEvent
+	events  []storedEvent // a batch's events; nil for one event
 }
 
 var functionIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$`)
@@ -148,6 +182,10 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 	if err := validateLifecycle(opts); err != nil {
 		return nil, err
 	}
+	control := controlOf(opts)
+	if err := validateControl(opts, control); err != nil {
+		return nil, err
+	}
 	name := opts.Name
 	if name == "" {
 		name = opts.ID
@@ -159,12 +197,22 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 		triggers: triggers,
 		cancelOn: opts.CancelOn,
 		timeouts: opts.Timeouts,
+		control:  control,
 		call: func(ctx context.Context, in *runInput) (any, error) {
 			ev, err := decodeEvent[T](in.event)
 			if err != nil {
 				return nil, NonRetriable(err)
 			}
-			return handler(ctx, Input[T]{Event: ev, Events: []TypedEvent[T]{ev}, RunID: in.runID, Attempt: in.attempt})
+			events := []TypedEvent[T]{ev}
+			if len(in.events) > 0 {
+				events = make([]TypedEvent[T], len(in.events))
+				for i, se := range in.events {
+					if events[i], err = decodeEvent[T](se); err != nil {
+						return nil, NonRetriable(err)
+					}
+				}
+			}
+			return handler(ctx, Input[T]{Event: ev, Events: events, RunID: in.runID, Attempt: in.attempt})
 		},
 	}
 	if err := c.addFunction(fn); err != nil {

@@ -92,14 +92,25 @@ func (c *Client) sweepOnce(ctx context.Context) error {
 	}
 	for _, r := range rows {
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			if r.Slotted {
+				if err := c.lockSlots(ctx, tx, r.ID); err != nil {
+					return err
+				}
+			}
 			if _, err := c.q.RunLockLeaseExpired(ctx, tx, &dbsqlc.RunLockLeaseExpiredParams{ID: r.ID, Gen: r.Gen}); err != nil {
 				return err
 			}
-			res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: r.ID, Gen: r.Gen + 1}, c.insertOpts(time.Time{}))
+			res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: r.ID, Gen: r.Gen + 1, FunctionID: r.FunctionID, Slots: r.Slotted}, c.insertOpts(time.Time{}))
 			if err != nil {
 				return err
 			}
-			return c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: r.ID})
+			if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: r.ID}); err != nil {
+				return err
+			}
+			if r.Slotted {
+				return c.kickSlots(ctx, tx, r.ID)
+			}
+			return nil
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // renewed, ended, or taken by another sweeper meanwhile

@@ -33,11 +33,15 @@ const (
 	RunFailed RunStatus = "failed"
 	// RunCancelled: the run was cancelled.
 	RunCancelled RunStatus = "cancelled"
+	// RunSkipped: flow control started no run for the event (a rate limit,
+	// an idempotency key already used, a singleton run in progress); Error
+	// says why.
+	RunSkipped RunStatus = "skipped"
 )
 
 // Ended reports whether the status is final.
 func (s RunStatus) Ended() bool {
-	return s == RunCompleted || s == RunFailed || s == RunCancelled
+	return s == RunCompleted || s == RunFailed || s == RunCancelled || s == RunSkipped
 }
 
 // Run is a function run as stored.
@@ -49,7 +53,7 @@ type Run struct {
 	Status  RunStatus
 	// Output is the function's result as JSON, once completed.
 	Output json.RawMessage
-	// Error is why the run failed, once failed.
+	// Error is why the run failed, was cancelled or was skipped.
 	Error string
 	// Attempt counts failed attempts of the function's code outside steps.
 	Attempt int

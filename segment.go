@@ -52,6 +52,7 @@ type segment struct {
 	job   *river.Job[runArgs]
 	run   *dbsqlc.RunStartRow
 	event storedEvent
+	batch []storedEvent // a batch run's events (FunctionOpts.Batch)
 
 	ctx    context.Context // the handler's context
 	cancel context.CancelFunc
@@ -114,19 +115,30 @@ func segmentFrom(ctx context.Context) (*segment, error) {
 }
 
 func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) error {
-	var finishTimeout time.Duration
+	var finishTimeout, startTimeout time.Duration
 	if fn := c.function(job.Args.FunctionID); fn != nil {
-		finishTimeout = fn.timeouts.Finish
+		finishTimeout, startTimeout = fn.timeouts.Finish, fn.timeouts.Start
 	}
-	row, err := c.q.RunStart(ctx, c.pool, &dbsqlc.RunStartParams{
-		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
-		FinishTimeout: finishTimeout,
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // a stale job, an ended run, or a segment alive elsewhere
-	}
-	if err != nil {
-		return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+	var row *dbsqlc.RunStartRow
+	var err error
+	if job.Args.Slots {
+		if row, err = c.claimSlotted(ctx, job, finishTimeout, startTimeout); err != nil {
+			return err
+		}
+		if row == nil {
+			return nil // a stale job, or the run waits for a slot
+		}
+	} else {
+		row, err = c.q.RunStart(ctx, c.pool, &dbsqlc.RunStartParams{
+			ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+			FinishTimeout: finishTimeout,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // a stale job, an ended run, or a segment alive elsewhere
+		}
+		if err != nil {
+			return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+		}
 	}
 	c.leases.add(row.ID)
 	defer c.leases.remove(row.ID)
@@ -138,6 +150,12 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
 		return fmt.Errorf("flow: run %s: function %q is not defined in this process", row.ID, row.FunctionID)
 	}
+	var batch []storedEvent
+	if row.BatchSize > 1 {
+		if batch, err = c.batchEvents(ctx, row.ID); err != nil {
+			return err
+		}
+	}
 	var steps []*dbsqlc.FlowStep
 	if row.HasSteps { // a new run has none: skip the query
 		if steps, err = c.q.StepListByRun(ctx, c.pool, row.ID); err != nil {
@@ -147,6 +165,7 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 	s := &segment{
 		c: c, fn: fn, job: job, run: row,
 		event:  storedEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
+		batch:  batch,
 		stored: make(map[string]*dbsqlc.FlowStep, len(steps)),
 		seen:   map[string]int{},
 		count:  len(steps),
@@ -208,7 +227,7 @@ func (s *segment) callHandler() (out any, err error) {
 			err = fmt.Errorf("flow: function %q panicked: %v", s.fn.id, r)
 		}
 	}()
-	return s.fn.call(s.ctx, &runInput{runID: s.run.ID, attempt: int(s.run.Attempt), event: s.event})
+	return s.fn.call(s.ctx, &runInput{runID: s.run.ID, attempt: int(s.run.Attempt), event: s.event, events: s.batch})
 }
 
 // begin reserves the step ID for the next call of userID with this kind and
@@ -496,6 +515,11 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		runWake = nil // due already: available now
 	}
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
+		if s.run.Slotted {
+			if err := s.c.lockSlots(ctx, tx, s.run.ID); err != nil {
+				return err
+			}
+		}
 		if err := s.fence(ctx, tx); err != nil {
 			return err
 		}
@@ -521,17 +545,22 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 				opts.ScheduledAt, opts.Pending, runWake = time.Time{}, false, nil
 			}
 		}
-		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id}, opts)
+		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted}, opts)
 		if err != nil {
 			return fmt.Errorf("insert continuation job: %w", err)
 		}
 		// River completes this segment's job itself once Work returns: the
 		// continuation does not wait for that, and the gen fence makes the
 		// old job harmless whatever becomes of it.
-		_, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
+		if _, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
 			Status: string(status), JobID: &res.Job.ID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
-		})
-		return err
+		}); err != nil {
+			return err
+		}
+		if s.run.Slotted {
+			return s.c.kickSlots(ctx, tx, s.run.ID)
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, errLost):
@@ -559,7 +588,7 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	if errMsg != "" {
 		errp = &errMsg
 	}
-	if status == RunCompleted && s.run.ParentRunID == nil && !s.hasDeferred() {
+	if status == RunCompleted && s.run.ParentRunID == nil && !s.run.Slotted && !s.hasDeferred() {
 		// The common case in one statement; no row sends us the full way.
 		n, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
 		if err != nil {
@@ -571,6 +600,11 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
+		if s.run.Slotted {
+			if err := s.c.lockSlots(ctx, tx, s.run.ID); err != nil {
+				return err
+			}
+		}
 		row, err := s.c.q.RunFinish(ctx, tx, &dbsqlc.RunFinishParams{
 			Status: string(status), Output: output, Error: errp, ID: s.run.ID, Gen: s.run.Gen,
 		})
@@ -582,6 +616,11 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 		}
 		if err := s.flushDeferred(ctx, tx); err != nil {
 			return err
+		}
+		if s.run.Slotted {
+			if err := s.c.kickSlots(ctx, tx, s.run.ID); err != nil {
+				return err
+			}
 		}
 		if row.ParentRunID != nil && row.ParentStepID != nil {
 			if err := s.c.resolveInvoke(ctx, tx, *row.ParentRunID, *row.ParentStepID, s.run.ID, status, output, errp); err != nil {

@@ -16,6 +16,9 @@ type runArgs struct {
 	// FunctionID lets the worker find the function's options before it
 	// claims the run (optional: older jobs lack it).
 	FunctionID string `json:"fn,omitempty"`
+	// Slots says that the run has concurrency keys: its segments claim a
+	// slot before they execute (see slots.go).
+	Slots bool `json:"slots,omitempty"`
 }
 
 // Kind implements river.JobArgs.

@@ -23,7 +23,8 @@ WITH event AS (
 ),
 matched AS (
     SELECT t.function_id, bool_or(t.expression = '') AS unconditional,
-        array_agg(t.expression) FILTER (WHERE t.expression <> '') AS expressions
+        array_agg(t.expression) FILTER (WHERE t.expression <> '') AS expressions,
+        bool_or(t.controlled) AS controlled
     FROM flow_trigger t
     WHERE t.event_name = @name OR (t.is_prefix AND starts_with(@name, t.event_name))
     GROUP BY t.function_id
@@ -32,7 +33,7 @@ runs AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
     SELECT flow_uuid_v7(), m.function_id, @id, nextval('river_job_id_seq'), sqlc.narg('start_at')::timestamptz
     FROM matched m
-    WHERE m.unconditional
+    WHERE m.unconditional AND NOT m.controlled
     RETURNING id, function_id, job_id
 ),
 -- Each run's first River job, inserted here rather than through River's
@@ -53,16 +54,24 @@ jobs AS (
 notified AS (
     SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', @queue::text)::text)
     WHERE @notify::boolean AND sqlc.narg('start_at')::timestamptz IS NULL AND EXISTS (SELECT 1 FROM jobs)
+),
+-- Runs the sender starts itself: those of functions whose matching triggers
+-- all have a condition (one row per condition) and those of functions with
+-- flow control (an unconditional one has one row, with no condition), with
+-- the flow-control configuration from the registry.
+deferred AS (
+    SELECT m.function_id, e AS expression, coalesce(f.config::text, '') AS config
+    FROM matched m
+    CROSS JOIN LATERAL unnest(CASE WHEN m.unconditional THEN ARRAY['']::text[] ELSE m.expressions END) AS e
+    LEFT JOIN flow_function f ON m.controlled AND f.id = m.function_id
+    WHERE m.controlled OR NOT m.unconditional
 )
 SELECT
     coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
     coalesce((SELECT array_agg(runs.function_id ORDER BY runs.function_id) FROM runs), '{}')::text[] AS function_ids,
-    -- Functions whose matching triggers all have a condition: the sender
-    -- evaluates them and starts the runs that pass.
-    -- One element per condition: a function's ID repeats for each of its
-    -- conditions.
-    coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
-    coalesce((SELECT array_agg(e ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
+    coalesce((SELECT array_agg(d.function_id ORDER BY d.function_id, d.expression) FROM deferred d), '{}')::text[] AS deferred_function_ids,
+    coalesce((SELECT array_agg(d.expression ORDER BY d.function_id, d.expression) FROM deferred d), '{}')::text[] AS deferred_expressions,
+    coalesce((SELECT array_agg(d.config ORDER BY d.function_id, d.expression) FROM deferred d), '{}')::text[] AS deferred_configs,
     EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = @name) AS has_waits,
     (SELECT count(*) FROM notified)::integer AS notified;
 

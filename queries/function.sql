@@ -10,8 +10,8 @@ SET name = excluded.name, retries = excluded.retries, config = excluded.config, 
 DELETE FROM flow_trigger WHERE function_id = @function_id;
 
 -- name: TriggerInsertMany :exec
-INSERT INTO flow_trigger (function_id, event_name, is_prefix, expression)
-SELECT @function_id::text, unnest(@event_names::text[]), unnest(@is_prefixes::boolean[]), unnest(@expressions::text[])
+INSERT INTO flow_trigger (function_id, event_name, is_prefix, expression, controlled)
+SELECT @function_id::text, unnest(@event_names::text[]), unnest(@is_prefixes::boolean[]), unnest(@expressions::text[]), @controlled::boolean
 ON CONFLICT DO NOTHING;
 
 -- name: FunctionList :many

@@ -3,7 +3,7 @@
 -- waits. Runs of other processes' sweeps are skipped, not waited for.
 WITH doomed AS (
     SELECT r.id FROM flow_run r
-    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.ended_at < @before::timestamptz
+    WHERE r.status IN ('completed', 'failed', 'cancelled', 'skipped') AND r.ended_at < @before::timestamptz
     LIMIT @max
     FOR UPDATE SKIP LOCKED
 ),
@@ -12,6 +12,9 @@ steps AS (
 ),
 waits AS (
     DELETE FROM flow_wait USING doomed WHERE flow_wait.run_id = doomed.id
+),
+batch_events AS (
+    DELETE FROM flow_run_event USING doomed WHERE flow_run_event.run_id = doomed.id
 )
 DELETE FROM flow_run USING doomed WHERE flow_run.id = doomed.id;
 
@@ -22,6 +25,7 @@ WITH doomed AS (
     SELECT e.id FROM flow_event e
     WHERE e.received_at < @before::timestamptz
         AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.event_id = e.id)
+        AND NOT EXISTS (SELECT 1 FROM flow_run_event b WHERE b.event_id = e.id)
     LIMIT @max
     FOR UPDATE SKIP LOCKED
 )
@@ -29,3 +33,11 @@ DELETE FROM flow_event USING doomed WHERE flow_event.id = doomed.id;
 
 -- name: EventDedupeDeleteExpired :execrows
 DELETE FROM flow_event_dedupe WHERE seen_at < now() - interval '24 hours';
+
+-- name: LimitDeleteIdle :execrows
+-- Deletes throttle and rate-limit state that no longer limits anything (its
+-- theoretical arrival time has passed).
+DELETE FROM flow_limit WHERE tat < now() - interval '1 minute';
+
+-- name: IdempotencyDeleteExpired :execrows
+DELETE FROM flow_idempotency WHERE seen_at < now() - interval '24 hours';

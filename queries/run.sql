@@ -27,7 +27,43 @@ RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, 
     EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
     (now() - r.created_at)::interval AS queued_for,
     e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
-    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at;
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
+    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
+    coalesce(r.batch_size, 0)::integer AS batch_size;
+
+-- name: RunStartSlotted :one
+-- RunStart for a run with concurrency keys, called after SlotLock: it claims
+-- the run only if each key has a free slot and no run waiting for one is
+-- ahead of it (see flow_slot_free). No row: a stale job, or no slot (RunPark
+-- follows in the same transaction).
+UPDATE flow_run r
+SET status = 'running',
+    job_id = @job_id,
+    lease_owner = @lease_owner,
+    lease_expires_at = now() + @lease_ttl::interval,
+    deadline_at = CASE WHEN r.started_at IS NULL AND @finish_timeout::interval > interval '0'
+                       THEN now() + @finish_timeout::interval ELSE r.deadline_at END,
+    started_at = coalesce(r.started_at, now()),
+    wake_at = NULL,
+    slot_wait = NULL,
+    updated_at = now()
+FROM flow_event e
+WHERE r.id = @id
+    AND r.gen = @gen
+    AND e.id = r.event_id
+    AND (r.status IN ('queued', 'sleeping', 'waiting')
+         OR (r.status = 'running' AND r.lease_expires_at < now()))
+    AND flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at)
+    AND flow_slot_free(r.id, r.ckey2, r.climit2, 2, r.order_at)
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
+    (r.started_at = now())::boolean AS first_segment,
+    EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
+    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
+    (now() - r.created_at)::interval AS queued_for,
+    e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
+    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
+    coalesce(r.batch_size, 0)::integer AS batch_size;
 
 -- name: RunFence :one
 -- Locks a run that the caller's segment still owns and renews its lease, for
@@ -105,13 +141,14 @@ WITH run AS (
         lease_owner = NULL,
         lease_expires_at = NULL,
         updated_at = now()
-    WHERE id = @id AND status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING id, function_id, event_id, job_id, parent_run_id, parent_step_id
+    WHERE id = @id AND status NOT IN ('completed', 'failed', 'cancelled', 'skipped')
+    RETURNING id, function_id, event_id, job_id, parent_run_id, parent_step_id,
+        (ckey1 IS NOT NULL OR ckey2 IS NOT NULL) AS slotted
 ),
 waits AS (
     DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
-SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id
+SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id, run.slotted::boolean AS slotted
 FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
 
 -- name: RunListCancellable :many
@@ -120,7 +157,7 @@ FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
 SELECT id FROM flow_run
 WHERE function_id = @function_id
     AND created_at >= @created_after AND created_at < @created_before
-    AND status NOT IN ('completed', 'failed', 'cancelled')
+    AND status NOT IN ('completed', 'failed', 'cancelled', 'skipped')
 ORDER BY id
 LIMIT @max;
 
@@ -216,7 +253,7 @@ WHERE id = ANY(@ids::uuid[]) AND lease_owner = @lease_owner AND status = 'runnin
 -- name: RunListLeaseExpired :many
 -- Runs whose executing client stopped renewing its lease (it died or lost the
 -- database): the sweeper hands each to a new job.
-SELECT id, gen FROM flow_run
+SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
 WHERE status = 'running' AND lease_expires_at < now()
 ORDER BY lease_expires_at
 LIMIT @max;

@@ -85,7 +85,8 @@ WITH event AS (
 ),
 matched AS (
     SELECT t.function_id, bool_or(t.expression = '') AS unconditional,
-        array_agg(t.expression) FILTER (WHERE t.expression <> '') AS expressions
+        array_agg(t.expression) FILTER (WHERE t.expression <> '') AS expressions,
+        bool_or(t.controlled) AS controlled
     FROM flow_trigger t
     WHERE t.event_name = $1 OR (t.is_prefix AND starts_with($1, t.event_name))
     GROUP BY t.function_id
@@ -94,7 +95,7 @@ runs AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
     SELECT flow_uuid_v7(), m.function_id, $2, nextval('river_job_id_seq'), $6::timestamptz
     FROM matched m
-    WHERE m.unconditional
+    WHERE m.unconditional AND NOT m.controlled
     RETURNING id, function_id, job_id
 ),
 jobs AS (
@@ -108,16 +109,20 @@ jobs AS (
 notified AS (
     SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', $7::text)::text)
     WHERE $8::boolean AND $6::timestamptz IS NULL AND EXISTS (SELECT 1 FROM jobs)
+),
+deferred AS (
+    SELECT m.function_id, e AS expression, coalesce(f.config::text, '') AS config
+    FROM matched m
+    CROSS JOIN LATERAL unnest(CASE WHEN m.unconditional THEN ARRAY['']::text[] ELSE m.expressions END) AS e
+    LEFT JOIN flow_function f ON m.controlled AND f.id = m.function_id
+    WHERE m.controlled OR NOT m.unconditional
 )
 SELECT
     coalesce((SELECT array_agg(runs.id ORDER BY runs.function_id) FROM runs), '{}')::uuid[] AS run_ids,
     coalesce((SELECT array_agg(runs.function_id ORDER BY runs.function_id) FROM runs), '{}')::text[] AS function_ids,
-    -- Functions whose matching triggers all have a condition: the sender
-    -- evaluates them and starts the runs that pass.
-    -- One element per condition: a function's ID repeats for each of its
-    -- conditions.
-    coalesce((SELECT array_agg(m.function_id ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_function_ids,
-    coalesce((SELECT array_agg(e ORDER BY m.function_id) FROM matched m, unnest(m.expressions) e WHERE NOT m.unconditional), '{}')::text[] AS conditional_expressions,
+    coalesce((SELECT array_agg(d.function_id ORDER BY d.function_id, d.expression) FROM deferred d), '{}')::text[] AS deferred_function_ids,
+    coalesce((SELECT array_agg(d.expression ORDER BY d.function_id, d.expression) FROM deferred d), '{}')::text[] AS deferred_expressions,
+    coalesce((SELECT array_agg(d.config ORDER BY d.function_id, d.expression) FROM deferred d), '{}')::text[] AS deferred_configs,
     EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = $1) AS has_waits,
     (SELECT count(*) FROM notified)::integer AS notified
 `
@@ -134,12 +139,13 @@ type EventInsertAndStartRunsParams struct {
 }
 
 type EventInsertAndStartRunsRow struct {
-	RunIds                 []string
-	FunctionIds            []string
-	ConditionalFunctionIds []string
-	ConditionalExpressions []string
-	HasWaits               bool
-	Notified               int32
+	RunIds              []string
+	FunctionIds         []string
+	DeferredFunctionIds []string
+	DeferredExpressions []string
+	DeferredConfigs     []string
+	HasWaits            bool
+	Notified            int32
 }
 
 // Stores an event and creates a queued run for every function whose trigger
@@ -152,6 +158,10 @@ type EventInsertAndStartRunsRow struct {
 // runnable on time).
 // River's producers learn of available jobs by this notification, which the
 // sender rate-limits (@notify) as River's own insert path does.
+// Runs the sender starts itself: those of functions whose matching triggers
+// all have a condition (one row per condition) and those of functions with
+// flow control (an unconditional one has one row, with no condition), with
+// the flow-control configuration from the registry.
 func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *EventInsertAndStartRunsParams) (*EventInsertAndStartRunsRow, error) {
 	row := db.QueryRow(ctx, eventInsertAndStartRuns,
 		arg.Name,
@@ -167,8 +177,9 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 	err := row.Scan(
 		&i.RunIds,
 		&i.FunctionIds,
-		&i.ConditionalFunctionIds,
-		&i.ConditionalExpressions,
+		&i.DeferredFunctionIds,
+		&i.DeferredExpressions,
+		&i.DeferredConfigs,
 		&i.HasWaits,
 		&i.Notified,
 	)

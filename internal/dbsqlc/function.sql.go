@@ -75,8 +75,8 @@ func (q *Queries) TriggerDeleteByFunction(ctx context.Context, db DBTX, function
 }
 
 const triggerInsertMany = `-- name: TriggerInsertMany :exec
-INSERT INTO flow_trigger (function_id, event_name, is_prefix, expression)
-SELECT $1::text, unnest($2::text[]), unnest($3::boolean[]), unnest($4::text[])
+INSERT INTO flow_trigger (function_id, event_name, is_prefix, expression, controlled)
+SELECT $1::text, unnest($2::text[]), unnest($3::boolean[]), unnest($4::text[]), $5::boolean
 ON CONFLICT DO NOTHING
 `
 
@@ -85,6 +85,7 @@ type TriggerInsertManyParams struct {
 	EventNames  []string
 	IsPrefixes  []bool
 	Expressions []string
+	Controlled  bool
 }
 
 func (q *Queries) TriggerInsertMany(ctx context.Context, db DBTX, arg *TriggerInsertManyParams) error {
@@ -93,6 +94,7 @@ func (q *Queries) TriggerInsertMany(ctx context.Context, db DBTX, arg *TriggerIn
 		arg.EventNames,
 		arg.IsPrefixes,
 		arg.Expressions,
+		arg.Controlled,
 	)
 	return err
 }

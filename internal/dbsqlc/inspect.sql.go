@@ -287,7 +287,7 @@ func (q *Queries) InspectRunListByEvents(ctx context.Context, db DBTX, arg *Insp
 }
 
 const inspectTriggerList = `-- name: InspectTriggerList :many
-SELECT function_id, event_name, is_prefix, expression FROM flow_trigger ORDER BY function_id, event_name, is_prefix
+SELECT function_id, event_name, is_prefix, expression, controlled FROM flow_trigger ORDER BY function_id, event_name, is_prefix
 `
 
 func (q *Queries) InspectTriggerList(ctx context.Context, db DBTX) ([]*FlowTrigger, error) {
@@ -304,6 +304,7 @@ func (q *Queries) InspectTriggerList(ctx context.Context, db DBTX) ([]*FlowTrigg
 			&i.EventName,
 			&i.IsPrefix,
 			&i.Expression,
+			&i.Controlled,
 		); err != nil {
 			return nil, err
 		}

@@ -81,6 +81,17 @@ type FlowFunction struct {
 	UpdatedAt time.Time
 }
 
+type FlowIdempotency struct {
+	Key    string
+	RunID  string
+	SeenAt time.Time
+}
+
+type FlowLimit struct {
+	Key string
+	Tat time.Time
+}
+
 type FlowMigration struct {
 	Version   int32
 	Name      string
@@ -107,6 +118,22 @@ type FlowRun struct {
 	StartedAt      *time.Time
 	EndedAt        *time.Time
 	UpdatedAt      time.Time
+	Ckey1          *string
+	Climit1        *int32
+	Ckey2          *string
+	Climit2        *int32
+	SlotWait       *int16
+	OrderAt        *time.Time
+	SingletonKey   *string
+	DebounceKey    *string
+	BatchKey       *string
+	BatchSize      *int32
+}
+
+type FlowRunEvent struct {
+	RunID   string
+	Seq     int32
+	EventID string
 }
 
 type FlowStep struct {
@@ -129,6 +156,7 @@ type FlowTrigger struct {
 	EventName  string
 	IsPrefix   bool
 	Expression string
+	Controlled bool
 }
 
 type FlowWait struct {

@@ -27,6 +27,7 @@ WITH doomed AS (
     SELECT e.id FROM flow_event e
     WHERE e.received_at < $1::timestamptz
         AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.event_id = e.id)
+        AND NOT EXISTS (SELECT 1 FROM flow_run_event b WHERE b.event_id = e.id)
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
@@ -48,10 +49,36 @@ func (q *Queries) EventDeleteOld(ctx context.Context, db DBTX, arg *EventDeleteO
 	return result.RowsAffected(), nil
 }
 
+const idempotencyDeleteExpired = `-- name: IdempotencyDeleteExpired :execrows
+DELETE FROM flow_idempotency WHERE seen_at < now() - interval '24 hours'
+`
+
+func (q *Queries) IdempotencyDeleteExpired(ctx context.Context, db DBTX) (int64, error) {
+	result, err := db.Exec(ctx, idempotencyDeleteExpired)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const limitDeleteIdle = `-- name: LimitDeleteIdle :execrows
+DELETE FROM flow_limit WHERE tat < now() - interval '1 minute'
+`
+
+// Deletes throttle and rate-limit state that no longer limits anything (its
+// theoretical arrival time has passed).
+func (q *Queries) LimitDeleteIdle(ctx context.Context, db DBTX) (int64, error) {
+	result, err := db.Exec(ctx, limitDeleteIdle)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const runDeleteEnded = `-- name: RunDeleteEnded :execrows
 WITH doomed AS (
     SELECT r.id FROM flow_run r
-    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.ended_at < $1::timestamptz
+    WHERE r.status IN ('completed', 'failed', 'cancelled', 'skipped') AND r.ended_at < $1::timestamptz
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ),
@@ -60,6 +87,9 @@ steps AS (
 ),
 waits AS (
     DELETE FROM flow_wait USING doomed WHERE flow_wait.run_id = doomed.id
+),
+batch_events AS (
+    DELETE FROM flow_run_event USING doomed WHERE flow_run_event.run_id = doomed.id
 )
 DELETE FROM flow_run USING doomed WHERE flow_run.id = doomed.id
 `

@@ -31,13 +31,14 @@ WITH run AS (
         lease_owner = NULL,
         lease_expires_at = NULL,
         updated_at = now()
-    WHERE id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING id, function_id, event_id, job_id, parent_run_id, parent_step_id
+    WHERE id = $2 AND status NOT IN ('completed', 'failed', 'cancelled', 'skipped')
+    RETURNING id, function_id, event_id, job_id, parent_run_id, parent_step_id,
+        (ckey1 IS NOT NULL OR ckey2 IS NOT NULL) AS slotted
 ),
 waits AS (
     DELETE FROM flow_wait USING run WHERE flow_wait.run_id = run.id
 )
-SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id
+SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id, run.slotted::boolean AS slotted
 FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified
 `
 
@@ -53,6 +54,7 @@ type RunCancelRow struct {
 	JobID        *int64
 	ParentRunID  *string
 	ParentStepID *string
+	Slotted      bool
 }
 
 // Cancels a run that has not ended, whatever it is doing: bumping gen fences
@@ -68,6 +70,7 @@ func (q *Queries) RunCancel(ctx context.Context, db DBTX, arg *RunCancelParams) 
 		&i.JobID,
 		&i.ParentRunID,
 		&i.ParentStepID,
+		&i.Slotted,
 	)
 	return &i, err
 }
@@ -193,7 +196,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) 
 }
 
 const runGet = `-- name: RunGet :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run WHERE id = $1
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE id = $1
 `
 
 func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, error) {
@@ -219,12 +222,22 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 		&i.StartedAt,
 		&i.EndedAt,
 		&i.UpdatedAt,
+		&i.Ckey1,
+		&i.Climit1,
+		&i.Ckey2,
+		&i.Climit2,
+		&i.SlotWait,
+		&i.OrderAt,
+		&i.SingletonKey,
+		&i.DebounceKey,
+		&i.BatchKey,
+		&i.BatchSize,
 	)
 	return &i, err
 }
 
 const runGetChild = `-- name: RunGetChild :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
 `
 
 type RunGetChildParams struct {
@@ -255,6 +268,16 @@ func (q *Queries) RunGetChild(ctx context.Context, db DBTX, arg *RunGetChildPara
 		&i.StartedAt,
 		&i.EndedAt,
 		&i.UpdatedAt,
+		&i.Ckey1,
+		&i.Climit1,
+		&i.Ckey2,
+		&i.Climit2,
+		&i.SlotWait,
+		&i.OrderAt,
+		&i.SingletonKey,
+		&i.DebounceKey,
+		&i.BatchKey,
+		&i.BatchSize,
 	)
 	return &i, err
 }
@@ -328,7 +351,7 @@ func (q *Queries) RunLeaseRenew(ctx context.Context, db DBTX, arg *RunLeaseRenew
 }
 
 const runList = `-- name: RunList :many
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at FROM flow_run
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run
 WHERE ($1::text IS NULL OR function_id = $1)
     AND ($2::uuid IS NULL OR event_id = $2)
     AND (cardinality($3::text[]) = 0 OR status = ANY($3::text[]))
@@ -380,6 +403,16 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 			&i.StartedAt,
 			&i.EndedAt,
 			&i.UpdatedAt,
+			&i.Ckey1,
+			&i.Climit1,
+			&i.Ckey2,
+			&i.Climit2,
+			&i.SlotWait,
+			&i.OrderAt,
+			&i.SingletonKey,
+			&i.DebounceKey,
+			&i.BatchKey,
+			&i.BatchSize,
 		); err != nil {
 			return nil, err
 		}
@@ -395,7 +428,7 @@ const runListCancellable = `-- name: RunListCancellable :many
 SELECT id FROM flow_run
 WHERE function_id = $1
     AND created_at >= $2 AND created_at < $3
-    AND status NOT IN ('completed', 'failed', 'cancelled')
+    AND status NOT IN ('completed', 'failed', 'cancelled', 'skipped')
 ORDER BY id
 LIMIT $4
 `
@@ -435,15 +468,17 @@ func (q *Queries) RunListCancellable(ctx context.Context, db DBTX, arg *RunListC
 }
 
 const runListLeaseExpired = `-- name: RunListLeaseExpired :many
-SELECT id, gen FROM flow_run
+SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
 WHERE status = 'running' AND lease_expires_at < now()
 ORDER BY lease_expires_at
 LIMIT $1
 `
 
 type RunListLeaseExpiredRow struct {
-	ID  string
-	Gen int32
+	ID         string
+	Gen        int32
+	FunctionID string
+	Slotted    bool
 }
 
 // Runs whose executing client stopped renewing its lease (it died or lost the
@@ -457,7 +492,12 @@ func (q *Queries) RunListLeaseExpired(ctx context.Context, db DBTX, max int32) (
 	var items []*RunListLeaseExpiredRow
 	for rows.Next() {
 		var i RunListLeaseExpiredRow
-		if err := rows.Scan(&i.ID, &i.Gen); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Gen,
+			&i.FunctionID,
+			&i.Slotted,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -571,7 +611,9 @@ RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, 
     EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
     (now() - r.created_at)::interval AS queued_for,
     e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
-    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
+    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
+    coalesce(r.batch_size, 0)::integer AS batch_size
 `
 
 type RunStartParams struct {
@@ -601,6 +643,8 @@ type RunStartRow struct {
 	EventTs         time.Time
 	EventDedupeID   *string
 	EventReceivedAt time.Time
+	Slotted         bool
+	BatchSize       int32
 }
 
 // Claims a run for the segment of the River job that carries its current gen,
@@ -637,6 +681,108 @@ func (q *Queries) RunStart(ctx context.Context, db DBTX, arg *RunStartParams) (*
 		&i.EventTs,
 		&i.EventDedupeID,
 		&i.EventReceivedAt,
+		&i.Slotted,
+		&i.BatchSize,
+	)
+	return &i, err
+}
+
+const runStartSlotted = `-- name: RunStartSlotted :one
+UPDATE flow_run r
+SET status = 'running',
+    job_id = $1,
+    lease_owner = $2,
+    lease_expires_at = now() + $3::interval,
+    deadline_at = CASE WHEN r.started_at IS NULL AND $4::interval > interval '0'
+                       THEN now() + $4::interval ELSE r.deadline_at END,
+    started_at = coalesce(r.started_at, now()),
+    wake_at = NULL,
+    slot_wait = NULL,
+    updated_at = now()
+FROM flow_event e
+WHERE r.id = $5
+    AND r.gen = $6
+    AND e.id = r.event_id
+    AND (r.status IN ('queued', 'sleeping', 'waiting')
+         OR (r.status = 'running' AND r.lease_expires_at < now()))
+    AND flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at)
+    AND flow_slot_free(r.id, r.ckey2, r.climit2, 2, r.order_at)
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
+    (r.started_at = now())::boolean AS first_segment,
+    EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
+    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
+    (now() - r.created_at)::interval AS queued_for,
+    e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
+    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
+    coalesce(r.batch_size, 0)::integer AS batch_size
+`
+
+type RunStartSlottedParams struct {
+	JobID         *int64
+	LeaseOwner    *string
+	LeaseTtl      time.Duration
+	FinishTimeout time.Duration
+	ID            string
+	Gen           int32
+}
+
+type RunStartSlottedRow struct {
+	ID              string
+	FunctionID      string
+	Gen             int32
+	Attempt         int32
+	CreatedAt       time.Time
+	ParentRunID     *string
+	DeadlineAt      *time.Time
+	FirstSegment    bool
+	HasSteps        bool
+	HasCancelWaits  bool
+	QueuedFor       time.Duration
+	EventID         string
+	EventName       string
+	EventData       []byte
+	EventTs         time.Time
+	EventDedupeID   *string
+	EventReceivedAt time.Time
+	Slotted         bool
+	BatchSize       int32
+}
+
+// RunStart for a run with concurrency keys, called after SlotLock: it claims
+// the run only if each key has a free slot and no run waiting for one is
+// ahead of it (see flow_slot_free). No row: a stale job, or no slot (RunPark
+// follows in the same transaction).
+func (q *Queries) RunStartSlotted(ctx context.Context, db DBTX, arg *RunStartSlottedParams) (*RunStartSlottedRow, error) {
+	row := db.QueryRow(ctx, runStartSlotted,
+		arg.JobID,
+		arg.LeaseOwner,
+		arg.LeaseTtl,
+		arg.FinishTimeout,
+		arg.ID,
+		arg.Gen,
+	)
+	var i RunStartSlottedRow
+	err := row.Scan(
+		&i.ID,
+		&i.FunctionID,
+		&i.Gen,
+		&i.Attempt,
+		&i.CreatedAt,
+		&i.ParentRunID,
+		&i.DeadlineAt,
+		&i.FirstSegment,
+		&i.HasSteps,
+		&i.HasCancelWaits,
+		&i.QueuedFor,
+		&i.EventID,
+		&i.EventName,
+		&i.EventData,
+		&i.EventTs,
+		&i.EventDedupeID,
+		&i.EventReceivedAt,
+		&i.Slotted,
+		&i.BatchSize,
 	)
 	return &i, err
 }

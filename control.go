@@ -1,0 +1,255 @@
+package flow
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Concurrency limits how many runs of a function execute at once: Limit runs
+// per value of Key, a CEL expression over the triggering event such as
+// "event.data.accountId" (empty: one limit for the whole function). As in
+// Inngest, a run counts only while it executes: sleeping and waiting runs
+// hold no slot. The limit holds across every process working the queue.
+// Runs over it wait, in order (see Priority), and the first of them starts
+// as soon as a slot frees.
+type Concurrency struct {
+	Limit int
+	Key   string
+}
+
+// Throttle spreads the starts of a function's runs over time: Limit starts
+// per Period (one every Period/Limit), with Burst more allowed at once on top
+// of Limit after a quiet spell, per value of Key (a CEL expression over the
+// event; empty: one throttle for the function). Runs over the throttle are
+// delayed, in order; none is dropped.
+type Throttle struct {
+	Limit  int
+	Period time.Duration
+	Burst  int
+	Key    string
+}
+
+// RateLimit drops the events over a limit: at most Limit runs start per
+// Period per value of Key (the allowance refills evenly, one every
+// Period/Limit). An event over the limit starts no run; the run it would
+// have started is recorded as skipped, with the reason.
+type RateLimit struct {
+	Limit  int
+	Period time.Duration
+	Key    string
+}
+
+// Debounce delays a run until matching events stop coming: each event with
+// the same Key value pushes the start back to Period after it, and the run
+// receives the last event. Timeout, if set, caps the delay after the first
+// event.
+type Debounce struct {
+	Period  time.Duration
+	Key     string
+	Timeout time.Duration
+}
+
+// Batch gives one run up to MaxSize events, in Input.Events: the run starts
+// when the batch is full, or Timeout after its first event. Key (a CEL
+// expression) batches events with the same value together.
+type Batch struct {
+	MaxSize int
+	Timeout time.Duration
+	Key     string
+}
+
+// Priority moves runs ahead in the queue: Run is a CEL expression over the
+// event giving seconds (an integer from -600 to 600). A run with priority N
+// starts before runs of the queue queued up to N seconds before it (and
+// before them among runs waiting for a concurrency slot); a negative N delays
+// its start by -N seconds.
+type Priority struct {
+	Run string
+}
+
+// SingletonMode says what a singleton function does with an event that
+// arrives while a run of its key is in progress.
+type SingletonMode string
+
+const (
+	// SingletonSkip records the new run as skipped.
+	SingletonSkip SingletonMode = "skip"
+	// SingletonCancel cancels the run in progress (an executing step has its
+	// context cancelled) and starts the new one.
+	SingletonCancel SingletonMode = "cancel"
+)
+
+// Singleton allows one run in progress (not ended) per value of Key.
+type Singleton struct {
+	Key  string
+	Mode SingletonMode
+}
+
+// Limits of the flow-control options.
+const (
+	maxConcurrencyLimits = 2
+	maxThrottlePeriod    = 7 * 24 * time.Hour
+	maxRateLimitPeriod   = 24 * time.Hour
+	maxDebouncePeriod    = 7 * 24 * time.Hour
+	maxBatchSize         = 1000
+	maxBatchTimeout      = 24 * time.Hour
+	maxPrioritySeconds   = 600
+	idempotencyWindow    = 24 * time.Hour
+)
+
+// controlConfig is a function's flow control as the registry stores it, so
+// that any process sending events applies it (durations in nanoseconds).
+type controlConfig struct {
+	Concurrency []Concurrency `json:"concurrency,omitempty"`
+	Throttle    *Throttle     `json:"throttle,omitempty"`
+	RateLimit   *RateLimit    `json:"rate_limit,omitempty"`
+	Debounce    *Debounce     `json:"debounce,omitempty"`
+	Batch       *Batch        `json:"batch,omitempty"`
+	Priority    *Priority     `json:"priority,omitempty"`
+	Idempotency string        `json:"idempotency,omitempty"`
+	Singleton   *Singleton    `json:"singleton,omitempty"`
+}
+
+// controlOf returns a function's flow control, or nil if it has none.
+func controlOf(opts FunctionOpts) *controlConfig {
+	c := &controlConfig{
+		Concurrency: opts.Concurrency, Throttle: opts.Throttle, RateLimit: opts.RateLimit,
+		Debounce: opts.Debounce, Batch: opts.Batch, Priority: opts.Priority,
+		Idempotency: opts.Idempotency, Singleton: opts.Singleton,
+	}
+	if len(c.Concurrency) == 0 && c.Throttle == nil && c.RateLimit == nil && c.Debounce == nil &&
+		c.Batch == nil && c.Priority == nil && c.Idempotency == "" && c.Singleton == nil {
+		return nil
+	}
+	return c
+}
+
+// registryConfig is what flow_function.config holds for a function.
+type registryConfig struct {
+	Control *controlConfig `json:"control,omitempty"`
+}
+
+func (c *controlConfig) validate() error {
+	if len(c.Concurrency) > maxConcurrencyLimits {
+		return fmt.Errorf("at most %d Concurrency limits, got %d", maxConcurrencyLimits, len(c.Concurrency))
+	}
+	for i, cc := range c.Concurrency {
+		if cc.Limit < 1 {
+			return fmt.Errorf("Concurrency[%d].Limit must be at least 1, got %d", i, cc.Limit)
+		}
+		if err := checkExpression(cc.Key); err != nil {
+			return fmt.Errorf("Concurrency[%d].Key: %v", i, err)
+		}
+	}
+	if t := c.Throttle; t != nil {
+		switch {
+		case t.Limit < 1:
+			return fmt.Errorf("Throttle.Limit must be at least 1, got %d", t.Limit)
+		case t.Period <= 0 || t.Period > maxThrottlePeriod:
+			return fmt.Errorf("Throttle.Period must be positive and at most %s, got %s", maxThrottlePeriod, t.Period)
+		case t.Burst < 0:
+			return fmt.Errorf("Throttle.Burst must not be negative, got %d", t.Burst)
+		}
+		if err := checkExpression(t.Key); err != nil {
+			return fmt.Errorf("Throttle.Key: %v", err)
+		}
+	}
+	if r := c.RateLimit; r != nil {
+		switch {
+		case r.Limit < 1:
+			return fmt.Errorf("RateLimit.Limit must be at least 1, got %d", r.Limit)
+		case r.Period <= 0 || r.Period > maxRateLimitPeriod:
+			return fmt.Errorf("RateLimit.Period must be positive and at most %s, got %s", maxRateLimitPeriod, r.Period)
+		}
+		if err := checkExpression(r.Key); err != nil {
+			return fmt.Errorf("RateLimit.Key: %v", err)
+		}
+	}
+	if d := c.Debounce; d != nil {
+		switch {
+		case d.Period <= 0 || d.Period > maxDebouncePeriod:
+			return fmt.Errorf("Debounce.Period must be positive and at most %s, got %s", maxDebouncePeriod, d.Period)
+		case d.Timeout < 0:
+			return fmt.Errorf("Debounce.Timeout must not be negative, got %s", d.Timeout)
+		}
+		if err := checkExpression(d.Key); err != nil {
+			return fmt.Errorf("Debounce.Key: %v", err)
+		}
+	}
+	if b := c.Batch; b != nil {
+		switch {
+		case b.MaxSize < 1 || b.MaxSize > maxBatchSize:
+			return fmt.Errorf("Batch.MaxSize must be between 1 and %d, got %d", maxBatchSize, b.MaxSize)
+		case b.Timeout <= 0 || b.Timeout > maxBatchTimeout:
+			return fmt.Errorf("Batch.Timeout must be positive and at most %s, got %s", maxBatchTimeout, b.Timeout)
+		}
+		if err := checkExpression(b.Key); err != nil {
+			return fmt.Errorf("Batch.Key: %v", err)
+		}
+	}
+	if p := c.Priority; p != nil {
+		if p.Run == "" {
+			return fmt.Errorf("Priority.Run is empty")
+		}
+		if err := checkExpression(p.Run); err != nil {
+			return fmt.Errorf("Priority.Run: %v", err)
+		}
+	}
+	if err := checkExpression(c.Idempotency); err != nil {
+		return fmt.Errorf("Idempotency: %v", err)
+	}
+	if s := c.Singleton; s != nil {
+		if s.Mode != SingletonSkip && s.Mode != SingletonCancel {
+			return fmt.Errorf("Singleton.Mode must be %q or %q, got %q", SingletonSkip, SingletonCancel, s.Mode)
+		}
+		if err := checkExpression(s.Key); err != nil {
+			return fmt.Errorf("Singleton.Key: %v", err)
+		}
+	}
+	return nil
+}
+
+// validateControl checks a function's flow control and the combinations of
+// options that cannot work together, naming the clash.
+func validateControl(opts FunctionOpts, c *controlConfig) error {
+	if c == nil {
+		return nil
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w %q: %v", ErrInvalidFunction, opts.ID, err)
+	}
+	if c.Batch != nil {
+		// As in Inngest: a batch run has many events, so options that look at
+		// one event, or that act per event, do not apply.
+		clash := ""
+		switch {
+		case c.Idempotency != "":
+			clash = "Idempotency"
+		case c.RateLimit != nil:
+			clash = "RateLimit"
+		case c.Debounce != nil:
+			clash = "Debounce"
+		case c.Singleton != nil:
+			clash = "Singleton"
+		case c.Priority != nil:
+			clash = "Priority"
+		case len(opts.CancelOn) > 0:
+			clash = "CancelOn"
+		}
+		if clash != "" {
+			return fmt.Errorf("%w %q: Batch cannot be combined with %s (a batch run has many events)", ErrInvalidFunction, opts.ID, clash)
+		}
+	}
+	return nil
+}
+
+// encodeRegistryConfig is the registry's config for a function.
+func encodeRegistryConfig(c *controlConfig) []byte {
+	b, err := json.Marshal(registryConfig{Control: c})
+	if err != nil {
+		// The types above always encode.
+		panic(fmt.Sprintf("flow: encode function config: %v", err))
+	}
+	return b
+}

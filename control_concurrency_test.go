@@ -1,0 +1,319 @@
+package flow_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow"
+	"github.com/riverflow/flow/flowtest"
+)
+
+// twoWorkers returns two started clients on one database, each with its own
+// pool, as two processes working the same queue would be, after define has
+// created the same functions on each. It returns a pool for inspection.
+func twoWorkers(t *testing.T, define func(c *flow.Client)) (*flow.Client, *flow.Client, *pgxpool.Pool) {
+	t.Helper()
+	url := flowtest.DatabaseURL(t)
+	ctx := testCtx(t)
+	clients := make([]*flow.Client, 2)
+	var pool *pgxpool.Pool
+	for i := range clients {
+		p, err := pgxpool.New(ctx, url)
+		require.NoError(t, err)
+		t.Cleanup(p.Close)
+		pool = p
+		clients[i] = newClient(t, p, nil)
+		define(clients[i])
+	}
+	for _, c := range clients {
+		start(t, c)
+	}
+	return clients[0], clients[1], pool
+}
+
+// gate lets a test hold steps while it looks, and counts how many are
+// inside at once.
+type gate struct {
+	mu      sync.Mutex
+	inside  map[string]bool
+	max     int
+	entered []string
+	release map[string]chan struct{}
+	changed chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{inside: map[string]bool{}, release: map[string]chan struct{}{}, changed: make(chan struct{}, 1)}
+}
+
+func (g *gate) ch(key string) chan struct{} {
+	if g.release[key] == nil {
+		g.release[key] = make(chan struct{})
+	}
+	return g.release[key]
+}
+
+// enter records key inside and blocks until open(key).
+func (g *gate) enter(ctx context.Context, key string) error {
+	g.mu.Lock()
+	g.inside[key] = true
+	g.entered = append(g.entered, key)
+	g.max = max(g.max, len(g.inside))
+	ch := g.ch(key)
+	g.mu.Unlock()
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
+	defer func() {
+		g.mu.Lock()
+		delete(g.inside, key)
+		g.mu.Unlock()
+	}()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gate) open(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.ch(key))
+}
+
+func (g *gate) snapshot() (inside []string, entered []string, most int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k := range g.inside {
+		inside = append(inside, k)
+	}
+	return inside, append([]string(nil), g.entered...), g.max
+}
+
+// waitEntered waits until n keys have entered the gate.
+func (g *gate) waitEntered(t *testing.T, n int) []string {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		_, entered, _ := g.snapshot()
+		return len(entered) >= n
+	}, 20*time.Second, 2*time.Millisecond, "waiting for %d runs to enter", n)
+	_, entered, _ := g.snapshot()
+	return entered
+}
+
+// gatedFunction defines a function whose run holds a step in g, keyed by
+// the event's data.key, until the test opens it.
+func gatedFunction(c *flow.Client, g *gate, opts flow.FunctionOpts) {
+	type in struct{ Key, Account string }
+	_, err := flow.CreateFunction(c, opts, flow.EventTrigger("gated/run"),
+		func(ctx context.Context, input flow.Input[in]) (any, error) {
+			return flow.Step(ctx, "hold", func(ctx context.Context) (string, error) {
+				return input.Event.Data.Key, g.enter(ctx, input.Event.Data.Key)
+			})
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+func sendKeyed(t *testing.T, c *flow.Client, key, account string) string {
+	t.Helper()
+	ids, err := c.Send(testCtx(t), flow.Event{Name: "gated/run", Data: map[string]string{"Key": key, "Account": account}})
+	require.NoError(t, err)
+	runs, err := c.ListRuns(testCtx(t), flow.RunFilter{EventID: ids[0]})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	return runs[0].ID
+}
+
+func runStatus(t *testing.T, c *flow.Client, id string) flow.RunStatus {
+	t.Helper()
+	r, err := c.GetRun(testCtx(t), id)
+	require.NoError(t, err)
+	return r.Status
+}
+
+func TestConcurrencyLimitAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	a, b, _ := twoWorkers(t, func(c *flow.Client) {
+		gatedFunction(c, g, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 2}}})
+	})
+	var ids []string
+	for i := range 6 {
+		sender := a
+		if i%2 == 1 {
+			sender = b
+		}
+		ids = append(ids, sendKeyed(t, sender, fmt.Sprint("r", i), ""))
+	}
+	// Two runs take the two slots; the others wait, queued, not executing.
+	entered := g.waitEntered(t, 2)
+	require.Equal(t, []string{"r0", "r1"}, entered[:2], "runs take slots in the order they were sent")
+	for _, id := range ids[2:] {
+		require.Equal(t, flow.RunQueued, runStatus(t, a, id))
+	}
+	_, entered, most := g.snapshot()
+	require.Len(t, entered, 2, "no third run executes while both slots are held")
+	require.Equal(t, 2, most)
+
+	// Freeing a slot starts the next waiter at once (the safety-net recheck
+	// is minutes away, beyond this test's deadline).
+	g.open("r0")
+	entered = g.waitEntered(t, 3)
+	require.Equal(t, "r2", entered[2])
+	// Each freed slot goes to the oldest waiter.
+	for i := 1; i <= 3; i++ {
+		g.open(fmt.Sprint("r", i))
+		entered = g.waitEntered(t, i+3)
+		require.Equal(t, fmt.Sprint("r", i+2), entered[i+2], "waiting runs start in order")
+	}
+	g.open("r4")
+	g.open("r5")
+	for i, id := range ids {
+		run, err := a.AwaitRun(testCtx(t), id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, "run %d: %s", i, run.Error)
+	}
+	_, entered, most = g.snapshot()
+	require.Equal(t, 2, most, "never more than the limit at once, over both processes")
+	require.Len(t, entered, 6)
+}
+
+func TestConcurrencyKeyedLimits(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	a, b, _ := twoWorkers(t, func(c *flow.Client) {
+		gatedFunction(c, g, flow.FunctionOpts{ID: "per-account", Concurrency: []flow.Concurrency{
+			{Limit: 3},                            // the whole function
+			{Limit: 1, Key: "event.data.Account"}, // each account
+		}})
+	})
+	a1 := sendKeyed(t, a, "a1", "acme")
+	g.waitEntered(t, 1)
+	a2 := sendKeyed(t, b, "a2", "acme") // waits: acme's one slot is taken
+	b1 := sendKeyed(t, a, "b1", "bolt") // another account is not held up behind a2
+	g.waitEntered(t, 2)
+	c1 := sendKeyed(t, b, "c1", "corp")
+	g.waitEntered(t, 3)
+	d1 := sendKeyed(t, a, "d1", "dyn") // the function's limit of 3 is reached
+	inside, entered, _ := g.snapshot()
+	require.ElementsMatch(t, []string{"a1", "b1", "c1"}, inside)
+	require.Len(t, entered, 3)
+	require.Equal(t, flow.RunQueued, runStatus(t, a, a2))
+	require.Equal(t, flow.RunQueued, runStatus(t, a, d1))
+
+	// Freeing b1 frees a function slot but no acme slot: d1 starts, a2 waits.
+	g.open("b1")
+	entered = g.waitEntered(t, 4)
+	require.Equal(t, "d1", entered[3])
+	require.Equal(t, flow.RunQueued, runStatus(t, a, a2))
+	// Freeing a1 frees acme's slot and a function slot: a2 starts.
+	g.open("a1")
+	entered = g.waitEntered(t, 5)
+	require.Equal(t, "a2", entered[4])
+	for _, k := range []string{"a2", "c1", "d1"} {
+		g.open(k)
+	}
+	for _, id := range []string{a1, a2, b1, c1, d1} {
+		run, err := a.AwaitRun(testCtx(t), id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	}
+}
+
+// A sleeping or waiting run holds no slot; it takes one again to resume.
+func TestConcurrencySleepingRunsHoldNoSlot(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	var resumed atomic.Int64
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sleepy", Concurrency: []flow.Concurrency{{Limit: 1}}},
+		flow.EventTrigger("sleepy/run"),
+		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+			if in.Event.Data["wait"] == true {
+				if _, err := flow.WaitForEvent[map[string]any](ctx, "wait", flow.WaitOpts{Event: "sleepy/go", Timeout: time.Hour}); err != nil {
+					return nil, err
+				}
+				resumed.Add(1)
+			}
+			return "done", nil
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	waiting := sendOne(t, c, flow.Event{Name: "sleepy/run", Data: map[string]any{"wait": true}})[0]
+	require.Eventually(t, func() bool { return runStatus(t, c, waiting) == flow.RunWaiting }, 20*time.Second, 2*time.Millisecond)
+	// The waiting run holds no slot: another run of the function completes.
+	other := awaitOnly(t, c, flow.Event{Name: "sleepy/run"})
+	require.Equal(t, flow.RunCompleted, other.Status, other.Error)
+
+	_, err = c.Send(testCtx(t), flow.Event{Name: "sleepy/go"})
+	require.NoError(t, err)
+	run, err := c.AwaitRun(testCtx(t), waiting)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	require.EqualValues(t, 1, resumed.Load())
+}
+
+// Cancelling a running run or a waiting one frees the slot for the next.
+func TestConcurrencyCancelFreesSlot(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	a, b, _ := twoWorkers(t, func(c *flow.Client) {
+		gatedFunction(c, g, flow.FunctionOpts{ID: "cancel-slot", Concurrency: []flow.Concurrency{{Limit: 1}}})
+	})
+	r0 := sendKeyed(t, a, "r0", "")
+	g.waitEntered(t, 1)
+	r1 := sendKeyed(t, b, "r1", "")
+	r2 := sendKeyed(t, a, "r2", "")
+	require.Eventually(t, func() bool { return runStatus(t, a, r1) == flow.RunQueued }, 20*time.Second, 2*time.Millisecond)
+
+	// Cancel the waiter first: it gives up its place; then the running run.
+	ok, err := b.CancelRun(testCtx(t), r1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = a.CancelRun(testCtx(t), r0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	entered := g.waitEntered(t, 2)
+	require.Equal(t, "r2", entered[1], "the slot goes to the next waiter at once")
+	g.open("r2")
+	run, err := a.AwaitRun(testCtx(t), r2)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	_, _, most := g.snapshot()
+	require.Equal(t, 1, most)
+}
+
+// Timeouts.Start counts the time spent waiting for a slot.
+func TestConcurrencyStartTimeoutWhileWaiting(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	gatedFunction(c, g, flow.FunctionOpts{ID: "start-timeout", Concurrency: []flow.Concurrency{{Limit: 1}},
+		Timeouts: flow.Timeouts{Start: 300 * time.Millisecond}})
+	start(t, c)
+	r0 := sendKeyed(t, c, "r0", "")
+	g.waitEntered(t, 1)
+	r1 := sendKeyed(t, c, "r1", "")
+	run, err := c.AwaitRun(testCtx(t), r1)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCancelled, run.Status)
+	require.Contains(t, run.Error, "start timeout")
+	g.open("r0")
+	run, err = c.AwaitRun(testCtx(t), r0)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+}

@@ -1,0 +1,262 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/expr"
+)
+
+// slotRecheck is how long a run waiting for a concurrency slot waits at most
+// before it looks again by itself. The run that frees a slot wakes the next
+// waiter at once: this is only a safety net.
+const slotRecheck = 5 * time.Minute
+
+// registryControls caches the flow control parsed from the registry's
+// configs, by their JSON.
+var registryControls sync.Map // string -> *controlConfig
+
+// parseRegistryControl returns the flow control of a registry config.
+func parseRegistryControl(raw string) (*controlConfig, error) {
+	if v, ok := registryControls.Load(raw); ok {
+		return v.(*controlConfig), nil
+	}
+	var rc registryConfig
+	if err := json.Unmarshal([]byte(raw), &rc); err != nil {
+		return nil, fmt.Errorf("decode function config: %w", err)
+	}
+	if rc.Control != nil {
+		if err := rc.Control.validate(); err != nil {
+			return nil, fmt.Errorf("function config: %w", err)
+		}
+	}
+	registryControls.Store(raw, rc.Control)
+	return rc.Control, nil
+}
+
+// controlKey evaluates a key expression over the event: the value as text (a
+// string as is, anything else as JSON; "" for no expression or a missing
+// value), prefixed with the function's ID and the option's name so that keys
+// of different functions and options never meet.
+func (c *Client) controlKey(fnID, option, src string, body []byte) string {
+	value := ""
+	if src != "" {
+		p, err := expr.Cached(src)
+		if err == nil {
+			var v any
+			if v, err = p.Value(body, nil); err == nil {
+				switch v := v.(type) {
+				case nil:
+				case string:
+					value = v
+				default:
+					b, _ := json.Marshal(v)
+					value = string(b)
+				}
+			}
+		}
+		if err != nil {
+			c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is empty", "function_id", fnID, "option", option, "expression", src, "error", err)
+		}
+	}
+	return fnID + "\x1f" + option + "\x1f" + value
+}
+
+// startControlledRun creates the run of a function with flow control for an
+// event, in the sender's transaction, as its options say: it joins a batch,
+// is skipped (idempotency, rate limit, singleton), postpones a debounced run,
+// or starts, possibly delayed (throttle, priority), with its concurrency keys.
+func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
+	runID := newID()
+	if b := ctl.Batch; b != nil {
+		return c.joinBatch(ctx, tx, fnID, ctl, ev, body)
+	}
+	if ctl.Idempotency != "" {
+		key := c.controlKey(fnID, "idempotency", ctl.Idempotency, body)
+		held, err := c.q.IdempotencyClaim(ctx, tx, &dbsqlc.IdempotencyClaimParams{Key: key, RunID: runID})
+		if err != nil {
+			return fmt.Errorf("idempotency key: %w", err)
+		}
+		if held != runID {
+			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
+		}
+	}
+	if r := ctl.RateLimit; r != nil {
+		interval := r.Period / time.Duration(r.Limit)
+		_, err := c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
+			Key: c.controlKey(fnID, "rate", r.Key, body), Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
+		}
+		if err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+	}
+	params := &dbsqlc.RunInsertControlledParams{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue}
+	if d := time.Until(ev.TS); d > 0 {
+		params.Delay = d // an event with a future ts starts its runs then
+	}
+	if t := ctl.Throttle; t != nil {
+		interval := t.Period / time.Duration(t.Limit)
+		delay, err := c.q.LimitThrottle(ctx, tx, &dbsqlc.LimitThrottleParams{
+			Key: c.controlKey(fnID, "throttle", t.Key, body), Interval: interval,
+			Tolerance: interval * time.Duration(t.Limit+t.Burst-1),
+		})
+		if err != nil {
+			return fmt.Errorf("throttle: %w", err)
+		}
+		params.Delay = max(params.Delay, delay)
+	}
+	if p := ctl.Priority; p != nil {
+		secs := c.priorityOf(fnID, p.Run, body)
+		if secs > 0 {
+			params.Ahead = time.Duration(secs) * time.Second
+		} else {
+			params.Delay += time.Duration(-secs) * time.Second
+		}
+	}
+	c.setConcurrencyKeys(params, fnID, ctl, body)
+	if s := ctl.Singleton; s != nil {
+		key := c.controlKey(fnID, "singleton", s.Key, body)
+		params.SingletonKey = &key
+	}
+	var debounceKey string
+	if d := ctl.Debounce; d != nil {
+		debounceKey = c.controlKey(fnID, "debounce", d.Key, body)
+		params.DebounceKey = &debounceKey
+		params.Delay = max(params.Delay, d.Period)
+	}
+	// A conflict on a debounce or singleton key is resolved and the insert
+	// tried again; each round ends one conflict, so few rounds are needed.
+	for range 8 {
+		if d := ctl.Debounce; d != nil {
+			row, err := c.q.DebouncePush(ctx, tx, &dbsqlc.DebouncePushParams{
+				EventID: ev.ID, Period: d.Period, Timeout: d.Timeout, DebounceKey: &debounceKey,
+			})
+			if err == nil {
+				if row.WakeAt != nil {
+					c.waker.wakeAt(*row.WakeAt)
+				}
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("debounce: %w", err)
+			}
+		}
+		params.Notify = params.Delay == 0 && c.insertNotify.allow()
+		row, err := c.q.RunInsertControlled(ctx, tx, params)
+		if err == nil {
+			if row.WakeAt != nil {
+				c.waker.wakeAt(*row.WakeAt)
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("start run: %w", err)
+		}
+		if s := ctl.Singleton; s != nil {
+			active, err := c.q.RunSingletonActive(ctx, tx, params.SingletonKey)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // it ended meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("singleton: %w", err)
+			}
+			if s.Mode == SingletonSkip {
+				return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: singleton run %s is in progress", active))
+			}
+			if _, err := c.cancelRun(ctx, tx, active, fmt.Sprintf("cancelled: replaced by singleton run %s", runID), nil); err != nil {
+				return fmt.Errorf("singleton: cancel run %s: %w", active, err)
+			}
+		}
+	}
+	return fmt.Errorf("start run of %q: flow-control keys kept conflicting", fnID)
+}
+
+// priorityOf evaluates a Priority.Run expression: seconds, clamped to
+// ±600; 0 if it fails.
+func (c *Client) priorityOf(fnID, src string, body []byte) int64 {
+	p, err := expr.Cached(src)
+	var secs int64
+	if err == nil {
+		secs, err = p.Int(body, nil)
+	}
+	if err != nil {
+		c.cfg.Logger.Debug("flow: Priority.Run failed to evaluate; priority 0", "function_id", fnID, "expression", src, "error", err)
+		return 0
+	}
+	return min(max(secs, -maxPrioritySeconds), maxPrioritySeconds)
+}
+
+// joinBatch adds the event to the open batch of its key, or opens one: a
+// run that starts when MaxSize events have joined, or Timeout after the
+// first.
+func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
+	b := ctl.Batch
+	key := c.controlKey(fnID, "batch", b.Key, body)
+	for range 8 {
+		if b.MaxSize > 1 {
+			_, err := c.q.BatchAppend(ctx, tx, &dbsqlc.BatchAppendParams{MaxSize: int32(b.MaxSize), BatchKey: &key, EventID: ev.ID})
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("batch: %w", err)
+			}
+		}
+		params := &dbsqlc.RunInsertControlledParams{
+			ID: newID(), FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
+			BatchKey: &key, BatchSize: ptrInt32(1),
+		}
+		if b.MaxSize > 1 {
+			params.Delay = b.Timeout
+		}
+		c.setConcurrencyKeys(params, fnID, ctl, body)
+		params.Notify = params.Delay == 0 && c.insertNotify.allow()
+		row, err := c.q.RunInsertControlled(ctx, tx, params)
+		if err == nil {
+			if row.WakeAt != nil {
+				c.waker.wakeAt(*row.WakeAt)
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("batch: start run: %w", err)
+		}
+		// Another sender opened the key's batch meanwhile: join it.
+	}
+	return fmt.Errorf("batch of %q: could not join or open a batch", fnID)
+}
+
+// skipRun records a run that flow control skipped.
+func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, reason string) error {
+	if err := c.q.RunInsertSkipped(ctx, tx, &dbsqlc.RunInsertSkippedParams{ID: runID, FunctionID: fnID, EventID: eventID, Reason: &reason}); err != nil {
+		return fmt.Errorf("record skipped run: %w", err)
+	}
+	return nil
+}
+
+// setConcurrencyKeys gives a new run its concurrency keys and limits.
+func (c *Client) setConcurrencyKeys(params *dbsqlc.RunInsertControlledParams, fnID string, ctl *controlConfig, body []byte) {
+	for i, cc := range ctl.Concurrency {
+		key := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
+		limit := int32(cc.Limit)
+		if i == 0 {
+			params.Ckey1, params.Climit1 = &key, &limit
+		} else {
+			params.Ckey2, params.Climit2 = &key, &limit
+		}
+	}
+	params.Slots = len(ctl.Concurrency) > 0
+}
+
+func ptrInt32(v int32) *int32 { return &v }

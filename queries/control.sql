@@ -1,0 +1,232 @@
+-- Flow control (FunctionOpts.Concurrency, Throttle, RateLimit, Debounce,
+-- Batch, Priority, Idempotency, Singleton). Runs of functions with flow
+-- control are created by the sender through these queries, in its
+-- transaction; times come from clock_timestamp(), so that a long
+-- transaction does not see an old now().
+
+-- name: RunInsertControlled :one
+-- Creates a run of a function with flow control and its first River job.
+-- The run starts after @delay (a throttle, debounce, batch timeout, future
+-- event ts or negative priority; the waker makes it runnable then), and its
+-- job sorts @ahead earlier among the queue's available jobs (a positive
+-- priority: River takes jobs in scheduled_at order). A conflict on a
+-- singleton, debounce or batch key creates nothing and returns no row.
+WITH run AS (
+    INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
+        ckey1, climit1, ckey2, climit2, slot_wait, singleton_key, debounce_key, batch_key, batch_size)
+    SELECT @id::uuid, @function_id::text, @event_id::uuid, nextval('river_job_id_seq'),
+        CASE WHEN @delay::interval > '0 s'::interval THEN clock_timestamp() + sqlc.arg('delay')::interval END,
+        clock_timestamp() + sqlc.arg('delay')::interval - sqlc.arg('ahead')::interval,
+        sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer, sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer,
+        CASE WHEN sqlc.narg('ckey1')::text IS NOT NULL THEN 1 END,
+        sqlc.narg('singleton_key')::text, sqlc.narg('debounce_key')::text, sqlc.narg('batch_key')::text,
+        sqlc.narg('batch_size')::integer
+    ON CONFLICT DO NOTHING
+    RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key
+),
+batch_event AS (
+    INSERT INTO flow_run_event (run_id, seq, event_id)
+    SELECT run.id, 1, run.event_id FROM run WHERE run.batch_key IS NOT NULL
+),
+job AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT run.job_id,
+        jsonb_build_object('run_id', run.id, 'gen', 0, 'fn', run.function_id, 'slots', @slots::boolean),
+        'flow_run', 25, @queue::text, run.order_at,
+        (CASE WHEN run.wake_at IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
+    FROM run
+    RETURNING river_job.state
+),
+notified AS (
+    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', @queue::text)::text)
+    WHERE @notify::boolean AND EXISTS (SELECT 1 FROM job WHERE job.state = 'available')
+)
+SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified FROM run;
+
+-- name: RunInsertSkipped :exec
+-- Records a run that flow control skipped (a rate limit, an idempotency key
+-- used already, a singleton run in progress), with the reason in error.
+-- AwaitRun callers are notified at commit.
+WITH run AS (
+    INSERT INTO flow_run (id, function_id, event_id, status, error, ended_at)
+    VALUES (@id, @function_id, @event_id, 'skipped', @reason, now())
+    RETURNING id
+)
+SELECT pg_notify('flow_run_done', run.id::text) FROM run;
+
+-- name: RunSingletonActive :one
+-- The run of a singleton key that has not ended.
+SELECT id FROM flow_run
+WHERE singleton_key = sqlc.arg('singleton_key') AND status IN ('queued', 'running', 'sleeping', 'waiting');
+
+-- name: DebouncePush :one
+-- Gives a debounced run that has not started a newer event and postpones
+-- its start to @period from now, but no later than @timeout after its first
+-- event (zero: no cap). No row: no such run (it started, or there is none).
+WITH run AS (
+    UPDATE flow_run r
+    SET event_id = sqlc.arg('event_id'),
+        wake_at = CASE WHEN @timeout::interval > '0 s'::interval
+                       THEN least(clock_timestamp() + sqlc.arg('period')::interval, r.created_at + sqlc.arg('timeout')::interval)
+                       ELSE clock_timestamp() + sqlc.arg('period')::interval END,
+        order_at = CASE WHEN @timeout::interval > '0 s'::interval
+                        THEN least(clock_timestamp() + sqlc.arg('period')::interval, r.created_at + sqlc.arg('timeout')::interval)
+                        ELSE clock_timestamp() + sqlc.arg('period')::interval END,
+        updated_at = now()
+    WHERE r.debounce_key = sqlc.arg('debounce_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
+    RETURNING r.id, r.job_id, r.wake_at
+),
+job AS (
+    UPDATE river_job SET scheduled_at = run.wake_at
+    FROM run
+    WHERE river_job.id = run.job_id AND river_job.state = 'scheduled'
+)
+SELECT run.id, run.wake_at FROM run;
+
+-- name: BatchAppend :one
+-- Adds an event to the open batch of a key, if there is one with room. The
+-- event that fills it makes the run runnable now. No row: no open batch.
+WITH run AS (
+    UPDATE flow_run r
+    SET batch_size = r.batch_size + 1,
+        wake_at = CASE WHEN r.batch_size + 1 >= sqlc.arg('max_size')::integer THEN NULL ELSE r.wake_at END,
+        updated_at = now()
+    WHERE r.batch_key = sqlc.arg('batch_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
+        AND r.batch_size < sqlc.arg('max_size')::integer
+    RETURNING r.id, r.job_id, r.batch_size, r.wake_at
+),
+batch_event AS (
+    INSERT INTO flow_run_event (run_id, seq, event_id)
+    SELECT run.id, run.batch_size, @event_id FROM run
+),
+job AS (
+    UPDATE river_job SET state = 'available', scheduled_at = now()
+    FROM run
+    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state = 'scheduled'
+    RETURNING river_job.queue
+)
+SELECT run.id, run.batch_size,
+    (SELECT count(*) FROM (
+        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
+        FROM (SELECT DISTINCT queue FROM job) q
+    ) n)::integer AS notified
+FROM run;
+
+-- name: BatchEvents :many
+-- The events of a batch run, in arrival order.
+SELECT e.* FROM flow_run_event b JOIN flow_event e ON e.id = b.event_id
+WHERE b.run_id = sqlc.arg('run_id')
+ORDER BY b.seq;
+
+-- name: LimitThrottle :one
+-- Reserves a start for a throttled run with the generic cell rate algorithm
+-- and returns how long the run must wait for it: @interval is Period/Limit,
+-- @tolerance how far ahead of now starts may be booked without waiting
+-- (Limit+Burst-1 intervals). Starts are booked in order, so delayed runs
+-- start in the order they were sent.
+INSERT INTO flow_limit AS l (key, tat) VALUES (@key, clock_timestamp() + sqlc.arg('interval')::interval)
+ON CONFLICT (key) DO UPDATE SET tat = greatest(l.tat, clock_timestamp()) + sqlc.arg('interval')::interval
+RETURNING greatest(l.tat - sqlc.arg('interval')::interval - sqlc.arg('tolerance')::interval - clock_timestamp(), '0 s'::interval)::interval AS delay;
+
+-- name: LimitRate :one
+-- Admits an event under a rate limit with the generic cell rate algorithm:
+-- a row if admitted (and counted), none if over the limit. @interval is
+-- Period/Limit and @tolerance (Limit-1) intervals, so Limit events may come
+-- at once and the allowance refills one every interval.
+INSERT INTO flow_limit AS l (key, tat) VALUES (@key, clock_timestamp() + sqlc.arg('interval')::interval)
+ON CONFLICT (key) DO UPDATE SET tat = greatest(l.tat, clock_timestamp()) + sqlc.arg('interval')::interval
+WHERE greatest(l.tat, clock_timestamp()) - clock_timestamp() <= sqlc.arg('tolerance')::interval
+RETURNING l.key;
+
+-- name: IdempotencyClaim :one
+-- Claims an idempotency key for 24 hours for run @run_id and returns the run
+-- that holds it: @run_id, or an earlier run's ID when the key was used.
+INSERT INTO flow_idempotency AS i (key, run_id, seen_at)
+VALUES (@key, @run_id, now())
+ON CONFLICT (key) DO UPDATE
+SET run_id = CASE WHEN i.seen_at < now() - interval '24 hours' THEN excluded.run_id ELSE i.run_id END,
+    seen_at = CASE WHEN i.seen_at < now() - interval '24 hours' THEN excluded.seen_at ELSE i.seen_at END
+RETURNING run_id;
+
+-- name: SlotLock :exec
+-- Serialises the claims and releases of a run's concurrency keys across
+-- processes, until the transaction ends (in lock order, so two runs never
+-- deadlock on each other's keys).
+SELECT count(pg_advisory_xact_lock(@lock_class::integer, k.h)) FROM (
+    SELECT hashtext(key) AS h
+    FROM flow_run r, unnest(ARRAY[r.ckey1, r.ckey2]) AS key
+    WHERE r.id = sqlc.arg('id') AND key IS NOT NULL
+    ORDER BY 1
+) k;
+
+-- name: RunPark :one
+-- Parks a run whose segment found no free slot (RunStartSlotted gave no
+-- row): it waits, queued, for the run that frees a slot to make its new job
+-- (gen + 1) runnable; the job is also scheduled @recheck from now, in case.
+-- No row: the job was stale, or the run started after all.
+WITH run AS (
+    UPDATE flow_run r
+    SET status = 'queued',
+        gen = r.gen + 1,
+        job_id = nextval('river_job_id_seq'),
+        slot_wait = CASE WHEN NOT flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at) THEN 1 ELSE 2 END,
+        wake_at = NULL,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        updated_at = now()
+    WHERE r.id = sqlc.arg('id') AND r.gen = sqlc.arg('gen')
+        AND (r.status IN ('queued', 'sleeping', 'waiting')
+             OR (r.status = 'running' AND r.lease_expires_at < now()))
+        AND NOT (flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at)
+                 AND flow_slot_free(r.id, r.ckey2, r.climit2, 2, r.order_at))
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.slot_wait, r.created_at, r.started_at
+),
+job AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', true),
+        'flow_run', 25, @queue::text, clock_timestamp() + sqlc.arg('recheck')::interval, 'scheduled'
+    FROM run
+)
+SELECT run.id, run.slot_wait, (run.started_at IS NULL)::boolean AS never_started,
+    (now() - run.created_at)::interval AS queued_for
+FROM run;
+
+-- name: RunSlotKick :one
+-- Makes runnable the oldest runs waiting for a slot of run @id's concurrency
+-- keys, as many as each key has free slots, and wakes River's producers.
+-- Called, after SlotLock, by whatever takes a run out of running.
+WITH keys AS (
+    SELECT 1 AS slot, r.ckey1 AS key, r.climit1 AS lim FROM flow_run r WHERE r.id = sqlc.arg('id') AND r.ckey1 IS NOT NULL
+    UNION ALL
+    SELECT 2, r.ckey2, r.climit2 FROM flow_run r WHERE r.id = sqlc.arg('id') AND r.ckey2 IS NOT NULL
+),
+free AS (
+    SELECT k.slot, k.key, greatest(k.lim - CASE k.slot
+        WHEN 1 THEN (SELECT count(*) FROM flow_run o WHERE o.ckey1 = k.key AND o.status = 'running')
+        ELSE (SELECT count(*) FROM flow_run o WHERE o.ckey2 = k.key AND o.status = 'running')
+        END, 0) AS n
+    FROM keys k
+),
+next AS (
+    SELECT w.job_id FROM free f, LATERAL (
+        (SELECT o.job_id FROM flow_run o
+         WHERE f.slot = 1 AND o.ckey1 = f.key AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
+         ORDER BY o.order_at, o.id LIMIT f.n)
+        UNION ALL
+        (SELECT o.job_id FROM flow_run o
+         WHERE f.slot = 2 AND o.ckey2 = f.key AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
+         ORDER BY o.order_at, o.id LIMIT f.n)
+    ) w
+),
+job AS (
+    UPDATE river_job SET state = 'available', scheduled_at = now()
+    FROM next
+    WHERE river_job.id = next.job_id AND river_job.state = 'scheduled'
+    RETURNING river_job.queue
+)
+SELECT
+    (SELECT count(*) FROM job)::integer AS woken,
+    (SELECT count(*) FROM (
+        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
+        FROM (SELECT DISTINCT queue FROM job) q
+    ) n)::integer AS notified;
