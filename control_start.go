@@ -197,46 +197,6 @@ func (c *Client) priorityOf(fnID, src string, body []byte) int64 {
 	return min(max(secs, -maxPrioritySeconds), maxPrioritySeconds)
 }
 
-// joinBatch adds the event to the open batch of its key, or opens one: a
-// run that starts when MaxSize events have joined, or Timeout after the
-// first.
-func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
-	b := ctl.Batch
-	key := c.controlKey(fnID, "batch", b.Key, body)
-	for range 8 {
-		if b.MaxSize > 1 {
-			_, err := c.q.BatchAppend(ctx, tx, &dbsqlc.BatchAppendParams{MaxSize: int32(b.MaxSize), BatchKey: &key, EventID: ev.ID})
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("batch: %w", err)
-			}
-		}
-		params := &dbsqlc.RunInsertControlledParams{
-			ID: newID(), FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
-			BatchKey: &key, BatchSize: ptrInt32(1),
-		}
-		if b.MaxSize > 1 {
-			params.Delay = b.Timeout
-		}
-		c.setConcurrencyKeys(params, fnID, ctl, body)
-		params.Notify = params.Delay == 0 && c.insertNotify.allow()
-		row, err := c.q.RunInsertControlled(ctx, tx, params)
-		if err == nil {
-			if row.WakeAt != nil {
-				c.waker.wakeAt(*row.WakeAt)
-			}
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("batch: start run: %w", err)
-		}
-		// Another sender opened the key's batch meanwhile: join it.
-	}
-	return fmt.Errorf("batch of %q: could not join or open a batch", fnID)
-}
-
 // skipRun records a run that flow control skipped.
 func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, reason string) error {
 	if err := c.q.RunInsertSkipped(ctx, tx, &dbsqlc.RunInsertSkippedParams{ID: runID, FunctionID: fnID, EventID: eventID, Reason: &reason}); err != nil {

@@ -108,19 +108,3 @@ func (c *Client) kickSlots(ctx context.Context, tx pgx.Tx, runID string) error {
 	}
 	return nil
 }
-
-// batchEvents loads the events of a batch run, in arrival order.
-func (c *Client) batchEvents(ctx context.Context, runID string) ([]storedEvent, error) {
-	rows, err := c.q.BatchEvents(ctx, c.pool, runID)
-	if err != nil {
-		return nil, fmt.Errorf("flow: load the batch of run %s: %w", runID, err)
-	}
-	out := make([]storedEvent, len(rows))
-	for i, r := range rows {
-		out[i] = storedEvent{ID: r.ID, Name: r.Name, Data: r.Data, TS: r.Ts}
-		if r.DedupeID != nil {
-			out[i].DedupeID = *r.DedupeID
-		}
-	}
-	return out, nil
-}

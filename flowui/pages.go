@@ -107,7 +107,7 @@ func (h *handler) fail(w http.ResponseWriter, r *request, err error) {
 
 var allStatuses = []flow.RunStatus{
 	flow.RunQueued, flow.RunRunning, flow.RunSleeping, flow.RunWaiting,
-	flow.RunCompleted, flow.RunFailed, flow.RunCancelled,
+	flow.RunCompleted, flow.RunFailed, flow.RunCancelled, flow.RunSkipped,
 }
 
 type option struct{ Value, Label string }

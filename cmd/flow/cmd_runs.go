@@ -14,7 +14,7 @@ import (
 
 var allStatuses = []flow.RunStatus{
 	flow.RunQueued, flow.RunRunning, flow.RunSleeping, flow.RunWaiting,
-	flow.RunCompleted, flow.RunFailed, flow.RunCancelled,
+	flow.RunCompleted, flow.RunFailed, flow.RunCancelled, flow.RunSkipped,
 }
 
 var runsCommand = &command{
