@@ -101,9 +101,6 @@ func (c *Client) CancelRuns(ctx context.Context, f CancelFilter) (int, error) {
 // cancelling its own run (timeouts), completed in tx; any other job of the
 // run is cancelled through River, which interrupts it if it is running.
 func (c *Client) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string, self *river.Job[runArgs]) (bool, error) {
-	if err := c.lockSlots(ctx, tx, runID); err != nil {
-		return false, err
-	}
 	row, err := c.q.RunCancel(ctx, tx, &dbsqlc.RunCancelParams{Reason: &reason, ID: runID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -117,7 +114,7 @@ func (c *Client) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string,
 		}
 	}
 	if row.Slotted {
-		if err := c.kickSlots(ctx, tx, runID); err != nil {
+		if err := c.wakeSlotWaiters(ctx, tx, runID); err != nil {
 			return false, err
 		}
 	}

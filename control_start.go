@@ -15,11 +15,6 @@ import (
 	"github.com/riverflow/flow/internal/expr"
 )
 
-// slotRecheck is how long a run waiting for a concurrency slot waits at most
-// before it looks again by itself. The run that frees a slot wakes the next
-// waiter at once: this is only a safety net.
-const slotRecheck = 5 * time.Minute
-
 // registryControls caches the flow control parsed from the registry's
 // configs, by their JSON.
 var registryControls sync.Map // string -> *controlConfig

@@ -306,7 +306,7 @@ func TestBatchEveryEventOnceUnderRaces(t *testing.T) {
 func TestPriorityJumpsTheQueue(t *testing.T) {
 	t.Parallel()
 	g := newGate()
-	a, b, _ := twoWorkers(t, func(c *flow.Client) {
+	a, b, pool := twoWorkers(t, func(c *flow.Client) {
 		gatedFunction(c, g, flow.FunctionOpts{ID: "prioritised", Concurrency: []flow.Concurrency{{Limit: 1}},
 			Priority: &flow.Priority{Run: "event.data.Account == 'vip' ? 60 : 0"}})
 	})
@@ -315,6 +315,7 @@ func TestPriorityJumpsTheQueue(t *testing.T) {
 	sendKeyed(t, b, "low1", "")
 	sendKeyed(t, a, "low2", "")
 	sendKeyed(t, b, "high", "vip")
+	waitParked(t, pool, 3)
 	for _, k := range []string{"first", "high", "low1"} {
 		g.open(k)
 	}

@@ -86,17 +86,17 @@ func (c *Client) sweepExpiredLeases(ctx context.Context) {
 }
 
 func (c *Client) sweepOnce(ctx context.Context) error {
+	// Concurrency slots held by runs that are not running (a claim whose run
+	// changed under it).
+	if _, err := c.q.SlotFreeDangling(ctx, c.pool); err != nil {
+		return fmt.Errorf("free dangling concurrency slots: %w", err)
+	}
 	rows, err := c.q.RunListLeaseExpired(ctx, c.pool, 100)
 	if err != nil {
 		return err
 	}
 	for _, r := range rows {
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-			if r.Slotted {
-				if err := c.lockSlots(ctx, tx, r.ID); err != nil {
-					return err
-				}
-			}
 			if _, err := c.q.RunLockLeaseExpired(ctx, tx, &dbsqlc.RunLockLeaseExpiredParams{ID: r.ID, Gen: r.Gen}); err != nil {
 				return err
 			}
@@ -108,7 +108,7 @@ func (c *Client) sweepOnce(ctx context.Context) error {
 				return err
 			}
 			if r.Slotted {
-				return c.kickSlots(ctx, tx, r.ID)
+				return c.wakeSlotWaiters(ctx, tx, r.ID)
 			}
 			return nil
 		})

@@ -515,11 +515,6 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		runWake = nil // due already: available now
 	}
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
-		if s.run.Slotted {
-			if err := s.c.lockSlots(ctx, tx, s.run.ID); err != nil {
-				return err
-			}
-		}
 		if err := s.fence(ctx, tx); err != nil {
 			return err
 		}
@@ -557,9 +552,6 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		}); err != nil {
 			return err
 		}
-		if s.run.Slotted {
-			return s.c.kickSlots(ctx, tx, s.run.ID)
-		}
 		return nil
 	})
 	switch {
@@ -568,6 +560,7 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	case err != nil:
 		return fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
 	}
+	s.releaseSlots(ctx)
 	s.outcome = "suspended:" + string(status)
 	if runWake != nil {
 		s.c.waker.wakeAt(*runWake)
@@ -588,23 +581,32 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	if errMsg != "" {
 		errp = &errMsg
 	}
-	if status == RunCompleted && s.run.ParentRunID == nil && !s.run.Slotted && !s.hasDeferred() {
+	if status == RunCompleted && s.run.ParentRunID == nil && !s.hasDeferred() {
 		// The common case in one statement; no row sends us the full way.
-		n, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
-		if err != nil {
-			return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
-		}
-		if n == 1 {
-			s.runEnded(status, "")
-			return nil
+		if s.run.Slotted {
+			waiters, err := s.c.q.RunCompleteQuietSlotted(ctx, s.c.pool, &dbsqlc.RunCompleteQuietSlottedParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
+			if err == nil {
+				if waiters {
+					s.releaseSlots(ctx)
+				}
+				s.runEnded(status, "")
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
+			}
+		} else {
+			n, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
+			if err != nil {
+				return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
+			}
+			if n == 1 {
+				s.runEnded(status, "")
+				return nil
+			}
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
-		if s.run.Slotted {
-			if err := s.c.lockSlots(ctx, tx, s.run.ID); err != nil {
-				return err
-			}
-		}
 		row, err := s.c.q.RunFinish(ctx, tx, &dbsqlc.RunFinishParams{
 			Status: string(status), Output: output, Error: errp, ID: s.run.ID, Gen: s.run.Gen,
 		})
@@ -616,11 +618,6 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 		}
 		if err := s.flushDeferred(ctx, tx); err != nil {
 			return err
-		}
-		if s.run.Slotted {
-			if err := s.c.kickSlots(ctx, tx, s.run.ID); err != nil {
-				return err
-			}
 		}
 		if row.ParentRunID != nil && row.ParentStepID != nil {
 			if err := s.c.resolveInvoke(ctx, tx, *row.ParentRunID, *row.ParentStepID, s.run.ID, status, output, errp); err != nil {
@@ -638,6 +635,7 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	case err != nil:
 		return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
 	}
+	s.releaseSlots(ctx)
 	s.runEnded(status, errMsg)
 	return nil
 }

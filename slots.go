@@ -12,71 +12,66 @@ import (
 	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
-// Concurrency limits (FunctionOpts.Concurrency) live in flow_run: a run with
-// concurrency keys may execute while fewer than its limit of runs with the
-// same key are running. The protocol:
+// Concurrency limits (FunctionOpts.Concurrency) live in Postgres: each
+// concurrency key has Limit slot rows (flow_concurrency_slot), made when a run
+// with the key is created. The protocol:
 //
-//   - A segment claims its run under a transaction-scoped advisory lock per
-//     key (SlotLock), counting the key's running runs in a statement after
-//     the lock, so that two claims of one key never both see the last slot.
-//   - A run with no free slot parks: queued, with slot_wait naming the key it
-//     waits for and a new job that only a release (or slotRecheck) makes
-//     runnable. Waiters are served in order (order_at, then ID): a run may not
-//     take a slot that an earlier waiter of the key is owed.
-//   - Whatever takes a run out of running (suspend, finish, cancel, lease
-//     takeover) takes the same locks first (before the run's row lock, as a
-//     claim does) and, after its status change, makes the oldest waiters
-//     runnable, one per free slot (RunSlotKick). The lock orders it against
-//     every claim: either the claim sees the slot free, or the release sees
-//     the parked claim.
+//   - A segment claims its run in one statement (RunStartSlotted) that takes a
+//     free slot of each key with FOR UPDATE SKIP LOCKED: claims and releases
+//     of one key lock different rows, so they do not queue behind each other
+//     (a single counter or lock per key would serialise every run start and
+//     end of the function; River users saw a global limit halve throughput).
+//   - A run that finds no free slot, or a parked run waiting ahead of it,
+//     parks (RunPark): queued, with slot_wait naming the key, and a new job
+//     that only a wake (or slotRecheck) makes runnable. Parked runs are served
+//     in order (order_at, then ID).
+//   - A trigger frees a run's slots in the transaction that stops it running
+//     (suspend, finish, cancel, takeover: any change of status).
+//   - Both the run that freed a slot (after its change committed) and the run
+//     that parked (after its park committed) call flow_slot_wake, which makes
+//     the oldest parked runs runnable, one per free slot: of the two calls, at
+//     least one sees both the free slot and the parked run, so no wake is
+//     lost. The parked run's call first locks the key's slots, waiting for
+//     releases in flight; so a finishing run that saw no parked run in its
+//     own statement (RunCompleteQuietSlotted) need not call at all, and the
+//     common case costs no statement.
 
-// slotLockClass is the first key of the advisory locks on concurrency keys
-// ("flow" in ASCII), which keeps them apart from an application's one-key
-// advisory locks.
-const slotLockClass = 0x666c6f77
+// slotRecheck is how long a run waiting for a concurrency slot waits at most
+// before it looks again by itself. The run that frees a slot wakes the next
+// waiter at once: this is only a safety net.
+const slotRecheck = time.Minute
 
 // claimSlotted is RunStart for a run with concurrency keys: it claims the
-// run if every key has a free slot, and otherwise parks it (nil row).
+// run if it can take a slot of every key, and otherwise parks it (nil row).
 func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], finishTimeout, startTimeout time.Duration) (*dbsqlc.RunStartRow, error) {
-	var row *dbsqlc.RunStartRow
-	var park *dbsqlc.RunParkRow
 	recheck := slotRecheck
 	if startTimeout > 0 {
 		recheck = min(recheck, startTimeout)
 	}
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		row, park = nil, nil
-		if err := c.q.SlotLock(ctx, tx, &dbsqlc.SlotLockParams{LockClass: slotLockClass, ID: job.Args.RunID}); err != nil {
-			return err
-		}
-		started, err := c.q.RunStartSlotted(ctx, tx, &dbsqlc.RunStartSlottedParams{
-			ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
-			FinishTimeout: finishTimeout,
-		})
-		if err == nil {
-			row = (*dbsqlc.RunStartRow)(started)
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		park, err = c.q.RunPark(ctx, tx, &dbsqlc.RunParkParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue, Recheck: recheck})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // a stale job
-		}
-		if err != nil {
-			return err
-		}
-		// The run may have parked behind an earlier waiter that a free slot
-		// is owed to, or on its other key while this one has room: pass the
-		// turn on.
-		_, err = c.q.RunSlotKick(ctx, tx, job.Args.RunID)
-		return err
+	started, err := c.q.RunStartSlotted(ctx, c.pool, &dbsqlc.RunStartSlottedParams{
+		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+		FinishTimeout: finishTimeout,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("flow: claim a concurrency slot for run %s: %w", job.Args.RunID, err)
+	if err == nil {
+		return (*dbsqlc.RunStartRow)(started), nil
 	}
-	if park != nil && park.NeverStarted && startTimeout > 0 && park.QueuedFor > startTimeout {
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+	}
+	park, err := c.q.RunPark(ctx, c.pool, &dbsqlc.RunParkParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue, Recheck: recheck})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // a stale job: it owns nothing
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flow: park run %s until a concurrency slot frees: %w", job.Args.RunID, err)
+	}
+	// A slot may have freed since the claim looked: then this wakes the
+	// oldest waiter (perhaps this run). It waits for releases in flight, which
+	// may not have seen this run parked.
+	if _, err := c.q.RunSlotWakeLocked(ctx, c.pool, job.Args.RunID); err != nil {
+		return nil, fmt.Errorf("flow: wake runs waiting for a concurrency slot: %w", err)
+	}
+	if park.NeverStarted && startTimeout > 0 && park.QueuedFor > startTimeout {
 		reason := fmt.Sprintf("start timeout: queued for %s waiting for a concurrency slot, over Timeouts.Start %s", park.QueuedFor.Round(time.Millisecond), startTimeout)
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 			_, err := c.cancelRun(ctx, tx, job.Args.RunID, reason, nil)
@@ -86,25 +81,27 @@ func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 			return nil, fmt.Errorf("flow: cancel run %s: %w", job.Args.RunID, err)
 		}
 	}
-	return row, nil
+	return nil, nil
 }
 
-// lockSlots takes the advisory locks of a run's concurrency keys (none if
-// it has none) until tx ends. Whatever takes a run out of running takes them
-// before it locks the run's row, as claims do, so that the two never wait
-// for each other in opposite orders.
-func (c *Client) lockSlots(ctx context.Context, tx pgx.Tx, runID string) error {
-	if err := c.q.SlotLock(ctx, tx, &dbsqlc.SlotLockParams{LockClass: slotLockClass, ID: runID}); err != nil {
-		return fmt.Errorf("lock concurrency keys: %w", err)
-	}
-	return nil
-}
-
-// kickSlots makes runnable the runs waiting for the slots of a run that tx
-// has taken out of running (or cancelled), after lockSlots.
-func (c *Client) kickSlots(ctx context.Context, tx pgx.Tx, runID string) error {
-	if _, err := c.q.RunSlotKick(ctx, tx, runID); err != nil {
+// wakeSlotWaiters makes runnable the runs waiting for the slots of a run
+// that tx (or the caller's last commit, with tx the pool) took out of
+// running.
+func (c *Client) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID string) error {
+	if _, err := c.q.RunSlotWake(ctx, db, runID); err != nil {
 		return fmt.Errorf("wake runs waiting for a concurrency slot: %w", err)
 	}
 	return nil
+}
+
+// releaseSlots wakes the runs waiting for the slots the segment's run has
+// just freed (its change committed). If it fails, or the process dies
+// first, the waiters' recheck makes up for it.
+func (s *segment) releaseSlots(ctx context.Context) {
+	if !s.run.Slotted {
+		return
+	}
+	if err := s.c.wakeSlotWaiters(context.WithoutCancel(ctx), s.c.pool, s.run.ID); err != nil {
+		s.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot", "run_id", s.run.ID, "error", err)
+	}
 }

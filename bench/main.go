@@ -54,15 +54,16 @@ type sizes struct {
 	scaleRows      int // sleeping runs, and as many open waits
 	replayRuns     int
 	replaySteps    int
+	controlRuns    int // runs per flow-control configuration
 }
 
 func sizesFor(short bool) sizes {
 	if short {
 		return sizes{enqueueSends: 200, throughputRuns: 200, latencySamples: 50, wakeSamples: 50,
-			sleepers: 100, scaleRows: 1000, replayRuns: 5, replaySteps: 100}
+			sleepers: 100, scaleRows: 1000, replayRuns: 5, replaySteps: 100, controlRuns: 200}
 	}
 	return sizes{enqueueSends: 2000, throughputRuns: 10000, latencySamples: 500, wakeSamples: 200,
-		sleepers: 1000, scaleRows: 100000, replayRuns: 20, replaySteps: 100}
+		sleepers: 1000, scaleRows: 100000, replayRuns: 20, replaySteps: 100, controlRuns: 5000}
 }
 
 // scenario is one numbered scenario of the issue.
@@ -80,6 +81,7 @@ func scenarios() []scenario {
 		{"sleep", runSleep},
 		{"scale", runScale},
 		{"replay", runReplay},
+		{"control", runControl},
 	}
 }
 

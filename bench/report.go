@@ -264,6 +264,30 @@ var rows = []*row{
 	{id: "7b", name: "of which: the 100 stored steps replayed (handler entry → last stored Step returns), p50", unit: "ms"},
 	{id: "7c", name: "continuation job fetched (river_job.attempted_at) → next new step starts, p50", unit: "ms"},
 	{id: "7d", name: "sleep due → next new step starts, p50", unit: "ms"},
+
+	// 8. Flow control
+	{id: "8rnone", group: "8. Flow control: runs/s of 3-step runs on one worker (cost of each option; sends/s below)", name: "no flow control", unit: "/s", higher: true},
+	{id: "8rconc", name: "Concurrency: one limit for the function, = workers (100)", unit: "/s", higher: true, target: "≥ ½ of none", check: vsRow("8rconc", "8rnone", 2, true)},
+	{id: "8rconc2", name: "Concurrency: function limit + 50 per account (100 accounts)", unit: "/s", higher: true, target: "≥ ½ of none", check: vsRow("8rconc2", "8rnone", 2, true)},
+	{id: "8rconcbind", name: "Concurrency: 1 per account, binding (100 accounts; runs wait their turn)", unit: "/s", higher: true},
+	{id: "8rthrottle", name: "Throttle (not binding), per account", unit: "/s", higher: true},
+	{id: "8rrate", name: "RateLimit (not binding), per account", unit: "/s", higher: true},
+	{id: "8ridem", name: "Idempotency, a key per event", unit: "/s", higher: true},
+	{id: "8rsingle", name: "Singleton skip, a key per event", unit: "/s", higher: true},
+	{id: "8rprio", name: "Priority expression", unit: "/s", higher: true},
+	{id: "8rdebounce", name: "Debounce 1 ms, a key per event", unit: "/s", higher: true},
+	{id: "8rbatch", name: "Batch of up to 100 (events/s)", unit: "/s", higher: true},
+	{id: "8snone", name: "send: no flow control, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sconc", name: "send: Concurrency: one limit for the function, = workers (100), events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sconc2", name: "send: Concurrency: function limit + 50 per account (100 accounts), events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sconcbind", name: "send: Concurrency: 1 per account, binding, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sthrottle", name: "send: Throttle (not binding), per account, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8srate", name: "send: RateLimit (not binding), per account, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sidem", name: "send: Idempotency, a key per event, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8ssingle", name: "send: Singleton skip, a key per event, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sprio", name: "send: Priority expression, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sdebounce", name: "send: Debounce 1 ms, a key per event, events/s (batches of 500)", unit: "/s", higher: true},
+	{id: "8sbatch", name: "send: Batch of up to 100 (events/s), events/s (batches of 500)", unit: "/s", higher: true},
 }
 
 func rowByID(id string) *row {

@@ -13,12 +13,11 @@
 -- singleton, debounce or batch key creates nothing and returns no row.
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, slot_wait, singleton_key, debounce_key, batch_key, batch_size)
+        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size)
     SELECT @id::uuid, @function_id::text, @event_id::uuid, nextval('river_job_id_seq'),
         CASE WHEN @delay::interval > '0 s'::interval THEN clock_timestamp() + sqlc.arg('delay')::interval END,
         clock_timestamp() + sqlc.arg('delay')::interval - sqlc.arg('ahead')::interval,
         sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer, sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer,
-        CASE WHEN sqlc.narg('ckey1')::text IS NOT NULL THEN 1 END,
         sqlc.narg('singleton_key')::text, sqlc.narg('debounce_key')::text, sqlc.narg('batch_key')::text,
         sqlc.narg('batch_size')::integer
     ON CONFLICT DO NOTHING
@@ -27,6 +26,17 @@ WITH run AS (
 batch_event AS (
     INSERT INTO flow_run_event (run_id, seq, event_id)
     SELECT run.id, 1, run.event_id FROM run WHERE run.batch_key IS NOT NULL
+),
+-- The slots of the run's concurrency keys, made once per key (and again
+-- when the limit grows).
+slots AS (
+    INSERT INTO flow_concurrency_slot (key, n)
+    SELECT k.key, generate_series(0, k.lim - 1)
+    FROM (SELECT sqlc.narg('ckey1')::text AS key, sqlc.narg('climit1')::integer AS lim
+          UNION ALL SELECT sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer) k
+    WHERE k.key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM flow_concurrency_slot s WHERE s.key = k.key AND s.n = k.lim - 1)
+    ON CONFLICT DO NOTHING
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -148,38 +158,28 @@ SET run_id = CASE WHEN i.seen_at < now() - interval '24 hours' THEN excluded.run
     seen_at = CASE WHEN i.seen_at < now() - interval '24 hours' THEN excluded.seen_at ELSE i.seen_at END
 RETURNING run_id;
 
--- name: SlotLock :exec
--- Serialises the claims and releases of a run's concurrency keys across
--- processes, until the transaction ends (in lock order, so two runs never
--- deadlock on each other's keys).
-SELECT count(pg_advisory_xact_lock(@lock_class::integer, k.h)) FROM (
-    SELECT hashtext(key) AS h
-    FROM flow_run r, unnest(ARRAY[r.ckey1, r.ckey2]) AS key
-    WHERE r.id = sqlc.arg('id') AND key IS NOT NULL
-    ORDER BY 1
-) k;
-
 -- name: RunPark :one
 -- Parks a run whose segment found no free slot (RunStartSlotted gave no
--- row): it waits, queued, for the run that frees a slot to make its new job
--- (gen + 1) runnable; the job is also scheduled @recheck from now, in case.
--- No row: the job was stale, or the run started after all.
+-- row): it waits, queued, on the key that had no free slot, for a run that
+-- frees one to make its new job (gen + 1) runnable (flow_slot_wake); the job
+-- is also scheduled @recheck from now, in case. The caller then calls
+-- RunSlotWake itself. No row: the job was stale.
 WITH run AS (
     UPDATE flow_run r
     SET status = 'queued',
         gen = r.gen + 1,
         job_id = nextval('river_job_id_seq'),
-        slot_wait = CASE WHEN NOT flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at) THEN 1 ELSE 2 END,
+        slot_wait = CASE WHEN EXISTS (SELECT 1 FROM flow_concurrency_slot s
+                                      WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
+                              AND r.ckey2 IS NOT NULL THEN 2 ELSE 1 END,
         wake_at = NULL,
         lease_owner = NULL,
         lease_expires_at = NULL,
         updated_at = now()
-    WHERE r.id = sqlc.arg('id') AND r.gen = sqlc.arg('gen')
+    WHERE r.id = @id AND r.gen = @gen
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
-        AND NOT (flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at)
-                 AND flow_slot_free(r.id, r.ckey2, r.climit2, 2, r.order_at))
-    RETURNING r.id, r.gen, r.job_id, r.function_id, r.slot_wait, r.created_at, r.started_at
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -187,46 +187,54 @@ job AS (
         'flow_run', 25, @queue::text, clock_timestamp() + sqlc.arg('recheck')::interval, 'scheduled'
     FROM run
 )
-SELECT run.id, run.slot_wait, (run.started_at IS NULL)::boolean AS never_started,
+SELECT run.id, (run.started_at IS NULL)::boolean AS never_started,
     (now() - run.created_at)::interval AS queued_for
 FROM run;
 
--- name: RunSlotKick :one
--- Makes runnable the oldest runs waiting for a slot of run @id's concurrency
--- keys, as many as each key has free slots, and wakes River's producers.
--- Called, after SlotLock, by whatever takes a run out of running.
-WITH keys AS (
-    SELECT 1 AS slot, r.ckey1 AS key, r.climit1 AS lim FROM flow_run r WHERE r.id = sqlc.arg('id') AND r.ckey1 IS NOT NULL
-    UNION ALL
-    SELECT 2, r.ckey2, r.climit2 FROM flow_run r WHERE r.id = sqlc.arg('id') AND r.ckey2 IS NOT NULL
-),
-free AS (
-    SELECT k.slot, k.key, greatest(k.lim - CASE k.slot
-        WHEN 1 THEN (SELECT count(*) FROM flow_run o WHERE o.ckey1 = k.key AND o.status = 'running')
-        ELSE (SELECT count(*) FROM flow_run o WHERE o.ckey2 = k.key AND o.status = 'running')
-        END, 0) AS n
-    FROM keys k
-),
-next AS (
-    SELECT w.job_id FROM free f, LATERAL (
-        (SELECT o.job_id FROM flow_run o
-         WHERE f.slot = 1 AND o.ckey1 = f.key AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
-         ORDER BY o.order_at, o.id LIMIT f.n)
-        UNION ALL
-        (SELECT o.job_id FROM flow_run o
-         WHERE f.slot = 2 AND o.ckey2 = f.key AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
-         ORDER BY o.order_at, o.id LIMIT f.n)
-    ) w
-),
-job AS (
-    UPDATE river_job SET state = 'available', scheduled_at = now()
-    FROM next
-    WHERE river_job.id = next.job_id AND river_job.state = 'scheduled'
-    RETURNING river_job.queue
-)
-SELECT
-    (SELECT count(*) FROM job)::integer AS woken,
-    (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
-    ) n)::integer AS notified;
+-- name: RunSlotWake :one
+-- Makes runnable the oldest runs waiting for a slot of run @id's keys, one
+-- per free slot (see flow_slot_wake).
+SELECT flow_slot_wake(@id)::integer AS woken;
+
+-- name: SlotFreeDangling :execrows
+-- Frees slots held by runs that are not running (a claim whose run changed
+-- under it): the lease sweeper's safety net.
+UPDATE flow_concurrency_slot s SET run_id = NULL
+FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
+      WHERE c.run_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = c.run_id AND r.status = 'running')
+      FOR UPDATE OF c SKIP LOCKED) d
+WHERE s.key = d.key AND s.n = d.n;
+
+-- name: RunCompleteQuietSlotted :one
+-- RunCompleteQuiet for a run with concurrency keys (the trigger frees its
+-- slots): it also says whether runs wait for a slot of its keys, so that the
+-- caller calls RunSlotWake after the commit only then. (A run that parks
+-- after this looked waits, in its own RunSlotWakeLocked, for this commit.)
+-- No row: the segment lost the run, or the full path (RunFinish) is needed.
+UPDATE flow_run r
+SET status = 'completed',
+    output = @output,
+    ended_at = now(),
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    wake_at = NULL,
+    updated_at = now()
+WHERE r.id = @id AND r.gen = @gen AND r.status = 'running' AND r.parent_run_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = @id)
+    AND NOT EXISTS (SELECT 1 FROM flow_trigger t
+                    WHERE t.event_name = 'flow/function.finished'
+                       OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
+    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
+RETURNING (EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey1 = r.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL)
+        OR EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey2 = r.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL)
+    )::boolean AS waiters;
+
+-- name: RunSlotWakeLocked :one
+-- RunSlotWake for a run that has just parked: it first waits for the claims
+-- and releases in flight on its keys' slots (locking them), so that it sees
+-- a slot freed by a release that did not see this run parked.
+SELECT count(*)::integer AS locked, flow_slot_wake(@id)::integer AS woken
+FROM (SELECT 1 FROM flow_concurrency_slot s, flow_run r
+      WHERE r.id = @id AND s.key IN (r.ckey1, r.ckey2)
+      FOR UPDATE OF s) l;

@@ -1,3 +1,7 @@
+DROP FUNCTION IF EXISTS flow_slot_wake(uuid);
+DROP TRIGGER IF EXISTS flow_run_slot_free ON flow_run;
+DROP FUNCTION IF EXISTS flow_slot_free_trigger();
+DROP TABLE IF EXISTS flow_concurrency_slot;
 DROP TABLE IF EXISTS flow_idempotency;
 DROP TABLE IF EXISTS flow_limit;
 DROP TABLE IF EXISTS flow_run_event;
@@ -6,11 +10,8 @@ DROP INDEX IF EXISTS flow_run_debounce_idx;
 DROP INDEX IF EXISTS flow_run_singleton_idx;
 DROP INDEX IF EXISTS flow_run_ckey2_wait_idx;
 DROP INDEX IF EXISTS flow_run_ckey1_wait_idx;
-DROP INDEX IF EXISTS flow_run_ckey2_running_idx;
-DROP INDEX IF EXISTS flow_run_ckey1_running_idx;
 ALTER TABLE flow_run DROP COLUMN IF EXISTS batch_size, DROP COLUMN IF EXISTS batch_key,
     DROP COLUMN IF EXISTS debounce_key, DROP COLUMN IF EXISTS singleton_key, DROP COLUMN IF EXISTS order_at,
     DROP COLUMN IF EXISTS slot_wait, DROP COLUMN IF EXISTS climit2, DROP COLUMN IF EXISTS ckey2,
     DROP COLUMN IF EXISTS climit1, DROP COLUMN IF EXISTS ckey1;
 ALTER TABLE flow_trigger DROP COLUMN IF EXISTS controlled;
-DROP FUNCTION IF EXISTS flow_slot_free(uuid, text, integer, integer, timestamptz);

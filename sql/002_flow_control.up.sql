@@ -13,10 +13,10 @@ ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS ckey1 text;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS climit1 integer;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS ckey2 text;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS climit2 integer;
--- slot_wait is set while a queued run waits for a free slot of its key 1 or
--- 2 (from its creation, and again when it parks); the run that frees a slot
--- makes the oldest waiter runnable. Waiters are served in order: a run may
--- not take a slot that a waiter ahead of it is owed.
+-- slot_wait is set while a queued run waits (parked) for a free slot of its
+-- key 1 or 2; the run that frees a slot makes the oldest waiter runnable.
+-- Waiters are served in order: a run may not take a slot while a waiter
+-- ahead of it waits.
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS slot_wait smallint;
 -- order_at orders the runs that wait for a slot: the run's creation, moved
 -- earlier by FunctionOpts.Priority.
@@ -31,10 +31,33 @@ ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS debounce_key text;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS batch_key text;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS batch_size integer;
 
-CREATE INDEX IF NOT EXISTS flow_run_ckey1_running_idx ON flow_run (ckey1) WHERE ckey1 IS NOT NULL AND status = 'running';
-CREATE INDEX IF NOT EXISTS flow_run_ckey2_running_idx ON flow_run (ckey2) WHERE ckey2 IS NOT NULL AND status = 'running';
-CREATE INDEX IF NOT EXISTS flow_run_ckey1_wait_idx ON flow_run (ckey1, order_at, id) WHERE slot_wait = 1 AND status = 'queued' AND wake_at IS NULL;
-CREATE INDEX IF NOT EXISTS flow_run_ckey2_wait_idx ON flow_run (ckey2, order_at, id) WHERE slot_wait = 2 AND status = 'queued' AND wake_at IS NULL;
+-- flow_concurrency_slot holds the slots of each concurrency key: rows 0 to
+-- limit-1 (made when a run with the key is created), each free (run_id
+-- NULL) or held by a running run. A claim takes a free one with SKIP LOCKED,
+-- so claims of one key do not queue behind each other; the trigger below
+-- frees a run's slots in the transaction that stops it running.
+CREATE TABLE IF NOT EXISTS flow_concurrency_slot (
+    key text NOT NULL,
+    n integer NOT NULL,
+    run_id uuid,
+    PRIMARY KEY (key, n)
+-- A few slots per page, so that claims and releases of one key do not all
+-- queue for one page's lock.
+) WITH (fillfactor = 10);
+
+CREATE OR REPLACE FUNCTION flow_slot_free_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE flow_concurrency_slot SET run_id = NULL
+    WHERE key IN (NEW.ckey1, NEW.ckey2) AND run_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS flow_run_slot_free ON flow_run;
+CREATE TRIGGER flow_run_slot_free AFTER UPDATE OF status ON flow_run
+    FOR EACH ROW WHEN (OLD.status = 'running' AND NEW.status <> 'running' AND NEW.ckey1 IS NOT NULL)
+    EXECUTE FUNCTION flow_slot_free_trigger();
+
 CREATE UNIQUE INDEX IF NOT EXISTS flow_run_singleton_idx ON flow_run (singleton_key)
     WHERE singleton_key IS NOT NULL AND status IN ('queued', 'running', 'sleeping', 'waiting');
 -- A debounced or batching run is open to more events while its start is
@@ -68,30 +91,60 @@ CREATE TABLE IF NOT EXISTS flow_idempotency (
     seen_at timestamptz NOT NULL DEFAULT now()
 );
 
--- flow_slot_free reports whether a run may take a slot of its concurrency key
--- number slot (1 or 2): the key's running runs, and the runs waiting for one
--- of its slots that are ahead of this one (they are owed the next slots),
--- are together fewer than lim. A run with no key there is always free.
-CREATE OR REPLACE FUNCTION flow_slot_free(run_id uuid, key text, lim integer, slot integer, order_at timestamptz)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT key IS NULL OR (CASE slot
-        WHEN 1 THEN
-            (SELECT count(*) FROM (
-                SELECT 1 FROM flow_run o WHERE o.ckey1 = key AND o.status = 'running' AND o.id <> run_id
-                UNION ALL
-                (SELECT 1 FROM flow_run o
-                 WHERE o.ckey1 = key AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
-                     AND (o.order_at, o.id) < (flow_slot_free.order_at, run_id)
-                 LIMIT lim)
-            ) taken)
-        ELSE
-            (SELECT count(*) FROM (
-                SELECT 1 FROM flow_run o WHERE o.ckey2 = key AND o.status = 'running' AND o.id <> run_id
-                UNION ALL
-                (SELECT 1 FROM flow_run o
-                 WHERE o.ckey2 = key AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
-                     AND (o.order_at, o.id) < (flow_slot_free.order_at, run_id)
-                 LIMIT lim)
-            ) taken)
-        END) < lim
+-- flow_slot_wake makes runnable the oldest runs waiting for a slot of run
+-- p_run's concurrency keys (parked: slot_wait set), as many as the key has
+-- free slots, and wakes River's producers. A run that frees a slot calls it
+-- after its change committed, and so does a run that parked: of the two, at
+-- least one sees both the free slot and the parked run.
+CREATE OR REPLACE FUNCTION flow_slot_wake(p_run uuid)
+RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    r record;
+    woken integer;
+    q text;
+BEGIN
+    SELECT f.ckey1, f.climit1, f.ckey2, f.climit2 INTO r FROM flow_run f WHERE f.id = p_run;
+    IF NOT FOUND OR r.ckey1 IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- The common case, with no run waiting, in one probe per key.
+    IF NOT EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey1 = r.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL)
+       AND (r.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey2 = r.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL)) THEN
+        RETURN 0;
+    END IF;
+    WITH keys AS (
+        SELECT 1 AS slot, r.ckey1 AS key, r.climit1 AS lim
+        UNION ALL
+        SELECT 2, r.ckey2, r.climit2 WHERE r.ckey2 IS NOT NULL
+    ),
+    free AS (
+        SELECT k.slot, k.key, (SELECT count(*) FROM flow_concurrency_slot s
+                               WHERE s.key = k.key AND s.n < k.lim AND s.run_id IS NULL) AS n
+        FROM keys k
+    ),
+    next AS (
+        SELECT w.job_id, w.order_at FROM free f, LATERAL (
+            (SELECT o.job_id, o.order_at FROM flow_run o
+             WHERE f.slot = 1 AND o.ckey1 = f.key AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
+             ORDER BY o.ckey1, o.order_at, o.id LIMIT f.n)
+            UNION ALL
+            (SELECT o.job_id, o.order_at FROM flow_run o
+             WHERE f.slot = 2 AND o.ckey2 = f.key AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
+             ORDER BY o.ckey2, o.order_at, o.id LIMIT f.n)
+        ) w
+    ),
+    -- A woken run's job keeps its place in River's queue (scheduled_at order):
+    -- that of its run, not the back of the queue.
+    job AS (
+        UPDATE river_job SET state = 'available', scheduled_at = least(next.order_at, now())
+        FROM next
+        WHERE river_job.id = next.job_id AND river_job.state = 'scheduled'
+        RETURNING river_job.queue
+    )
+    SELECT count(*), min(job.queue) INTO woken, q FROM job;
+    IF woken > 0 THEN
+        PERFORM pg_notify(current_schema() || '.river_insert', json_build_object('queue', q)::text);
+    END IF;
+    RETURN woken;
+END
 $$;

@@ -213,16 +213,53 @@ func (q *Queries) LimitThrottle(ctx context.Context, db DBTX, arg *LimitThrottle
 	return delay, err
 }
 
+const runCompleteQuietSlotted = `-- name: RunCompleteQuietSlotted :one
+UPDATE flow_run r
+SET status = 'completed',
+    output = $1,
+    ended_at = now(),
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    wake_at = NULL,
+    updated_at = now()
+WHERE r.id = $2 AND r.gen = $3 AND r.status = 'running' AND r.parent_run_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = $2)
+    AND NOT EXISTS (SELECT 1 FROM flow_trigger t
+                    WHERE t.event_name = 'flow/function.finished'
+                       OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
+    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
+RETURNING (EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey1 = r.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL)
+        OR EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey2 = r.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL)
+    )::boolean AS waiters
+`
+
+type RunCompleteQuietSlottedParams struct {
+	Output []byte
+	ID     string
+	Gen    int32
+}
+
+// RunCompleteQuiet for a run with concurrency keys (the trigger frees its
+// slots): it also says whether runs wait for a slot of its keys, so that the
+// caller calls RunSlotWake after the commit only then. (A run that parks
+// after this looked waits, in its own RunSlotWakeLocked, for this commit.)
+// No row: the segment lost the run, or the full path (RunFinish) is needed.
+func (q *Queries) RunCompleteQuietSlotted(ctx context.Context, db DBTX, arg *RunCompleteQuietSlottedParams) (bool, error) {
+	row := db.QueryRow(ctx, runCompleteQuietSlotted, arg.Output, arg.ID, arg.Gen)
+	var waiters bool
+	err := row.Scan(&waiters)
+	return waiters, err
+}
+
 const runInsertControlled = `-- name: RunInsertControlled :one
 
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, slot_wait, singleton_key, debounce_key, batch_key, batch_size)
+        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size)
     SELECT $1::uuid, $2::text, $3::uuid, nextval('river_job_id_seq'),
         CASE WHEN $4::interval > '0 s'::interval THEN clock_timestamp() + $4::interval END,
         clock_timestamp() + $4::interval - $5::interval,
         $6::text, $7::integer, $8::text, $9::integer,
-        CASE WHEN $6::text IS NOT NULL THEN 1 END,
         $10::text, $11::text, $12::text,
         $13::integer
     ON CONFLICT DO NOTHING
@@ -231,6 +268,15 @@ WITH run AS (
 batch_event AS (
     INSERT INTO flow_run_event (run_id, seq, event_id)
     SELECT run.id, 1, run.event_id FROM run WHERE run.batch_key IS NOT NULL
+),
+slots AS (
+    INSERT INTO flow_concurrency_slot (key, n)
+    SELECT k.key, generate_series(0, k.lim - 1)
+    FROM (SELECT $6::text AS key, $7::integer AS lim
+          UNION ALL SELECT $8::text, $9::integer) k
+    WHERE k.key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM flow_concurrency_slot s WHERE s.key = k.key AND s.n = k.lim - 1)
+    ON CONFLICT DO NOTHING
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -284,6 +330,8 @@ type RunInsertControlledRow struct {
 // job sorts @ahead earlier among the queue's available jobs (a positive
 // priority: River takes jobs in scheduled_at order). A conflict on a
 // singleton, debounce or batch key creates nothing and returns no row.
+// The slots of the run's concurrency keys, made once per key (and again
+// when the limit grows).
 func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInsertControlledParams) (*RunInsertControlledRow, error) {
 	row := db.QueryRow(ctx, runInsertControlled,
 		arg.ID,
@@ -343,7 +391,9 @@ WITH run AS (
     SET status = 'queued',
         gen = r.gen + 1,
         job_id = nextval('river_job_id_seq'),
-        slot_wait = CASE WHEN NOT flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at) THEN 1 ELSE 2 END,
+        slot_wait = CASE WHEN EXISTS (SELECT 1 FROM flow_concurrency_slot s
+                                      WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
+                              AND r.ckey2 IS NOT NULL THEN 2 ELSE 1 END,
         wake_at = NULL,
         lease_owner = NULL,
         lease_expires_at = NULL,
@@ -351,9 +401,7 @@ WITH run AS (
     WHERE r.id = $1 AND r.gen = $2
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
-        AND NOT (flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at)
-                 AND flow_slot_free(r.id, r.ckey2, r.climit2, 2, r.order_at))
-    RETURNING r.id, r.gen, r.job_id, r.function_id, r.slot_wait, r.created_at, r.started_at
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -361,7 +409,7 @@ job AS (
         'flow_run', 25, $3::text, clock_timestamp() + $4::interval, 'scheduled'
     FROM run
 )
-SELECT run.id, run.slot_wait, (run.started_at IS NULL)::boolean AS never_started,
+SELECT run.id, (run.started_at IS NULL)::boolean AS never_started,
     (now() - run.created_at)::interval AS queued_for
 FROM run
 `
@@ -375,15 +423,15 @@ type RunParkParams struct {
 
 type RunParkRow struct {
 	ID           string
-	SlotWait     *int16
 	NeverStarted bool
 	QueuedFor    time.Duration
 }
 
 // Parks a run whose segment found no free slot (RunStartSlotted gave no
-// row): it waits, queued, for the run that frees a slot to make its new job
-// (gen + 1) runnable; the job is also scheduled @recheck from now, in case.
-// No row: the job was stale, or the run started after all.
+// row): it waits, queued, on the key that had no free slot, for a run that
+// frees one to make its new job (gen + 1) runnable (flow_slot_wake); the job
+// is also scheduled @recheck from now, in case. The caller then calls
+// RunSlotWake itself. No row: the job was stale.
 func (q *Queries) RunPark(ctx context.Context, db DBTX, arg *RunParkParams) (*RunParkRow, error) {
 	row := db.QueryRow(ctx, runPark,
 		arg.ID,
@@ -392,12 +440,7 @@ func (q *Queries) RunPark(ctx context.Context, db DBTX, arg *RunParkParams) (*Ru
 		arg.Recheck,
 	)
 	var i RunParkRow
-	err := row.Scan(
-		&i.ID,
-		&i.SlotWait,
-		&i.NeverStarted,
-		&i.QueuedFor,
-	)
+	err := row.Scan(&i.ID, &i.NeverStarted, &i.QueuedFor)
 	return &i, err
 }
 
@@ -414,77 +457,56 @@ func (q *Queries) RunSingletonActive(ctx context.Context, db DBTX, singletonKey 
 	return id, err
 }
 
-const runSlotKick = `-- name: RunSlotKick :one
-WITH keys AS (
-    SELECT 1 AS slot, r.ckey1 AS key, r.climit1 AS lim FROM flow_run r WHERE r.id = $1 AND r.ckey1 IS NOT NULL
-    UNION ALL
-    SELECT 2, r.ckey2, r.climit2 FROM flow_run r WHERE r.id = $1 AND r.ckey2 IS NOT NULL
-),
-free AS (
-    SELECT k.slot, k.key, greatest(k.lim - CASE k.slot
-        WHEN 1 THEN (SELECT count(*) FROM flow_run o WHERE o.ckey1 = k.key AND o.status = 'running')
-        ELSE (SELECT count(*) FROM flow_run o WHERE o.ckey2 = k.key AND o.status = 'running')
-        END, 0) AS n
-    FROM keys k
-),
-next AS (
-    SELECT w.job_id FROM free f, LATERAL (
-        (SELECT o.job_id FROM flow_run o
-         WHERE f.slot = 1 AND o.ckey1 = f.key AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
-         ORDER BY o.order_at, o.id LIMIT f.n)
-        UNION ALL
-        (SELECT o.job_id FROM flow_run o
-         WHERE f.slot = 2 AND o.ckey2 = f.key AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
-         ORDER BY o.order_at, o.id LIMIT f.n)
-    ) w
-),
-job AS (
-    UPDATE river_job SET state = 'available', scheduled_at = now()
-    FROM next
-    WHERE river_job.id = next.job_id AND river_job.state = 'scheduled'
-    RETURNING river_job.queue
-)
-SELECT
-    (SELECT count(*) FROM job)::integer AS woken,
-    (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
-    ) n)::integer AS notified
+const runSlotWake = `-- name: RunSlotWake :one
+SELECT flow_slot_wake($1)::integer AS woken
 `
 
-type RunSlotKickRow struct {
-	Woken    int32
-	Notified int32
+// Makes runnable the oldest runs waiting for a slot of run @id's keys, one
+// per free slot (see flow_slot_wake).
+func (q *Queries) RunSlotWake(ctx context.Context, db DBTX, id string) (int32, error) {
+	row := db.QueryRow(ctx, runSlotWake, id)
+	var woken int32
+	err := row.Scan(&woken)
+	return woken, err
 }
 
-// Makes runnable the oldest runs waiting for a slot of run @id's concurrency
-// keys, as many as each key has free slots, and wakes River's producers.
-// Called, after SlotLock, by whatever takes a run out of running.
-func (q *Queries) RunSlotKick(ctx context.Context, db DBTX, id string) (*RunSlotKickRow, error) {
-	row := db.QueryRow(ctx, runSlotKick, id)
-	var i RunSlotKickRow
-	err := row.Scan(&i.Woken, &i.Notified)
+const runSlotWakeLocked = `-- name: RunSlotWakeLocked :one
+SELECT count(*)::integer AS locked, flow_slot_wake($1)::integer AS woken
+FROM (SELECT 1 FROM flow_concurrency_slot s, flow_run r
+      WHERE r.id = $1 AND s.key IN (r.ckey1, r.ckey2)
+      FOR UPDATE OF s) l
+`
+
+type RunSlotWakeLockedRow struct {
+	Locked int32
+	Woken  int32
+}
+
+// RunSlotWake for a run that has just parked: it first waits for the claims
+// and releases in flight on its keys' slots (locking them), so that it sees
+// a slot freed by a release that did not see this run parked.
+func (q *Queries) RunSlotWakeLocked(ctx context.Context, db DBTX, id string) (*RunSlotWakeLockedRow, error) {
+	row := db.QueryRow(ctx, runSlotWakeLocked, id)
+	var i RunSlotWakeLockedRow
+	err := row.Scan(&i.Locked, &i.Woken)
 	return &i, err
 }
 
-const slotLock = `-- name: SlotLock :exec
-SELECT count(pg_advisory_xact_lock($1::integer, k.h)) FROM (
-    SELECT hashtext(key) AS h
-    FROM flow_run r, unnest(ARRAY[r.ckey1, r.ckey2]) AS key
-    WHERE r.id = $2 AND key IS NOT NULL
-    ORDER BY 1
-) k
+const slotFreeDangling = `-- name: SlotFreeDangling :execrows
+UPDATE flow_concurrency_slot s SET run_id = NULL
+FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
+      WHERE c.run_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = c.run_id AND r.status = 'running')
+      FOR UPDATE OF c SKIP LOCKED) d
+WHERE s.key = d.key AND s.n = d.n
 `
 
-type SlotLockParams struct {
-	LockClass int32
-	ID        string
-}
-
-// Serialises the claims and releases of a run's concurrency keys across
-// processes, until the transaction ends (in lock order, so two runs never
-// deadlock on each other's keys).
-func (q *Queries) SlotLock(ctx context.Context, db DBTX, arg *SlotLockParams) error {
-	_, err := db.Exec(ctx, slotLock, arg.LockClass, arg.ID)
-	return err
+// Frees slots held by runs that are not running (a claim whose run changed
+// under it): the lease sweeper's safety net.
+func (q *Queries) SlotFreeDangling(ctx context.Context, db DBTX) (int64, error) {
+	result, err := db.Exec(ctx, slotFreeDangling)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

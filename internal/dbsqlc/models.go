@@ -58,6 +58,12 @@ func (ns NullRiverJobState) Value() (driver.Value, error) {
 	return string(ns.RiverJobState), nil
 }
 
+type FlowConcurrencySlot struct {
+	Key   string
+	N     int32
+	RunID *string
+}
+
 type FlowEvent struct {
 	ID         string
 	Name       string

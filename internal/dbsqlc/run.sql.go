@@ -688,6 +688,45 @@ func (q *Queries) RunStart(ctx context.Context, db DBTX, arg *RunStartParams) (*
 }
 
 const runStartSlotted = `-- name: RunStartSlotted :one
+WITH run AS (
+    SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at FROM flow_run r
+    WHERE r.id = $6 AND r.gen = $5
+        AND (r.status IN ('queued', 'sleeping', 'waiting')
+             OR (r.status = 'running' AND r.lease_expires_at < now()))
+),
+s1 AS (
+    SELECT s.key, s.n FROM flow_concurrency_slot s, run
+    WHERE s.key = run.ckey1 AND s.n < run.climit1 AND s.run_id IS NULL AND run.status <> 'running'
+    ORDER BY s.key, s.n
+    LIMIT 1
+    FOR UPDATE OF s SKIP LOCKED
+),
+s2 AS (
+    SELECT s.key, s.n FROM flow_concurrency_slot s, run
+    WHERE s.key = run.ckey2 AND s.n < run.climit2 AND s.run_id IS NULL AND run.status <> 'running'
+    ORDER BY s.key, s.n
+    LIMIT 1
+    FOR UPDATE OF s SKIP LOCKED
+),
+ok AS (
+    SELECT run.id FROM run
+    -- A run re-claimed after its lease lapsed never stopped running: it keeps
+    -- its slots.
+    WHERE run.status = 'running'
+        OR (EXISTS (SELECT 1 FROM s1)
+        AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
+        AND NOT EXISTS (SELECT 1 FROM flow_run o
+                        WHERE o.ckey1 = run.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
+                            AND (o.order_at, o.id) < (run.order_at, run.id))
+        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_run o
+                        WHERE o.ckey2 = run.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
+                            AND (o.order_at, o.id) < (run.order_at, run.id))))
+),
+taken AS (
+    UPDATE flow_concurrency_slot s SET run_id = ok.id
+    FROM ok, (SELECT key, n FROM s1 UNION ALL SELECT key, n FROM s2) t
+    WHERE s.key = t.key AND s.n = t.n
+)
 UPDATE flow_run r
 SET status = 'running',
     job_id = $1,
@@ -699,14 +738,12 @@ SET status = 'running',
     wake_at = NULL,
     slot_wait = NULL,
     updated_at = now()
-FROM flow_event e
-WHERE r.id = $5
-    AND r.gen = $6
+FROM flow_event e, ok
+WHERE r.id = ok.id
+    AND r.gen = $5
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')
          OR (r.status = 'running' AND r.lease_expires_at < now()))
-    AND flow_slot_free(r.id, r.ckey1, r.climit1, 1, r.order_at)
-    AND flow_slot_free(r.id, r.ckey2, r.climit2, 2, r.order_at)
 RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
     (r.started_at = now())::boolean AS first_segment,
     EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
@@ -723,8 +760,8 @@ type RunStartSlottedParams struct {
 	LeaseOwner    *string
 	LeaseTtl      time.Duration
 	FinishTimeout time.Duration
-	ID            string
 	Gen           int32
+	ID            string
 }
 
 type RunStartSlottedRow struct {
@@ -749,18 +786,18 @@ type RunStartSlottedRow struct {
 	BatchSize       int32
 }
 
-// RunStart for a run with concurrency keys, called after SlotLock: it claims
-// the run only if each key has a free slot and no run waiting for one is
-// ahead of it (see flow_slot_free). No row: a stale job, or no slot (RunPark
-// follows in the same transaction).
+// RunStart for a run with concurrency keys: it claims the run only if it can
+// take a free slot of each key (skipping slots other claims and releases
+// have locked) and no parked run waits ahead of it, and takes the slots.
+// No row: a stale job, or no slot (RunPark follows).
 func (q *Queries) RunStartSlotted(ctx context.Context, db DBTX, arg *RunStartSlottedParams) (*RunStartSlottedRow, error) {
 	row := db.QueryRow(ctx, runStartSlotted,
 		arg.JobID,
 		arg.LeaseOwner,
 		arg.LeaseTtl,
 		arg.FinishTimeout,
-		arg.ID,
 		arg.Gen,
+		arg.ID,
 	)
 	var i RunStartSlottedRow
 	err := row.Scan(
