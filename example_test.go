@@ -168,3 +168,48 @@ func ExampleWaitForEvent() {
 	// Output:
 	// "activated u1"
 }
+
+// Flow control is declared on the function and holds across every process
+// working the queue: here at most two runs per account execute at once, and
+// an order is charged at most once a day, however often its event comes.
+func Example_flowControl() {
+	ctx := context.Background()
+	pool := examplePool(ctx)
+	defer pool.Close()
+
+	client, err := flow.NewClient(pool, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	type Order struct {
+		OrderID string `json:"orderId"`
+		Account string `json:"account"`
+	}
+	_, err = flow.CreateFunction(client, flow.FunctionOpts{
+		ID:          "charge",
+		Concurrency: []flow.Concurrency{{Limit: 2, Key: "event.data.account"}},
+		Idempotency: "event.data.orderId",
+	}, flow.EventTrigger("order/placed"),
+		func(ctx context.Context, in flow.Input[Order]) (any, error) {
+			return flow.Step(ctx, "charge", func(ctx context.Context) (string, error) {
+				return "charged " + in.Event.Data.OrderID, nil
+			})
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Stop(ctx)
+
+	for range 2 { // the same order twice
+		ids, _ := client.Send(ctx, flow.Event{Name: "order/placed", Data: Order{OrderID: "o-1", Account: "acme"}})
+		runs, _ := client.ListRuns(ctx, flow.RunFilter{EventID: ids[0]})
+		run, _ := client.AwaitRun(ctx, runs[0].ID)
+		fmt.Println(run.Status, string(run.Output))
+	}
+	// Output:
+	// completed "charged o-1"
+	// skipped
+}

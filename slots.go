@@ -21,8 +21,9 @@ import (
 //     of one key lock different rows, so they do not queue behind each other
 //     (a single counter or lock per key would serialise every run start and
 //     end of the function; River users saw a global limit halve throughput).
-//   - A run that finds no free slot, or a parked run waiting ahead of it,
-//     parks (RunPark): queued, with slot_wait naming the key, and a new job
+//   - A run that finds no free slot, even after waiting for the claims and
+//     releases in flight (RunStartSlottedWait), or that finds a parked run
+//     waiting ahead of it, parks (RunPark): queued, with slot_wait naming the key, and a new job
 //     that only a wake (or slotRecheck) makes runnable. Parked runs are served
 //     in order (order_at, then ID).
 //   - A trigger frees a run's slots in the transaction that stops it running
@@ -54,6 +55,18 @@ func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 	})
 	if err == nil {
 		return (*dbsqlc.RunStartRow)(started), nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+	}
+	// Every free slot may have been locked by a claim or release in flight:
+	// look again, waiting for them, before parking.
+	waited, err := c.q.RunStartSlottedWait(ctx, c.pool, (*dbsqlc.RunStartSlottedWaitParams)(&dbsqlc.RunStartSlottedParams{
+		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+		FinishTimeout: finishTimeout,
+	}))
+	if err == nil {
+		return (*dbsqlc.RunStartRow)(waited), nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)

@@ -160,10 +160,11 @@ RETURNING run_id;
 
 -- name: RunPark :one
 -- Parks a run whose segment found no free slot (RunStartSlotted gave no
--- row): it waits, queued, on the key that had no free slot, for a run that
--- frees one to make its new job (gen + 1) runnable (flow_slot_wake); the job
--- is also scheduled @recheck from now, in case. The caller then calls
--- RunSlotWake itself. No row: the job was stale.
+-- row): it waits, queued, in the line of the key that had no free slot
+-- (flow_slot_waiter), for a run that frees one to make its new job (gen + 1)
+-- runnable (flow_slot_wake); the job is also scheduled @recheck from now, in
+-- case. The caller then calls RunSlotWakeLocked itself. No row: the job was
+-- stale.
 WITH run AS (
     UPDATE flow_run r
     SET status = 'queued',
@@ -179,7 +180,18 @@ WITH run AS (
     WHERE r.id = @id AND r.gen = @gen
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
-    RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
+        CASE WHEN r.slot_wait = 1 THEN r.ckey1 ELSE r.ckey2 END AS wait_key,
+        CASE WHEN r.slot_wait = 1 THEN r.ckey2 ELSE r.ckey1 END AS other_key
+),
+other AS (
+    DELETE FROM flow_slot_waiter w USING run
+    WHERE w.key = run.other_key AND w.order_at = run.order_at AND w.run_id = run.id
+),
+waiter AS (
+    INSERT INTO flow_slot_waiter (key, order_at, run_id)
+    SELECT run.wait_key, run.order_at, run.id FROM run
+    ON CONFLICT DO NOTHING
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -226,9 +238,7 @@ WHERE r.id = @id AND r.gen = @gen AND r.status = 'running' AND r.parent_run_id I
                     WHERE t.event_name = 'flow/function.finished'
                        OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
     AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
-RETURNING (EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey1 = r.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL)
-        OR EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey2 = r.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL)
-    )::boolean AS waiters;
+RETURNING EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2))::boolean AS waiters;
 
 -- name: RunSlotWakeLocked :one
 -- RunSlotWake for a run that has just parked: it first waits for the claims

@@ -63,12 +63,10 @@ ok AS (
     WHERE run.status = 'running'
         OR (EXISTS (SELECT 1 FROM s1)
         AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
-        AND NOT EXISTS (SELECT 1 FROM flow_run o
-                        WHERE o.ckey1 = run.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
-                            AND (o.order_at, o.id) < (run.order_at, run.id))
-        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_run o
-                        WHERE o.ckey2 = run.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
-                            AND (o.order_at, o.id) < (run.order_at, run.id))))
+        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id))
+        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey2 AND (w.order_at, w.run_id) < (run.order_at, run.id))))
 ),
 taken AS (
     UPDATE flow_concurrency_slot s SET run_id = ok.id
@@ -85,6 +83,79 @@ SET status = 'running',
     started_at = coalesce(r.started_at, now()),
     wake_at = NULL,
     slot_wait = NULL,
+    cslot1 = CASE WHEN r.status = 'running' THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
+    cslot2 = CASE WHEN r.status = 'running' THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
+    updated_at = now()
+FROM flow_event e, ok
+WHERE r.id = ok.id
+    AND r.gen = @gen
+    AND e.id = r.event_id
+    AND (r.status IN ('queued', 'sleeping', 'waiting')
+         OR (r.status = 'running' AND r.lease_expires_at < now()))
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
+    (r.started_at = now())::boolean AS first_segment,
+    EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
+    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
+    (now() - r.created_at)::interval AS queued_for,
+    e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
+    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
+    coalesce(r.batch_size, 0)::integer AS batch_size;
+
+-- name: RunStartSlottedWait :one
+-- RunStartSlotted when it found no slot it could lock: this one waits for
+-- the claims and releases in flight on the key's slots (instead of skipping
+-- them) and takes a slot that is free once they commit, so that a run parks
+-- only when every slot is held.
+WITH run AS (
+    SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at FROM flow_run r
+    WHERE r.id = @id AND r.gen = @gen
+        AND (r.status IN ('queued', 'sleeping', 'waiting')
+             OR (r.status = 'running' AND r.lease_expires_at < now()))
+),
+s1 AS (
+    SELECT s.key, s.n FROM flow_concurrency_slot s, run
+    WHERE s.key = run.ckey1 AND s.n < run.climit1 AND s.run_id IS NULL AND run.status <> 'running'
+    ORDER BY s.key, s.n
+    LIMIT 1
+    FOR UPDATE OF s
+),
+s2 AS (
+    SELECT s.key, s.n FROM flow_concurrency_slot s, run
+    WHERE s.key = run.ckey2 AND s.n < run.climit2 AND s.run_id IS NULL AND run.status <> 'running'
+    ORDER BY s.key, s.n
+    LIMIT 1
+    FOR UPDATE OF s
+),
+ok AS (
+    SELECT run.id FROM run
+    -- A run re-claimed after its lease lapsed never stopped running: it keeps
+    -- its slots.
+    WHERE run.status = 'running'
+        OR (EXISTS (SELECT 1 FROM s1)
+        AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
+        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id))
+        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey2 AND (w.order_at, w.run_id) < (run.order_at, run.id))))
+),
+taken AS (
+    UPDATE flow_concurrency_slot s SET run_id = ok.id
+    FROM ok, (SELECT key, n FROM s1 UNION ALL SELECT key, n FROM s2) t
+    WHERE s.key = t.key AND s.n = t.n
+)
+UPDATE flow_run r
+SET status = 'running',
+    job_id = @job_id,
+    lease_owner = @lease_owner,
+    lease_expires_at = now() + @lease_ttl::interval,
+    deadline_at = CASE WHEN r.started_at IS NULL AND @finish_timeout::interval > interval '0'
+                       THEN now() + @finish_timeout::interval ELSE r.deadline_at END,
+    started_at = coalesce(r.started_at, now()),
+    wake_at = NULL,
+    slot_wait = NULL,
+    cslot1 = CASE WHEN r.status = 'running' THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
+    cslot2 = CASE WHEN r.status = 'running' THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
     updated_at = now()
 FROM flow_event e, ok
 WHERE r.id = ok.id
@@ -283,9 +354,12 @@ SELECT
 SELECT wake_at FROM flow_run WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1;
 
 -- name: RunLeaseRenew :execrows
-UPDATE flow_run
+-- The rows are locked in ID order, as the group step store locks them, so
+-- that the two never deadlock.
+UPDATE flow_run f
 SET lease_expires_at = now() + @lease_ttl::interval
-WHERE id = ANY(@ids::uuid[]) AND lease_owner = @lease_owner AND status = 'running';
+FROM (SELECT r.id FROM flow_run r WHERE r.id = ANY(@ids::uuid[]) ORDER BY r.id FOR UPDATE) l
+WHERE f.id = l.id AND f.lease_owner = @lease_owner AND f.status = 'running';
 
 -- name: RunListLeaseExpired :many
 -- Runs whose executing client stopped renewing its lease (it died or lost the

@@ -13,6 +13,9 @@ ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS ckey1 text;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS climit1 integer;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS ckey2 text;
 ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS climit2 integer;
+-- cslot1/cslot2 are the slots (flow_concurrency_slot.n) a running run holds.
+ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS cslot1 integer;
+ALTER TABLE flow_run ADD COLUMN IF NOT EXISTS cslot2 integer;
 -- slot_wait is set while a queued run waits (parked) for a free slot of its
 -- key 1 or 2; the run that frees a slot makes the oldest waiter runnable.
 -- Waiters are served in order: a run may not take a slot while a waiter
@@ -45,17 +48,36 @@ CREATE TABLE IF NOT EXISTS flow_concurrency_slot (
 -- queue for one page's lock.
 ) WITH (fillfactor = 10);
 
+-- flow_slot_waiter lists the parked runs of each concurrency key in the
+-- order they are served (a small table, so that the probes of every claim
+-- and release stay cheap whatever the size of flow_run).
+CREATE TABLE IF NOT EXISTS flow_slot_waiter (
+    key text NOT NULL,
+    order_at timestamptz NOT NULL,
+    run_id uuid NOT NULL,
+    PRIMARY KEY (key, order_at, run_id)
+);
+
 CREATE OR REPLACE FUNCTION flow_slot_free_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE flow_concurrency_slot SET run_id = NULL
-    WHERE key IN (NEW.ckey1, NEW.ckey2) AND run_id = NEW.id;
+    IF OLD.status = 'running' THEN
+        UPDATE flow_concurrency_slot SET run_id = NULL
+        WHERE ((key = NEW.ckey1 AND n = NEW.cslot1) OR (key = NEW.ckey2 AND n = NEW.cslot2)) AND run_id = NEW.id;
+    END IF;
+    IF NEW.status <> 'queued' THEN
+        DELETE FROM flow_slot_waiter
+        WHERE key IN (NEW.ckey1, NEW.ckey2) AND order_at = NEW.order_at AND run_id = NEW.id;
+    END IF;
     RETURN NULL;
 END
 $$;
 
+-- A run's slots are freed when it stops running, and its place in line
+-- goes when it leaves the queue (it starts, or is cancelled).
 DROP TRIGGER IF EXISTS flow_run_slot_free ON flow_run;
 CREATE TRIGGER flow_run_slot_free AFTER UPDATE OF status ON flow_run
-    FOR EACH ROW WHEN (OLD.status = 'running' AND NEW.status <> 'running' AND NEW.ckey1 IS NOT NULL)
+    FOR EACH ROW WHEN (NEW.ckey1 IS NOT NULL AND OLD.status IS DISTINCT FROM NEW.status
+                       AND (OLD.status IN ('running', 'queued')))
     EXECUTE FUNCTION flow_slot_free_trigger();
 
 CREATE UNIQUE INDEX IF NOT EXISTS flow_run_singleton_idx ON flow_run (singleton_key)
@@ -108,8 +130,7 @@ BEGIN
         RETURN 0;
     END IF;
     -- The common case, with no run waiting, in one probe per key.
-    IF NOT EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey1 = r.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL)
-       AND (r.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_run o WHERE o.ckey2 = r.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL)) THEN
+    IF NOT EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2)) THEN
         RETURN 0;
     END IF;
     WITH keys AS (
@@ -123,15 +144,10 @@ BEGIN
         FROM keys k
     ),
     next AS (
-        SELECT w.job_id, w.order_at FROM free f, LATERAL (
-            (SELECT o.job_id, o.order_at FROM flow_run o
-             WHERE f.slot = 1 AND o.ckey1 = f.key AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
-             ORDER BY o.ckey1, o.order_at, o.id LIMIT f.n)
-            UNION ALL
-            (SELECT o.job_id, o.order_at FROM flow_run o
-             WHERE f.slot = 2 AND o.ckey2 = f.key AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
-             ORDER BY o.ckey2, o.order_at, o.id LIMIT f.n)
+        SELECT o.job_id, o.order_at FROM free f, LATERAL (
+            SELECT w.run_id FROM flow_slot_waiter w WHERE w.key = f.key ORDER BY w.order_at, w.run_id LIMIT f.n
         ) w
+        JOIN flow_run o ON o.id = w.run_id
     ),
     -- A woken run's job keeps its place in River's queue (scheduled_at order):
     -- that of its run, not the back of the queue.

@@ -128,6 +128,8 @@ type FlowRun struct {
 	Climit1        *int32
 	Ckey2          *string
 	Climit2        *int32
+	Cslot1         *int32
+	Cslot2         *int32
 	SlotWait       *int16
 	OrderAt        *time.Time
 	SingletonKey   *string
@@ -140,6 +142,12 @@ type FlowRunEvent struct {
 	RunID   string
 	Seq     int32
 	EventID string
+}
+
+type FlowSlotWaiter struct {
+	Key     string
+	OrderAt time.Time
+	RunID   string
 }
 
 type FlowStep struct {

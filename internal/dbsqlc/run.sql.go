@@ -196,7 +196,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) 
 }
 
 const runGet = `-- name: RunGet :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE id = $1
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE id = $1
 `
 
 func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, error) {
@@ -226,6 +226,8 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 		&i.Climit1,
 		&i.Ckey2,
 		&i.Climit2,
+		&i.Cslot1,
+		&i.Cslot2,
 		&i.SlotWait,
 		&i.OrderAt,
 		&i.SingletonKey,
@@ -237,7 +239,7 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 }
 
 const runGetChild = `-- name: RunGetChild :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
 `
 
 type RunGetChildParams struct {
@@ -272,6 +274,8 @@ func (q *Queries) RunGetChild(ctx context.Context, db DBTX, arg *RunGetChildPara
 		&i.Climit1,
 		&i.Ckey2,
 		&i.Climit2,
+		&i.Cslot1,
+		&i.Cslot2,
 		&i.SlotWait,
 		&i.OrderAt,
 		&i.SingletonKey,
@@ -331,19 +335,22 @@ func (q *Queries) RunInsertChild(ctx context.Context, db DBTX, arg *RunInsertChi
 }
 
 const runLeaseRenew = `-- name: RunLeaseRenew :execrows
-UPDATE flow_run
+UPDATE flow_run f
 SET lease_expires_at = now() + $1::interval
-WHERE id = ANY($2::uuid[]) AND lease_owner = $3 AND status = 'running'
+FROM (SELECT r.id FROM flow_run r WHERE r.id = ANY($3::uuid[]) ORDER BY r.id FOR UPDATE) l
+WHERE f.id = l.id AND f.lease_owner = $2 AND f.status = 'running'
 `
 
 type RunLeaseRenewParams struct {
 	LeaseTtl   time.Duration
-	IDs        []string
 	LeaseOwner *string
+	IDs        []string
 }
 
+// The rows are locked in ID order, as the group step store locks them, so
+// that the two never deadlock.
 func (q *Queries) RunLeaseRenew(ctx context.Context, db DBTX, arg *RunLeaseRenewParams) (int64, error) {
-	result, err := db.Exec(ctx, runLeaseRenew, arg.LeaseTtl, arg.IDs, arg.LeaseOwner)
+	result, err := db.Exec(ctx, runLeaseRenew, arg.LeaseTtl, arg.LeaseOwner, arg.IDs)
 	if err != nil {
 		return 0, err
 	}
@@ -351,7 +358,7 @@ func (q *Queries) RunLeaseRenew(ctx context.Context, db DBTX, arg *RunLeaseRenew
 }
 
 const runList = `-- name: RunList :many
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run
 WHERE ($1::text IS NULL OR function_id = $1)
     AND ($2::uuid IS NULL OR event_id = $2)
     AND (cardinality($3::text[]) = 0 OR status = ANY($3::text[]))
@@ -407,6 +414,8 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 			&i.Climit1,
 			&i.Ckey2,
 			&i.Climit2,
+			&i.Cslot1,
+			&i.Cslot2,
 			&i.SlotWait,
 			&i.OrderAt,
 			&i.SingletonKey,
@@ -715,12 +724,10 @@ ok AS (
     WHERE run.status = 'running'
         OR (EXISTS (SELECT 1 FROM s1)
         AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
-        AND NOT EXISTS (SELECT 1 FROM flow_run o
-                        WHERE o.ckey1 = run.ckey1 AND o.slot_wait = 1 AND o.status = 'queued' AND o.wake_at IS NULL
-                            AND (o.order_at, o.id) < (run.order_at, run.id))
-        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_run o
-                        WHERE o.ckey2 = run.ckey2 AND o.slot_wait = 2 AND o.status = 'queued' AND o.wake_at IS NULL
-                            AND (o.order_at, o.id) < (run.order_at, run.id))))
+        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id))
+        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey2 AND (w.order_at, w.run_id) < (run.order_at, run.id))))
 ),
 taken AS (
     UPDATE flow_concurrency_slot s SET run_id = ok.id
@@ -737,6 +744,8 @@ SET status = 'running',
     started_at = coalesce(r.started_at, now()),
     wake_at = NULL,
     slot_wait = NULL,
+    cslot1 = CASE WHEN r.status = 'running' THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
+    cslot2 = CASE WHEN r.status = 'running' THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
     updated_at = now()
 FROM flow_event e, ok
 WHERE r.id = ok.id
@@ -800,6 +809,143 @@ func (q *Queries) RunStartSlotted(ctx context.Context, db DBTX, arg *RunStartSlo
 		arg.ID,
 	)
 	var i RunStartSlottedRow
+	err := row.Scan(
+		&i.ID,
+		&i.FunctionID,
+		&i.Gen,
+		&i.Attempt,
+		&i.CreatedAt,
+		&i.ParentRunID,
+		&i.DeadlineAt,
+		&i.FirstSegment,
+		&i.HasSteps,
+		&i.HasCancelWaits,
+		&i.QueuedFor,
+		&i.EventID,
+		&i.EventName,
+		&i.EventData,
+		&i.EventTs,
+		&i.EventDedupeID,
+		&i.EventReceivedAt,
+		&i.Slotted,
+		&i.BatchSize,
+	)
+	return &i, err
+}
+
+const runStartSlottedWait = `-- name: RunStartSlottedWait :one
+WITH run AS (
+    SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at FROM flow_run r
+    WHERE r.id = $6 AND r.gen = $5
+        AND (r.status IN ('queued', 'sleeping', 'waiting')
+             OR (r.status = 'running' AND r.lease_expires_at < now()))
+),
+s1 AS (
+    SELECT s.key, s.n FROM flow_concurrency_slot s, run
+    WHERE s.key = run.ckey1 AND s.n < run.climit1 AND s.run_id IS NULL AND run.status <> 'running'
+    ORDER BY s.key, s.n
+    LIMIT 1
+    FOR UPDATE OF s
+),
+s2 AS (
+    SELECT s.key, s.n FROM flow_concurrency_slot s, run
+    WHERE s.key = run.ckey2 AND s.n < run.climit2 AND s.run_id IS NULL AND run.status <> 'running'
+    ORDER BY s.key, s.n
+    LIMIT 1
+    FOR UPDATE OF s
+),
+ok AS (
+    SELECT run.id FROM run
+    -- A run re-claimed after its lease lapsed never stopped running: it keeps
+    -- its slots.
+    WHERE run.status = 'running'
+        OR (EXISTS (SELECT 1 FROM s1)
+        AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
+        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id))
+        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey2 AND (w.order_at, w.run_id) < (run.order_at, run.id))))
+),
+taken AS (
+    UPDATE flow_concurrency_slot s SET run_id = ok.id
+    FROM ok, (SELECT key, n FROM s1 UNION ALL SELECT key, n FROM s2) t
+    WHERE s.key = t.key AND s.n = t.n
+)
+UPDATE flow_run r
+SET status = 'running',
+    job_id = $1,
+    lease_owner = $2,
+    lease_expires_at = now() + $3::interval,
+    deadline_at = CASE WHEN r.started_at IS NULL AND $4::interval > interval '0'
+                       THEN now() + $4::interval ELSE r.deadline_at END,
+    started_at = coalesce(r.started_at, now()),
+    wake_at = NULL,
+    slot_wait = NULL,
+    cslot1 = CASE WHEN r.status = 'running' THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
+    cslot2 = CASE WHEN r.status = 'running' THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
+    updated_at = now()
+FROM flow_event e, ok
+WHERE r.id = ok.id
+    AND r.gen = $5
+    AND e.id = r.event_id
+    AND (r.status IN ('queued', 'sleeping', 'waiting')
+         OR (r.status = 'running' AND r.lease_expires_at < now()))
+RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
+    (r.started_at = now())::boolean AS first_segment,
+    EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
+    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
+    (now() - r.created_at)::interval AS queued_for,
+    e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
+    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
+    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
+    coalesce(r.batch_size, 0)::integer AS batch_size
+`
+
+type RunStartSlottedWaitParams struct {
+	JobID         *int64
+	LeaseOwner    *string
+	LeaseTtl      time.Duration
+	FinishTimeout time.Duration
+	Gen           int32
+	ID            string
+}
+
+type RunStartSlottedWaitRow struct {
+	ID              string
+	FunctionID      string
+	Gen             int32
+	Attempt         int32
+	CreatedAt       time.Time
+	ParentRunID     *string
+	DeadlineAt      *time.Time
+	FirstSegment    bool
+	HasSteps        bool
+	HasCancelWaits  bool
+	QueuedFor       time.Duration
+	EventID         string
+	EventName       string
+	EventData       []byte
+	EventTs         time.Time
+	EventDedupeID   *string
+	EventReceivedAt time.Time
+	Slotted         bool
+	BatchSize       int32
+}
+
+// RunStartSlotted when it found no slot it could lock: this one waits for
+// the claims and releases in flight on the key's slots (instead of skipping
+// them) and takes a slot that is free once they commit, so that a run parks
+// only when every slot is held.
+func (q *Queries) RunStartSlottedWait(ctx context.Context, db DBTX, arg *RunStartSlottedWaitParams) (*RunStartSlottedWaitRow, error) {
+	row := db.QueryRow(ctx, runStartSlottedWait,
+		arg.JobID,
+		arg.LeaseOwner,
+		arg.LeaseTtl,
+		arg.FinishTimeout,
+		arg.Gen,
+		arg.ID,
+	)
+	var i RunStartSlottedWaitRow
 	err := row.Scan(
 		&i.ID,
 		&i.FunctionID,
