@@ -253,3 +253,43 @@ func encodeRegistryConfig(c *controlConfig) []byte {
 	}
 	return b
 }
+
+// describe returns the options in words, one line each, for listings.
+func (c *controlConfig) describe() []string {
+	per := func(key string) string {
+		if key == "" {
+			return ""
+		}
+		return " per " + key
+	}
+	var out []string
+	for _, cc := range c.Concurrency {
+		out = append(out, fmt.Sprintf("Concurrency: %d%s", cc.Limit, per(cc.Key)))
+	}
+	if t := c.Throttle; t != nil {
+		out = append(out, fmt.Sprintf("Throttle: %d per %s, burst %d%s", t.Limit, t.Period, t.Burst, per(t.Key)))
+	}
+	if r := c.RateLimit; r != nil {
+		out = append(out, fmt.Sprintf("Rate limit: %d per %s%s", r.Limit, r.Period, per(r.Key)))
+	}
+	if d := c.Debounce; d != nil {
+		line := fmt.Sprintf("Debounce: %s%s", d.Period, per(d.Key))
+		if d.Timeout > 0 {
+			line += fmt.Sprintf(", at most %s", d.Timeout)
+		}
+		out = append(out, line)
+	}
+	if b := c.Batch; b != nil {
+		out = append(out, fmt.Sprintf("Batch: up to %d events or %s%s", b.MaxSize, b.Timeout, per(b.Key)))
+	}
+	if p := c.Priority; p != nil {
+		out = append(out, "Priority: "+p.Run)
+	}
+	if c.Idempotency != "" {
+		out = append(out, "Idempotency: "+c.Idempotency)
+	}
+	if s := c.Singleton; s != nil {
+		out = append(out, fmt.Sprintf("Singleton (%s)%s", s.Mode, per(s.Key)))
+	}
+	return out
+}

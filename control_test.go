@@ -453,3 +453,64 @@ func TestFlowControlValidation(t *testing.T) {
 		Concurrency: []flow.Concurrency{{Limit: 2}}, Throttle: &flow.Throttle{Limit: 1, Period: time.Second}}, flow.EventTrigger("x/e"), noop)
 	require.NoError(t, err)
 }
+
+// The registry keeps a function's flow control: any client lists it.
+func TestFlowControlListed(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	echoData(t, c, flow.FunctionOpts{ID: "listed",
+		Concurrency: []flow.Concurrency{{Limit: 5}, {Limit: 1, Key: "event.data.account"}},
+		Throttle:    &flow.Throttle{Limit: 10, Period: time.Minute, Burst: 2},
+		Singleton:   &flow.Singleton{Mode: flow.SingletonCancel, Key: "event.data.user"},
+	}, "listed/e")
+	start(t, c)
+	other := newClient(t, pool, nil) // defines nothing
+	fns, err := other.ListFunctions(testCtx(t))
+	require.NoError(t, err)
+	require.Len(t, fns, 1)
+	require.False(t, fns[0].Local)
+	require.Equal(t, []string{
+		"Concurrency: 5",
+		"Concurrency: 1 per event.data.account",
+		"Throttle: 10 per 1m0s, burst 2",
+		"Singleton (cancel) per event.data.user",
+	}, fns[0].FlowControl)
+}
+
+// DeleteExpired drops idempotency keys past their 24 hours (the key can be
+// used again) and rate-limit state that no longer limits anything.
+func TestFlowControlStateExpires(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	echoData(t, c, flow.FunctionOpts{ID: "once", Idempotency: "event.data.id"}, "once/e")
+	echoData(t, c, flow.FunctionOpts{ID: "rated", RateLimit: &flow.RateLimit{Limit: 1, Period: time.Hour}}, "rated/e")
+	start(t, c)
+	ctx := testCtx(t)
+	sendData(t, c, "once/e", map[string]any{"id": 1})
+	sendData(t, c, "rated/e", nil)
+	count := func(table string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n))
+		return n
+	}
+	_, err := c.DeleteExpired(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, count("flow_idempotency"), "a fresh key stays")
+	require.Equal(t, 1, count("flow_limit"), "a limit in force stays")
+
+	_, err = pool.Exec(ctx, "UPDATE flow_idempotency SET seen_at = now() - interval '25 hours'")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE flow_limit SET tat = now() - interval '2 minutes'")
+	require.NoError(t, err)
+	_, err = c.DeleteExpired(ctx)
+	require.NoError(t, err)
+	require.Zero(t, count("flow_idempotency"))
+	require.Zero(t, count("flow_limit"))
+	// The key starts a run again.
+	sendData(t, c, "once/e", map[string]any{"id": 1})
+	runs := awaitAll(t, c, "once")
+	require.Len(t, runs, 2)
+	require.Equal(t, flow.RunCompleted, runs[1].Status, runs[1].Error)
+}

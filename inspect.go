@@ -365,6 +365,10 @@ type FunctionInfo struct {
 	Local    bool
 	CancelOn []CancelOn
 	Timeouts Timeouts
+	// FlowControl describes the function's flow-control options (from the
+	// registry, so for any registered function), one line each, such as
+	// "Concurrency: 2 per event.data.account".
+	FlowControl []string
 }
 
 // TriggerInfo is one trigger of a function: an event trigger (Event, with
@@ -391,7 +395,11 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	}
 	byID := map[string]*FunctionInfo{}
 	for _, f := range fns {
-		byID[f.ID] = &FunctionInfo{ID: f.ID, Name: f.Name, Retries: int(f.Retries), Registered: true, UpdatedAt: f.UpdatedAt}
+		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: int(f.Retries), Registered: true, UpdatedAt: f.UpdatedAt}
+		if ctl, err := parseRegistryControl(string(f.Config)); err == nil && ctl != nil {
+			fi.FlowControl = ctl.describe()
+		}
+		byID[f.ID] = fi
 	}
 	for _, t := range triggers {
 		fi := byID[t.FunctionID]

@@ -63,6 +63,14 @@ func (c *Client) DeleteExpired(ctx context.Context) (int64, error) {
 			break
 		}
 	}
-	_, err := c.q.EventDedupeDeleteExpired(ctx, c.pool)
+	if _, err := c.q.EventDedupeDeleteExpired(ctx, c.pool); err != nil {
+		return runs, err
+	}
+	// Flow control's own state: idempotency keys past their 24 hours, and
+	// throttle and rate-limit state that no longer limits anything.
+	if _, err := c.q.IdempotencyDeleteExpired(ctx, c.pool); err != nil {
+		return runs, err
+	}
+	_, err := c.q.LimitDeleteIdle(ctx, c.pool)
 	return runs, err
 }

@@ -63,7 +63,7 @@ func sizesFor(short bool) sizes {
 			sleepers: 100, scaleRows: 1000, replayRuns: 5, replaySteps: 100, controlRuns: 200}
 	}
 	return sizes{enqueueSends: 2000, throughputRuns: 10000, latencySamples: 500, wakeSamples: 200,
-		sleepers: 1000, scaleRows: 100000, replayRuns: 20, replaySteps: 100, controlRuns: 200}
+		sleepers: 1000, scaleRows: 100000, replayRuns: 20, replaySteps: 100, controlRuns: 5000}
 }
 
 // scenario is one numbered scenario of the issue.

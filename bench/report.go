@@ -382,4 +382,5 @@ const methodNotes = `Method:
 - 5: lateness = the step after the sleep starts − (the time Sleep was called + 1 s).
 - 6: the N sleeping runs (Sleep 24 h) and N waiting runs (WaitForEvent 24 h, Match) are created through the engine (events sent to a started worker), once, and kept for all rounds; the empty-table figures are taken in a fresh database in the same round.
 - 7: one run at a time: 100 flow.Step calls, then Sleep(20 ms), then one new step; timed on the segment that resumes after the sleep.
+- 8: as 2 (events sent first in batches of 500, then one worker started and timed until every run completed), for the same 3-step function with each flow-control option in turn, each in a fresh database; keys take a value per event or per one of 100 accounts, and the limits are set so that they do not bind (except the row marked binding), so that the figure is the cost of the mechanism. The send rows time the Send calls.
 `
