@@ -40,16 +40,12 @@ func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *con
 			params.Delay = b.Timeout
 		}
 		c.setConcurrencyKeys(params, fnID, ctl, body)
-		params.Notify = params.Delay == 0 && c.insertNotify.allow()
-		row, err := c.q.RunInsertControlled(ctx, tx, params)
-		if err == nil {
-			if row.WakeAt != nil {
-				c.waker.wakeAt(*row.WakeAt)
-			}
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		created, err := c.insertControlledRun(ctx, tx, params)
+		if err != nil {
 			return fmt.Errorf("batch: start run: %w", err)
+		}
+		if created {
+			return nil
 		}
 		// Another sender opened the key's batch meanwhile: join it.
 	}

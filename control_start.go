@@ -147,16 +147,12 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 				return fmt.Errorf("debounce: %w", err)
 			}
 		}
-		params.Notify = params.Delay == 0 && c.insertNotify.allow()
-		row, err := c.q.RunInsertControlled(ctx, tx, params)
-		if err == nil {
-			if row.WakeAt != nil {
-				c.waker.wakeAt(*row.WakeAt)
-			}
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		created, err := c.insertControlledRun(ctx, tx, params)
+		if err != nil {
 			return fmt.Errorf("start run: %w", err)
+		}
+		if created {
+			return nil
 		}
 		if s := ctl.Singleton; s != nil {
 			active, err := c.q.RunSingletonActive(ctx, tx, params.SingletonKey)
@@ -190,6 +186,24 @@ func (c *Client) priorityOf(fnID, src string, body []byte) int64 {
 		return 0
 	}
 	return min(max(secs, -maxPrioritySeconds), maxPrioritySeconds)
+}
+
+// insertControlledRun creates a run of a function with flow control and its
+// first job. It reports false when a singleton, debounce or batch key
+// conflicted and nothing was created.
+func (c *Client) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbsqlc.RunInsertControlledParams) (bool, error) {
+	params.Notify = params.Delay == 0 && c.insertNotify.allow()
+	row, err := c.q.RunInsertControlled(ctx, tx, params)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if row.WakeAt != nil {
+		c.waker.wakeAt(*row.WakeAt)
+	}
+	return true, nil
 }
 
 // skipRun records a run that flow control skipped.

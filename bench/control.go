@@ -48,6 +48,7 @@ func controlCases(workers int) []controlCase {
 	}
 }
 
+// accountData is the data of the flow-control scenario's events.
 type accountData struct {
 	Seq     int64  `json:"seq"`
 	Account string `json:"account"`
@@ -80,21 +81,7 @@ func (e *env) controlThroughput(ctx context.Context, cc controlCase) error {
 	defer drop()
 	opts := cc.opts
 	opts.ID = "ctl"
-	define := func(c *flow.Client) error {
-		_, err := flow.CreateFunction(c, opts, flow.EventTrigger("bench/ctl"),
-			func(ctx context.Context, in flow.Input[accountData]) (any, error) {
-				var sum int64
-				for range 3 {
-					v, err := flow.Step(ctx, "s", func(context.Context) (int64, error) { return 1, nil })
-					if err != nil {
-						return nil, err
-					}
-					sum += v
-				}
-				return sum, nil
-			})
-		return err
-	}
+	define := defineThreeStepsWith(opts, "bench/ctl")
 	if err := e.registerFunctions(ctx, pool, define); err != nil {
 		return err
 	}

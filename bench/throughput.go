@@ -17,8 +17,13 @@ import (
 
 // defineThreeSteps creates a function of three trivial steps on event name.
 func defineThreeSteps(id, event string) func(c *flow.Client) error {
+	return defineThreeStepsWith(flow.FunctionOpts{ID: id}, event)
+}
+
+// defineThreeStepsWith is defineThreeSteps with more options.
+func defineThreeStepsWith(opts flow.FunctionOpts, event string) func(c *flow.Client) error {
 	return func(c *flow.Client) error {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: id}, flow.EventTrigger(event),
+		_, err := flow.CreateFunction(c, opts, flow.EventTrigger(event),
 			func(ctx context.Context, in flow.Input[seqData]) (any, error) {
 				var sum int64
 				for range 3 {
