@@ -194,10 +194,13 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 
 // recoveryKilledFunction defines the function of TestRecoveryKilledWorker on
 // c: a StepTx "first" that inserts a row, then a step "slow" that runs slow.
+// One run at a time executes (a concurrency limit of 1), so the killed
+// process also holds the function's one slot.
 func recoveryKilledFunction(t *testing.T, c *flow.Client, firstRuns *atomic.Int64,
 	slow func(ctx context.Context, runID string) (string, error)) {
 	t.Helper()
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/killed"}, flow.EventTrigger("recovery/killed"),
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/killed", Concurrency: []flow.Concurrency{{Limit: 1}}},
+		flow.EventTrigger("recovery/killed"),
 		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
 			first, err := flow.StepTx(ctx, "first", func(ctx context.Context, tx pgx.Tx) (string, error) {
 				firstRuns.Add(1)
@@ -308,6 +311,9 @@ func TestRecoveryKilledWorker(t *testing.T) {
 	before, err := c.GetRun(ctx, runID)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunRunning, before.Status, "the killed process held the run")
+	// A second run waits for the slot the killed process held.
+	second := sendOne(t, c, flow.Event{Name: "recovery/killed"})
+	require.Len(t, second, 1)
 	start(t, c)
 
 	awaitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -319,11 +325,17 @@ func TestRecoveryKilledWorker(t *testing.T) {
 	require.NoError(t, run.DecodeOutput(&output))
 	require.Equal(t, "first done, slow done", output)
 
+	// The taken-over run's slot passes on: the second run completes well
+	// before a waiting run's recheck (a minute) would start it.
+	run2, err := c.AwaitRun(awaitCtx, second[0])
+	require.NoError(t, err, "the run waiting for the dead process's slot did not finish")
+	require.Equal(t, flow.RunCompleted, run2.Status, run2.Error)
+
 	var rows int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM recovery_first WHERE run_id = $1`, runID).Scan(&rows))
 	require.Equal(t, 1, rows, "StepTx first committed once")
-	require.Zero(t, firstRuns.Load(), "the surviving client replayed first instead of executing it")
-	require.Equal(t, int64(1), slowRuns.Load())
+	require.Equal(t, int64(1), firstRuns.Load(), "the surviving client replayed first instead of executing it (the second run executed it)")
+	require.Equal(t, int64(2), slowRuns.Load())
 
 	require.Len(t, run.Steps, 2)
 	require.Equal(t, "first", run.Steps[0].ID)
