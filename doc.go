@@ -51,6 +51,14 @@
 // producers at commit, and a waker in each client makes sleeping runs
 // runnable at their wake time.
 //
+// # Flow control
+//
+// [FunctionOpts] limits and shapes a function's runs, with state in Postgres
+// so that it holds across every process: [Concurrency] (runs executing at
+// once, per CEL key), [Throttle], [RateLimit], [Debounce], [Batch],
+// [Priority], an idempotency key and [Singleton]. Runs that flow control
+// turns away are recorded with status [RunSkipped].
+//
 // # Inspecting runs
 //
 // [Client.GetRun], [Client.ListRuns] and [Client.AwaitRun] show each run's

@@ -48,7 +48,8 @@ func uiTestCtx(t *testing.T) context.Context {
 // uiSetup starts a client with the functions "ok" (one step "greet" that
 // echoes the event's data; event "ui/ok" or any "xss/..." event), "bad"
 // (a step that fails, with markup in its error; event "ui/bad") and "nap"
-// (sleeps an hour; event "ui/nap"), and serves the dashboard with opts.
+// (sleeps an hour; event "ui/nap"; 3 at once per data.user), and serves the
+// dashboard with opts.
 func uiSetup(t *testing.T, opts *flowui.Options) *uiBundle {
 	t.Helper()
 	pool := flowtest.Pool(t)
@@ -67,7 +68,7 @@ func uiSetup(t *testing.T, opts *flowui.Options) *uiBundle {
 			return nil, err
 		})
 	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "nap"}, flow.EventTrigger("ui/nap"),
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "nap", Concurrency: []flow.Concurrency{{Limit: 3, Key: "event.data.user"}}}, flow.EventTrigger("ui/nap"),
 		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
 			if err := flow.Sleep(ctx, "snooze", time.Hour); err != nil {
 				return nil, err
@@ -471,6 +472,7 @@ func TestUIEventsAndFunctionsPages(t *testing.T) {
 	require.Contains(t, res.body, `<code>ui/ok</code>`)
 	require.Contains(t, res.body, `<code>xss/*</code>`)
 	require.Contains(t, res.body, "Retries: 0")
+	require.Contains(t, res.body, "<li>Concurrency: 3 per event.data.user</li>", "flow control is listed")
 	require.Contains(t, res.body, `href="runs?function=bad&amp;since=24h&amp;status=failed">failed <b>1</b>`)
 }
 
