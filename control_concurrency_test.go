@@ -331,3 +331,51 @@ func TestConcurrencyStartTimeoutWhileWaiting(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 }
+
+// Reruns and invoked runs take slots like the runs events start.
+func TestConcurrencyAppliesToRerunsAndInvokes(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	limited, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 1}}},
+		flow.EventTrigger("gated/run"),
+		func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
+			return flow.Step(ctx, "hold", func(ctx context.Context) (string, error) {
+				return in.Event.Data["Key"], g.enter(ctx, in.Event.Data["Key"])
+			})
+		})
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "parent"}, flow.EventTrigger("parent/run"),
+		func(ctx context.Context, in flow.Input[any]) (any, error) {
+			return flow.Invoke[string](ctx, "child", limited, map[string]string{"Key": "child"}, flow.InvokeOpts{})
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	g.open("c0")
+	c0 := sendKeyed(t, c, "c0", "")
+	run, err := c.AwaitRun(testCtx(t), c0)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+
+	r0 := sendKeyed(t, c, "r0", "")
+	g.waitEntered(t, 2)
+	rerun, err := c.Rerun(testCtx(t), c0)
+	require.NoError(t, err)
+	parent := sendOne(t, c, flow.Event{Name: "parent/run"})[0]
+	waitParked(t, pool, 2)
+	_, entered, _ := g.snapshot()
+	require.Equal(t, []string{"c0", "r0"}, entered, "the rerun and the invoked run wait for the slot")
+
+	g.open("r0")
+	g.open("child")
+	for _, id := range []string{r0, rerun, parent} {
+		run, err := c.AwaitRun(testCtx(t), id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	}
+	_, entered, most := g.snapshot()
+	require.Equal(t, 1, most, "one at a time")
+	require.ElementsMatch(t, []string{"c0", "r0", "c0", "child"}, entered)
+}

@@ -216,16 +216,58 @@ func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, r
 
 // setConcurrencyKeys gives a new run its concurrency keys and limits.
 func (c *Client) setConcurrencyKeys(params *dbsqlc.RunInsertControlledParams, fnID string, ctl *controlConfig, body []byte) {
+	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = c.concurrencyKeys(fnID, ctl, body)
+	params.Slots = params.Ckey1 != nil
+}
+
+// concurrencyKeys evaluates a function's concurrency keys for an event (nil
+// where it has no such limit).
+func (c *Client) concurrencyKeys(fnID string, ctl *controlConfig, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32) {
 	for i, cc := range ctl.Concurrency {
 		key := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
 		limit := int32(cc.Limit)
 		if i == 0 {
-			params.Ckey1, params.Climit1 = &key, &limit
+			key1, limit1 = &key, &limit
 		} else {
-			params.Ckey2, params.Climit2 = &key, &limit
+			key2, limit2 = &key, &limit
 		}
 	}
-	params.Slots = len(ctl.Concurrency) > 0
+	return key1, limit1, key2, limit2
+}
+
+// limitRun gives a run created outside the sender's flow-control path (a
+// rerun, an invoked run) its function's concurrency keys, and reports
+// whether it has any: its jobs must then claim slots. The other options
+// apply to events, not to these runs.
+func (c *Client) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ctl *controlConfig, ev storedEvent) (bool, error) {
+	if ctl == nil || len(ctl.Concurrency) == 0 {
+		return false, nil
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return false, err
+	}
+	k1, l1, k2, l2 := c.concurrencyKeys(fnID, ctl, body)
+	if err := c.q.RunSetConcurrency(ctx, tx, &dbsqlc.RunSetConcurrencyParams{ID: runID, Ckey1: k1, Climit1: l1, Ckey2: k2, Climit2: l2}); err != nil {
+		return false, fmt.Errorf("set concurrency keys: %w", err)
+	}
+	return true, nil
+}
+
+// controlFor returns a function's flow control: its definition's, if this
+// client has it, else the registry's.
+func (c *Client) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*controlConfig, error) {
+	if fn := c.function(fnID); fn != nil {
+		return fn.control, nil
+	}
+	raw, err := c.q.FunctionConfig(ctx, db, fnID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseRegistryControl(string(raw))
 }
 
 func ptrInt32(v int32) *int32 { return &v }

@@ -71,7 +71,13 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 			return fmt.Errorf("start child run of %q: %w", fn.id, err)
 		}
 		childRunID = child
-		if _, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id}, s.c.insertOpts(time.Time{})); err != nil {
+		// An invoked run takes concurrency slots like any run of its function.
+		slotted, err := s.c.limitRun(ctx, tx, child, fn.id, fn.control,
+			storedEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()})
+		if err != nil {
+			return err
+		}
+		if _, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id, Slots: slotted}, s.c.insertOpts(time.Time{})); err != nil {
 			return fmt.Errorf("insert child job: %w", err)
 		}
 		rec.detail, _ = json.Marshal(invokeDetail{FunctionID: fn.id, ChildRunID: childRunID, Until: until})

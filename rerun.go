@@ -67,6 +67,27 @@ func (c *Client) rerun(ctx context.Context, runID, fromStep string) (string, err
 				return err
 			}
 		}
+		// A rerun takes concurrency slots like any run of its function.
+		ctl, err := c.controlFor(ctx, tx, old.FunctionID)
+		if err != nil {
+			return err
+		}
+		ev, err := c.q.EventGet(ctx, tx, old.EventID)
+		if err != nil {
+			return err
+		}
+		stored := storedEvent{ID: ev.ID, Name: ev.Name, Data: ev.Data, TS: ev.Ts}
+		if ev.DedupeID != nil {
+			stored.DedupeID = *ev.DedupeID
+		}
+		slotted, err := c.limitRun(ctx, tx, newID, old.FunctionID, ctl, stored)
+		if err != nil {
+			return err
+		}
+		if slotted {
+			_, err := c.river.InsertTx(ctx, tx, runArgs{RunID: newID, FunctionID: old.FunctionID, Slots: true}, c.insertOpts(time.Time{}))
+			return err
+		}
 		return c.insertRunJobs(ctx, tx, []string{newID}, []string{old.FunctionID}, time.Time{})
 	})
 	if err != nil {

@@ -30,13 +30,8 @@ batch_event AS (
 -- The slots of the run's concurrency keys, made once per key (and again
 -- when the limit grows).
 slots AS (
-    INSERT INTO flow_concurrency_slot (key, n)
-    SELECT k.key, generate_series(0, k.lim - 1)
-    FROM (SELECT sqlc.narg('ckey1')::text AS key, sqlc.narg('climit1')::integer AS lim
-          UNION ALL SELECT sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer) k
-    WHERE k.key IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM flow_concurrency_slot s WHERE s.key = k.key AND s.n = k.lim - 1)
-    ON CONFLICT DO NOTHING
+    SELECT flow_slot_ensure(sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer),
+        flow_slot_ensure(sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer)
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -51,7 +46,9 @@ notified AS (
     SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', @queue::text)::text)
     WHERE @notify::boolean AND EXISTS (SELECT 1 FROM job WHERE job.state = 'available')
 )
-SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified FROM run;
+SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
+    (SELECT count(*) FROM slots)::integer AS slot_keys
+FROM run;
 
 -- name: RunInsertSkipped :exec
 -- Records a run that flow control skipped (a rate limit, an idempotency key
@@ -248,3 +245,19 @@ SELECT count(*)::integer AS locked, flow_slot_wake(@id)::integer AS woken
 FROM (SELECT 1 FROM flow_concurrency_slot s, flow_run r
       WHERE r.id = @id AND s.key IN (r.ckey1, r.ckey2)
       FOR UPDATE OF s) l;
+
+-- name: RunSetConcurrency :exec
+-- Gives a run created outside the sender's flow-control path (a rerun, an
+-- invoked run) its function's concurrency keys, so that it takes slots like
+-- the others; it waits in line from now.
+WITH run AS (
+    UPDATE flow_run
+    SET ckey1 = sqlc.narg('ckey1')::text, climit1 = sqlc.narg('climit1')::integer,
+        ckey2 = sqlc.narg('ckey2')::text, climit2 = sqlc.narg('climit2')::integer,
+        order_at = clock_timestamp()
+    WHERE id = @id
+    RETURNING id
+)
+SELECT flow_slot_ensure(sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer),
+    flow_slot_ensure(sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer)
+FROM run;

@@ -16,3 +16,7 @@ ON CONFLICT DO NOTHING;
 
 -- name: FunctionList :many
 SELECT * FROM flow_function ORDER BY id;
+
+-- name: FunctionConfig :one
+-- A registered function's config (its flow control).
+SELECT config FROM flow_function WHERE id = @id;

@@ -1,3 +1,4 @@
+DROP FUNCTION IF EXISTS flow_slot_ensure(text, integer);
 DROP FUNCTION IF EXISTS flow_slot_wake(uuid);
 DROP TRIGGER IF EXISTS flow_run_slot_free ON flow_run;
 DROP FUNCTION IF EXISTS flow_slot_free_trigger();

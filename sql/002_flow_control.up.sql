@@ -48,6 +48,17 @@ CREATE TABLE IF NOT EXISTS flow_concurrency_slot (
 -- queue for one page's lock.
 ) WITH (fillfactor = 10);
 
+-- flow_slot_ensure makes the slot rows 0 to lim-1 of a concurrency key (one
+-- probe when they exist).
+CREATE OR REPLACE FUNCTION flow_slot_ensure(p_key text, lim integer)
+RETURNS void LANGUAGE sql VOLATILE AS $$
+    INSERT INTO flow_concurrency_slot (key, n)
+    SELECT p_key, generate_series(0, lim - 1)
+    WHERE p_key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM flow_concurrency_slot s WHERE s.key = p_key AND s.n = lim - 1)
+    ON CONFLICT DO NOTHING;
+$$;
+
 -- flow_slot_waiter lists the parked runs of each concurrency key in the
 -- order they are served (a small table, so that the probes of every claim
 -- and release stay cheap whatever the size of flow_run).

@@ -268,13 +268,8 @@ batch_event AS (
     SELECT run.id, 1, run.event_id FROM run WHERE run.batch_key IS NOT NULL
 ),
 slots AS (
-    INSERT INTO flow_concurrency_slot (key, n)
-    SELECT k.key, generate_series(0, k.lim - 1)
-    FROM (SELECT $6::text AS key, $7::integer AS lim
-          UNION ALL SELECT $8::text, $9::integer) k
-    WHERE k.key IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM flow_concurrency_slot s WHERE s.key = k.key AND s.n = k.lim - 1)
-    ON CONFLICT DO NOTHING
+    SELECT flow_slot_ensure($6::text, $7::integer),
+        flow_slot_ensure($8::text, $9::integer)
 ),
 job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
@@ -289,7 +284,9 @@ notified AS (
     SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', $15::text)::text)
     WHERE $16::boolean AND EXISTS (SELECT 1 FROM job WHERE job.state = 'available')
 )
-SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified FROM run
+SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
+    (SELECT count(*) FROM slots)::integer AS slot_keys
+FROM run
 `
 
 type RunInsertControlledParams struct {
@@ -315,6 +312,7 @@ type RunInsertControlledRow struct {
 	ID       string
 	WakeAt   *time.Time
 	Notified int32
+	SlotKeys int32
 }
 
 // Flow control (FunctionOpts.Concurrency, Throttle, RateLimit, Debounce,
@@ -350,7 +348,12 @@ func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInse
 		arg.Notify,
 	)
 	var i RunInsertControlledRow
-	err := row.Scan(&i.ID, &i.WakeAt, &i.Notified)
+	err := row.Scan(
+		&i.ID,
+		&i.WakeAt,
+		&i.Notified,
+		&i.SlotKeys,
+	)
 	return &i, err
 }
 
@@ -452,6 +455,42 @@ func (q *Queries) RunPark(ctx context.Context, db DBTX, arg *RunParkParams) (*Ru
 	var i RunParkRow
 	err := row.Scan(&i.ID, &i.NeverStarted, &i.QueuedFor)
 	return &i, err
+}
+
+const runSetConcurrency = `-- name: RunSetConcurrency :exec
+WITH run AS (
+    UPDATE flow_run
+    SET ckey1 = $1::text, climit1 = $2::integer,
+        ckey2 = $3::text, climit2 = $4::integer,
+        order_at = clock_timestamp()
+    WHERE id = $5
+    RETURNING id
+)
+SELECT flow_slot_ensure($1::text, $2::integer),
+    flow_slot_ensure($3::text, $4::integer)
+FROM run
+`
+
+type RunSetConcurrencyParams struct {
+	Ckey1   *string
+	Climit1 *int32
+	Ckey2   *string
+	Climit2 *int32
+	ID      string
+}
+
+// Gives a run created outside the sender's flow-control path (a rerun, an
+// invoked run) its function's concurrency keys, so that it takes slots like
+// the others; it waits in line from now.
+func (q *Queries) RunSetConcurrency(ctx context.Context, db DBTX, arg *RunSetConcurrencyParams) error {
+	_, err := db.Exec(ctx, runSetConcurrency,
+		arg.Ckey1,
+		arg.Climit1,
+		arg.Ckey2,
+		arg.Climit2,
+		arg.ID,
+	)
+	return err
 }
 
 const runSingletonActive = `-- name: RunSingletonActive :one

@@ -9,6 +9,18 @@ import (
 	"context"
 )
 
+const functionConfig = `-- name: FunctionConfig :one
+SELECT config FROM flow_function WHERE id = $1
+`
+
+// A registered function's config (its flow control).
+func (q *Queries) FunctionConfig(ctx context.Context, db DBTX, id string) ([]byte, error) {
+	row := db.QueryRow(ctx, functionConfig, id)
+	var config []byte
+	err := row.Scan(&config)
+	return config, err
+}
+
 const functionList = `-- name: FunctionList :many
 SELECT id, name, retries, config, updated_at FROM flow_function ORDER BY id
 `
