@@ -514,3 +514,29 @@ func TestFlowControlStateExpires(t *testing.T) {
 	require.Len(t, runs, 2)
 	require.Equal(t, flow.RunCompleted, runs[1].Status, runs[1].Error)
 }
+
+// Without a concurrency limit, priority orders the queue itself: with one
+// worker busy, a high-priority run sent last starts first.
+func TestPriorityOrdersTheQueue(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	pool := flowtest.Pool(t)
+	cfg := testConfig()
+	cfg.Workers = 1
+	c := newClient(t, pool, cfg)
+	gatedFunction(c, g, flow.FunctionOpts{ID: "queued", Priority: &flow.Priority{Run: "event.data.Account == 'vip' ? 60 : 0"}})
+	start(t, c)
+	sendKeyed(t, c, "first", "")
+	g.waitEntered(t, 1)
+	sendKeyed(t, c, "low1", "")
+	sendKeyed(t, c, "low2", "")
+	sendKeyed(t, c, "high", "vip")
+	for _, k := range []string{"first", "high", "low1", "low2"} {
+		g.open(k)
+	}
+	for _, r := range awaitAll(t, c, "queued") {
+		require.Equal(t, flow.RunCompleted, r.Status, r.Error)
+	}
+	_, entered, _ := g.snapshot()
+	require.Equal(t, []string{"first", "high", "low1", "low2"}, entered)
+}
