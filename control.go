@@ -8,7 +8,10 @@ import (
 
 // Concurrency limits how many runs of a function execute at once: Limit runs
 // per value of Key, a CEL expression over the triggering event such as
-// "event.data.accountId" (empty: one limit for the whole function). As in
+// "event.data.accountId" (empty: one limit for the whole function). For
+// every option, a key evaluates to its value as text (JSON for anything but
+// a string); a missing field or a failing expression gives the empty value,
+// which is one key like any other. As in
 // Inngest, a run counts only while it executes: sleeping and waiting runs
 // hold no slot. The limit holds across every process working the queue.
 // Runs over it wait, in order (see Priority), and the first of them starts
