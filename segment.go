@@ -583,27 +583,16 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 	}
 	if status == RunCompleted && s.run.ParentRunID == nil && !s.hasDeferred() {
 		// The common case in one statement; no row sends us the full way.
-		if s.run.Slotted {
-			waiters, err := s.c.q.RunCompleteQuietSlotted(ctx, s.c.pool, &dbsqlc.RunCompleteQuietSlottedParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
-			if err == nil {
-				if waiters {
-					s.releaseSlots(ctx)
-				}
-				s.runEnded(status, "")
-				return nil
+		waiters, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
+		if err == nil {
+			if waiters {
+				s.releaseSlots(ctx)
 			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
-			}
-		} else {
-			n, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
-			if err != nil {
-				return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
-			}
-			if n == 1 {
-				s.runEnded(status, "")
-				return nil
-			}
+			s.runEnded(status, "")
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {

@@ -21,8 +21,7 @@ import (
 //     of one key lock different rows, so they do not queue behind each other
 //     (a single counter or lock per key would serialise every run start and
 //     end of the function; River users saw a global limit halve throughput).
-//   - A run that finds no free slot, even after waiting for the claims and
-//     releases in flight (RunStartSlottedWait), or that finds a parked run
+//   - A run that finds no free slot it can lock, or finds a parked run
 //     waiting ahead of it, parks (RunPark): queued, with slot_wait naming the key, and a new job
 //     that only a wake (or slotRecheck) makes runnable. Parked runs are served
 //     in order (order_at, then ID).
@@ -34,7 +33,7 @@ import (
 //     least one sees both the free slot and the parked run, so no wake is
 //     lost. The parked run's call first locks the key's slots, waiting for
 //     releases in flight; so a finishing run that saw no parked run in its
-//     own statement (RunCompleteQuietSlotted) need not call at all, and the
+//     own statement (RunCompleteQuiet) need not call at all, and the
 //     common case costs no statement.
 
 // slotRecheck is how long a run waiting for a concurrency slot waits at most
@@ -55,18 +54,6 @@ func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 	})
 	if err == nil {
 		return (*dbsqlc.RunStartRow)(started), nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
-	}
-	// Every free slot may have been locked by a claim or release in flight:
-	// look again, waiting for them, before parking.
-	waited, err := c.q.RunStartSlottedWait(ctx, c.pool, (*dbsqlc.RunStartSlottedWaitParams)(&dbsqlc.RunStartSlottedParams{
-		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
-		FinishTimeout: finishTimeout,
-	}))
-	if err == nil {
-		return (*dbsqlc.RunStartRow)(waited), nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)

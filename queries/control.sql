@@ -215,28 +215,6 @@ FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
       FOR UPDATE OF c SKIP LOCKED) d
 WHERE s.key = d.key AND s.n = d.n;
 
--- name: RunCompleteQuietSlotted :one
--- RunCompleteQuiet for a run with concurrency keys (the trigger frees its
--- slots): it also says whether runs wait for a slot of its keys, so that the
--- caller calls RunSlotWake after the commit only then. (A run that parks
--- after this looked waits, in its own RunSlotWakeLocked, for this commit.)
--- No row: the segment lost the run, or the full path (RunFinish) is needed.
-UPDATE flow_run r
-SET status = 'completed',
-    output = @output,
-    ended_at = now(),
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    wake_at = NULL,
-    updated_at = now()
-WHERE r.id = @id AND r.gen = @gen AND r.status = 'running' AND r.parent_run_id IS NULL
-    AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = @id)
-    AND NOT EXISTS (SELECT 1 FROM flow_trigger t
-                    WHERE t.event_name = 'flow/function.finished'
-                       OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
-    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
-RETURNING EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2))::boolean AS waiters;
-
 -- name: RunSlotWakeLocked :one
 -- RunSlotWake for a run that has just parked: it first waits for the claims
 -- and releases in flight on its keys' slots (locking them), so that it sees

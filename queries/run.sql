@@ -102,77 +102,6 @@ RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, 
     (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
     coalesce(r.batch_size, 0)::integer AS batch_size;
 
--- name: RunStartSlottedWait :one
--- RunStartSlotted when it found no slot it could lock: this one waits for
--- the claims and releases in flight on the key's slots (instead of skipping
--- them) and takes a slot that is free once they commit, so that a run parks
--- only when every slot is held.
-WITH run AS (
-    SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at FROM flow_run r
-    WHERE r.id = @id AND r.gen = @gen
-        AND (r.status IN ('queued', 'sleeping', 'waiting')
-             OR (r.status = 'running' AND r.lease_expires_at < now()))
-),
-s1 AS (
-    SELECT s.key, s.n FROM flow_concurrency_slot s, run
-    WHERE s.key = run.ckey1 AND s.n < run.climit1 AND s.run_id IS NULL AND run.status <> 'running'
-    ORDER BY s.key, s.n
-    LIMIT 1
-    FOR UPDATE OF s
-),
-s2 AS (
-    SELECT s.key, s.n FROM flow_concurrency_slot s, run
-    WHERE s.key = run.ckey2 AND s.n < run.climit2 AND s.run_id IS NULL AND run.status <> 'running'
-    ORDER BY s.key, s.n
-    LIMIT 1
-    FOR UPDATE OF s
-),
-ok AS (
-    SELECT run.id FROM run
-    -- A run re-claimed after its lease lapsed never stopped running: it keeps
-    -- its slots.
-    WHERE run.status = 'running'
-        OR (EXISTS (SELECT 1 FROM s1)
-        AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
-        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
-                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id))
-        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
-                        WHERE w.key = run.ckey2 AND (w.order_at, w.run_id) < (run.order_at, run.id))))
-),
-taken AS (
-    UPDATE flow_concurrency_slot s SET run_id = ok.id
-    FROM ok, (SELECT key, n FROM s1 UNION ALL SELECT key, n FROM s2) t
-    WHERE s.key = t.key AND s.n = t.n
-)
-UPDATE flow_run r
-SET status = 'running',
-    job_id = @job_id,
-    lease_owner = @lease_owner,
-    lease_expires_at = now() + @lease_ttl::interval,
-    deadline_at = CASE WHEN r.started_at IS NULL AND @finish_timeout::interval > interval '0'
-                       THEN now() + @finish_timeout::interval ELSE r.deadline_at END,
-    started_at = coalesce(r.started_at, now()),
-    wake_at = NULL,
-    slot_wait = NULL,
-    cslot1 = CASE WHEN r.status = 'running' THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
-    cslot2 = CASE WHEN r.status = 'running' THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
-    updated_at = now()
-FROM flow_event e, ok
-WHERE r.id = ok.id
-    AND r.gen = @gen
-    AND e.id = r.event_id
-    AND (r.status IN ('queued', 'sleeping', 'waiting')
-         OR (r.status = 'running' AND r.lease_expires_at < now()))
-RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
-    (r.started_at = now())::boolean AS first_segment,
-    EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
-    EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = r.id AND w.kind = 'cancel') AS has_cancel_waits,
-    (now() - r.created_at)::interval AS queued_for,
-    e.id AS event_id, e.name AS event_name, e.data AS event_data, e.ts AS event_ts,
-    e.dedupe_id AS event_dedupe_id, e.received_at AS event_received_at,
-    (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted,
-    coalesce(r.batch_size, 0)::integer AS batch_size;
-
 -- name: RunFence :one
 -- Locks a run that the caller's segment still owns and renews its lease, for
 -- the rest of the caller's transaction. No row: the segment lost the run.
@@ -211,11 +140,15 @@ SELECT run.id, run.parent_run_id, run.parent_step_id,
     )::boolean AS finished_listened
 FROM run;
 
--- name: RunCompleteQuiet :execrows
+-- name: RunCompleteQuiet :one
 -- RunFinish for the common case, in one statement: a run with no parent
--- completes, and nothing listens for flow/function.finished. Zero rows: the
--- segment lost the run, or the full path (RunFinish) is needed.
-UPDATE flow_run
+-- completes, and nothing listens for flow/function.finished. No row: the
+-- segment lost the run, or the full path (RunFinish) is needed. For a run
+-- with concurrency keys (the trigger frees its slots), slot_waiters says
+-- whether runs wait for a slot of its keys, so that the caller wakes them
+-- after the commit only then; a run that parks after this looked waits, in
+-- its own RunSlotWakeLocked, for this commit.
+UPDATE flow_run r
 SET status = 'completed',
     output = @output,
     ended_at = now(),
@@ -223,12 +156,14 @@ SET status = 'completed',
     lease_expires_at = NULL,
     wake_at = NULL,
     updated_at = now()
-WHERE id = @id AND gen = @gen AND status = 'running' AND parent_run_id IS NULL
+WHERE r.id = @id AND r.gen = @gen AND r.status = 'running' AND r.parent_run_id IS NULL
     AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = @id)
     AND NOT EXISTS (SELECT 1 FROM flow_trigger t
                     WHERE t.event_name = 'flow/function.finished'
                        OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
-    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished');
+    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
+RETURNING (r.ckey1 IS NOT NULL
+    AND EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2)))::boolean AS slot_waiters;
 
 -- name: RunNotifyDone :exec
 -- Tells AwaitRun callers in every process that runs ended: @run_ids is a

@@ -213,42 +213,6 @@ func (q *Queries) LimitThrottle(ctx context.Context, db DBTX, arg *LimitThrottle
 	return delay, err
 }
 
-const runCompleteQuietSlotted = `-- name: RunCompleteQuietSlotted :one
-UPDATE flow_run r
-SET status = 'completed',
-    output = $1,
-    ended_at = now(),
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    wake_at = NULL,
-    updated_at = now()
-WHERE r.id = $2 AND r.gen = $3 AND r.status = 'running' AND r.parent_run_id IS NULL
-    AND NOT EXISTS (SELECT 1 FROM flow_wait w WHERE w.run_id = $2)
-    AND NOT EXISTS (SELECT 1 FROM flow_trigger t
-                    WHERE t.event_name = 'flow/function.finished'
-                       OR (t.is_prefix AND starts_with('flow/function.finished', t.event_name)))
-    AND NOT EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = 'flow/function.finished')
-RETURNING EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2))::boolean AS waiters
-`
-
-type RunCompleteQuietSlottedParams struct {
-	Output []byte
-	ID     string
-	Gen    int32
-}
-
-// RunCompleteQuiet for a run with concurrency keys (the trigger frees its
-// slots): it also says whether runs wait for a slot of its keys, so that the
-// caller calls RunSlotWake after the commit only then. (A run that parks
-// after this looked waits, in its own RunSlotWakeLocked, for this commit.)
-// No row: the segment lost the run, or the full path (RunFinish) is needed.
-func (q *Queries) RunCompleteQuietSlotted(ctx context.Context, db DBTX, arg *RunCompleteQuietSlottedParams) (bool, error) {
-	row := db.QueryRow(ctx, runCompleteQuietSlotted, arg.Output, arg.ID, arg.Gen)
-	var waiters bool
-	err := row.Scan(&waiters)
-	return waiters, err
-}
-
 const runInsertControlled = `-- name: RunInsertControlled :one
 
 WITH run AS (
