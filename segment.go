@@ -514,6 +514,7 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	default:
 		runWake = nil // due already: available now
 	}
+	var waiters bool // runs wait for the slots this suspend frees
 	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
 		if err := s.fence(ctx, tx); err != nil {
 			return err
@@ -547,12 +548,13 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		// River completes this segment's job itself once Work returns: the
 		// continuation does not wait for that, and the gen fence makes the
 		// old job harmless whatever becomes of it.
-		if _, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
+		waiters, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
 			Status: string(status), JobID: &res.Job.ID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
-		}); err != nil {
-			return err
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errLost
 		}
-		return nil
+		return err
 	})
 	switch {
 	case errors.Is(err, errLost):
@@ -560,7 +562,9 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	case err != nil:
 		return fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
 	}
-	s.releaseSlots(ctx)
+	if waiters {
+		s.releaseSlots(ctx)
+	}
 	s.outcome = "suspended:" + string(status)
 	if runWake != nil {
 		s.c.waker.wakeAt(*runWake)

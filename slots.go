@@ -32,9 +32,9 @@ import (
 //     the oldest parked runs runnable, one per free slot: of the two calls, at
 //     least one sees both the free slot and the parked run, so no wake is
 //     lost. The parked run's call first locks the key's slots, waiting for
-//     releases in flight; so a finishing run that saw no parked run in its
-//     own statement (RunCompleteQuiet) need not call at all, and the
-//     common case costs no statement.
+//     releases in flight; so a finishing or suspending run that saw no
+//     parked run in its own statement (RunCompleteQuiet, RunSuspend) need
+//     not call at all, and the common case costs no statement.
 
 // slotRecheck is how long a run waiting for a concurrency slot waits at most
 // before it looks again by itself. The run that frees a slot wakes the next

@@ -211,19 +211,23 @@ UPDATE flow_run SET job_id = j.job_id, wake_at = @wake_at
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@job_ids::bigint[]) AS job_id) j
 WHERE flow_run.id = j.id;
 
--- name: RunSuspend :execrows
+-- name: RunSuspend :one
 -- Suspends a run its segment still owns: the next segment belongs to @job_id,
--- which carries gen + 1.
-UPDATE flow_run
+-- which carries gen + 1. slot_waiters is RunCompleteQuiet's: whether runs
+-- wait for the concurrency slots the suspended run frees. No row: the
+-- segment lost the run.
+UPDATE flow_run r
 SET status = @status,
-    gen = gen + 1,
+    gen = r.gen + 1,
     job_id = @job_id,
     wake_at = sqlc.narg('wake_at'),
     attempt = @attempt,
     lease_owner = NULL,
     lease_expires_at = NULL,
     updated_at = now()
-WHERE id = @id AND gen = @gen AND status = 'running';
+WHERE r.id = @id AND r.gen = @gen AND r.status = 'running'
+RETURNING (r.ckey1 IS NOT NULL
+    AND EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2)))::boolean AS slot_waiters;
 
 -- name: RunLockOpen :one
 -- Locks a run that has not ended, for a sender or a finishing child run that

@@ -838,17 +838,19 @@ func (q *Queries) RunStartSlotted(ctx context.Context, db DBTX, arg *RunStartSlo
 	return &i, err
 }
 
-const runSuspend = `-- name: RunSuspend :execrows
-UPDATE flow_run
+const runSuspend = `-- name: RunSuspend :one
+UPDATE flow_run r
 SET status = $1,
-    gen = gen + 1,
+    gen = r.gen + 1,
     job_id = $2,
     wake_at = $3,
     attempt = $4,
     lease_owner = NULL,
     lease_expires_at = NULL,
     updated_at = now()
-WHERE id = $5 AND gen = $6 AND status = 'running'
+WHERE r.id = $5 AND r.gen = $6 AND r.status = 'running'
+RETURNING (r.ckey1 IS NOT NULL
+    AND EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.key IN (r.ckey1, r.ckey2)))::boolean AS slot_waiters
 `
 
 type RunSuspendParams struct {
@@ -861,9 +863,11 @@ type RunSuspendParams struct {
 }
 
 // Suspends a run its segment still owns: the next segment belongs to @job_id,
-// which carries gen + 1.
-func (q *Queries) RunSuspend(ctx context.Context, db DBTX, arg *RunSuspendParams) (int64, error) {
-	result, err := db.Exec(ctx, runSuspend,
+// which carries gen + 1. slot_waiters is RunCompleteQuiet's: whether runs
+// wait for the concurrency slots the suspended run frees. No row: the
+// segment lost the run.
+func (q *Queries) RunSuspend(ctx context.Context, db DBTX, arg *RunSuspendParams) (bool, error) {
+	row := db.QueryRow(ctx, runSuspend,
 		arg.Status,
 		arg.JobID,
 		arg.WakeAt,
@@ -871,10 +875,9 @@ func (q *Queries) RunSuspend(ctx context.Context, db DBTX, arg *RunSuspendParams
 		arg.ID,
 		arg.Gen,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var slot_waiters bool
+	err := row.Scan(&slot_waiters)
+	return slot_waiters, err
 }
 
 const runTakeover = `-- name: RunTakeover :exec
