@@ -379,3 +379,46 @@ func TestConcurrencyAppliesToRerunsAndInvokes(t *testing.T) {
 	require.Equal(t, 1, most, "one at a time")
 	require.ElementsMatch(t, []string{"c0", "r0", "c0", "child"}, entered)
 }
+
+// A run that suspends (here, to wait for an event) hands its slot to the
+// run parked behind it at once.
+func TestConcurrencySuspendHandsSlotOn(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "suspender", Concurrency: []flow.Concurrency{{Limit: 1}}},
+		flow.EventTrigger("gated/run"),
+		func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
+			key := in.Event.Data["Key"]
+			if _, err := flow.Step(ctx, "hold", func(ctx context.Context) (string, error) { return key, g.enter(ctx, key) }); err != nil {
+				return nil, err
+			}
+			if key == "a" {
+				if _, err := flow.WaitForEvent[any](ctx, "go", flow.WaitOpts{Event: "suspender/go", Timeout: time.Hour}); err != nil {
+					return nil, err
+				}
+			}
+			return key, nil
+		})
+	require.NoError(t, err)
+	start(t, c)
+	a := sendKeyed(t, c, "a", "")
+	g.waitEntered(t, 1)
+	b := sendKeyed(t, c, "b", "")
+	waitParked(t, pool, 1)
+
+	g.open("a") // a goes on to wait for an event, freeing the slot
+	entered := g.waitEntered(t, 2)
+	require.Equal(t, "b", entered[1], "the parked run starts once the slot's holder suspends")
+	require.Equal(t, flow.RunWaiting, runStatus(t, c, a))
+	g.open("b")
+	run, err := c.AwaitRun(testCtx(t), b)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	_, err = c.Send(testCtx(t), flow.Event{Name: "suspender/go"})
+	require.NoError(t, err)
+	run, err = c.AwaitRun(testCtx(t), a)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+}
