@@ -55,6 +55,9 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 	var until *time.Time
 	if opts.Timeout > 0 {
 		t := now.Add(opts.Timeout).UTC()
+		if err := checkTime(sid, "timeout", t); err != nil {
+			return zero, err
+		}
 		until = &t
 	}
 	childRunID := ""

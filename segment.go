@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +58,7 @@ type segment struct {
 
 	mu          sync.Mutex
 	stored      map[string]*dbsqlc.FlowStep
-	seen        map[string]int
+	ids         stepIDs
 	nextSeq     int32
 	count       int
 	pending     []suspension
@@ -167,7 +166,6 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		event:  storedEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
 		batch:  batch,
 		stored: make(map[string]*dbsqlc.FlowStep, len(steps)),
-		seen:   map[string]int{},
 		count:  len(steps),
 	}
 	if row.EventDedupeID != nil {
@@ -234,7 +232,12 @@ func (s *segment) callHandler() (out any, err error) {
 // returns the stored row for it, if the step ran before. It returns
 // errSuspended once the segment must end, or once the calling branch (see
 // Parallel) has a step waiting: what follows a pause runs after it.
+//
+// An invalid userID (see ErrInvalidStepID) returns its error at once.
 func (s *segment) begin(ctx context.Context, userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
+	if err := checkStepID(userID); err != nil {
+		return "", nil, 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || s.lost || s.failErr != nil || s.interrupted != nil || s.pausedLocked(branchOf(ctx)) {
@@ -244,12 +247,7 @@ func (s *segment) begin(ctx context.Context, userID, kind string) (string, *dbsq
 		s.interrupted = fmt.Errorf("flow: run %s interrupted: %w", s.run.ID, context.Cause(s.ctx))
 		return "", nil, 0, errSuspended
 	}
-	n := s.seen[userID]
-	s.seen[userID] = n + 1
-	sid := userID
-	if n > 0 {
-		sid = userID + ":" + strconv.Itoa(n)
-	}
+	sid := s.ids.assign(userID)
 	if st, ok := s.stored[sid]; ok {
 		if st.Kind != kind {
 			s.failErr = &NonDeterminismError{RunID: s.run.ID, StepID: sid, Recorded: st.Kind, Called: kind}

@@ -17,7 +17,8 @@ func Sleep(ctx context.Context, id string, d time.Duration) error {
 }
 
 // SleepUntil pauses the run until t, durably, as Sleep does. A time in the
-// past returns at once.
+// past returns at once. A time outside the years 1 to 9999 fails the step
+// with an error wrapping ErrInvalidTime.
 func SleepUntil(ctx context.Context, id string, t time.Time) error {
 	return sleepStep(ctx, id, func(time.Time) time.Time { return t })
 }
@@ -40,6 +41,9 @@ func sleepStep(ctx context.Context, id string, until func(now time.Time) time.Ti
 		wake = *st.WakeAt
 	} else {
 		wake = until(now).UTC()
+		if err := checkTime(sid, "wake time", wake); err != nil {
+			return err
+		}
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindSleep, attempts: 1, wakeAt: &wake, startedAt: now}
 	if st != nil {

@@ -103,6 +103,9 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 
 	first := opts[0]
 	until := now.Add(first.Timeout).UTC()
+	if err := checkTime(sid, "timeout", until); err != nil {
+		return zero, err
+	}
 	matchValues := make([][]byte, len(opts))
 	details := make([]waitDetail, len(opts))
 	for i, o := range opts {
