@@ -222,7 +222,7 @@ func (s *segment) callHandler() (out any, err error) {
 		if r := recover(); r != nil {
 			s.c.cfg.Logger.ErrorContext(s.ctx, "flow: function panicked", "run_id", s.run.ID, "function_id", s.fn.id,
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = fmt.Errorf("flow: function %q panicked: %v", s.fn.id, r)
+			err = fmt.Errorf("flow: function %q panicked: %v%s", s.fn.id, r, panicFrames())
 		}
 	}()
 	return s.fn.call(s.ctx, &runInput{runID: s.run.ID, attempt: int(s.run.Attempt), event: s.event, events: s.batch})

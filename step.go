@@ -41,7 +41,7 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
 	sctx, span := s.startStepSpan(ctx, sid, kindRun, rec.attempts)
-	val, runErr := callStep(sctx, sid, fn)
+	val, runErr := callStep(sctx, s, sid, fn)
 	if s.ctx.Err() != nil {
 		err := s.markLostOrInterrupted(sid, context.Cause(s.ctx))
 		endStepSpan(span, "interrupted", context.Cause(s.ctx))
@@ -101,7 +101,7 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 		if err := s.fence(ctx, tx); err != nil {
 			return err
 		}
-		val, err := callStep(sctx, sid, func(ctx context.Context) (T, error) { return fn(ctx, tx) })
+		val, err := callStep(sctx, s, sid, func(ctx context.Context) (T, error) { return fn(ctx, tx) })
 		if err == nil {
 			out, err = s.encodeOutput(sid, val)
 		}
@@ -143,11 +143,14 @@ func replayStep[T any](s *segment, st *dbsqlc.FlowStep) (attempts int32, done bo
 	return st.Attempts, false, val, nil
 }
 
-// callStep calls a step's function, turning a panic into an error.
-func callStep[T any](ctx context.Context, sid string, fn func(ctx context.Context) (T, error)) (val T, err error) {
+// callStep calls a step's function, turning a panic into an error that
+// keeps the panic's value and top frames; the log gets the whole stack.
+func callStep[T any](ctx context.Context, s *segment, sid string, fn func(ctx context.Context) (T, error)) (val T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("flow: step %q panicked: %v\n%s", sid, r, firstLines(debug.Stack(), 12))
+			s.c.cfg.Logger.WarnContext(ctx, "flow: step panicked", "run_id", s.run.ID, "step_id", sid,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("flow: step %q panicked: %v%s", sid, r, panicFrames())
 		}
 	}()
 	return fn(context.WithValue(ctx, inStepKey{}, sid))
