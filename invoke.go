@@ -126,11 +126,23 @@ func resumeInvoke[T any](ctx context.Context, s *segment, st *dbsqlc.FlowStep, n
 		rec.status, cause = stepFailed, errors.New(childError(child))
 	}
 	if cause != nil {
-		msg := cause.Error()
+		msg := storableText(cause.Error())
 		rec.err = &msg
 	}
-	if err := s.saveFenced(rec); err != nil {
-		return zero, err
+	out, err := s.storeStep(rec)
+	switch {
+	case err != nil:
+		return zero, s.markLostOrInterrupted(st.ID, storeError(s.run.ID, st.ID, err))
+	case out == saveLost:
+		return zero, s.markLostOrInterrupted(st.ID, errLost)
+	case out == saveRefused:
+		// The child's end (or an earlier timeout) reached the step
+		// meanwhile: its stored outcome stands.
+		cur, err := s.c.q.StepGet(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+		if err != nil {
+			return zero, s.markLostOrInterrupted(st.ID, err)
+		}
+		return resumeInvoke[T](ctx, s, cur, now)
 	}
 	if cause != nil {
 		return zero, &StepError{RunID: s.run.ID, StepID: st.ID, Message: cause.Error(), Attempts: int(st.Attempts), cause: cause}

@@ -286,54 +286,116 @@ func (s *segment) pausedLocked(b string) bool {
 	return false
 }
 
-// saveFenced stores a step row if the segment still owns the run. It returns
-// errSuspended when the run was lost or the database failed.
-func (s *segment) saveFenced(r stepRecord) error {
+// saveOutcome says what became of a step row a segment wrote.
+type saveOutcome int
+
+const (
+	saveStored  saveOutcome = iota
+	saveLost                // the segment no longer owns the run: nothing stored
+	saveRefused             // the step already has a final row, left as it is
+)
+
+// errStepFinal is the cause of a write that would have replaced a step's
+// final row (completed, failed, timed_out): a stored result never changes.
+var errStepFinal = errors.New("flow: refusing to replace a step's final stored result")
+
+// storeStep stores a step row if the segment still owns the run. err is the
+// database's error, for the caller to classify.
+func (s *segment) storeStep(r stepRecord) (saveOutcome, error) {
 	ctx := context.WithoutCancel(s.ctx)
-	var n int64
-	var err error
 	if s.hasDeferred() {
-		n = 1
-		err = pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
 			if err := s.fence(ctx, tx); err != nil {
 				return err
 			}
 			return s.saveTx(ctx, tx, r)
 		})
-		if errors.Is(err, errLost) {
-			n, err = 0, nil
+		switch {
+		case errors.Is(err, errLost):
+			return saveLost, nil
+		case errors.Is(err, errStepFinal):
+			return saveRefused, nil
 		}
-	} else if r.status == stepCompleted && r.err == nil && r.wakeAt == nil && r.detail == nil && r.endedAt != nil {
-		var stored bool
-		stored, err = s.c.steps.save(s, r)
-		if stored {
-			n = 1
-		}
-	} else {
-		n, err = s.c.q.StepSaveFenced(ctx, s.c.pool, &dbsqlc.StepSaveFencedParams{
-			LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,
-			ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
-			Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
-		})
+		return saveStored, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if r.status == stepCompleted && r.err == nil && r.wakeAt == nil && r.detail == nil && r.endedAt != nil {
+		return s.c.steps.save(s, r)
+	}
+	row, err := s.c.q.StepSaveFenced(ctx, s.c.pool, &dbsqlc.StepSaveFencedParams{
+		LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,
+		ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
+		Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
+	})
 	switch {
 	case err != nil:
-		s.interrupted = fmt.Errorf("flow: store step %q of run %s: %w", r.id, s.run.ID, err)
-		return errSuspended
-	case n == 0:
+		return saveStored, err
+	case !row.Owned:
+		return saveLost, nil
+	case !row.Saved:
+		return saveRefused, nil
+	}
+	return saveStored, nil
+}
+
+// saveFenced stores a step row if the segment still owns the run. It
+// returns errSuspended when the run was lost, the database was unreachable
+// (an interruption: River retries the segment), or the step already had a
+// final row (the run fails: see errStepFinal). A permanent database error
+// (see isPermanentDBError) it returns as is, for the caller to fail the step
+// with.
+func (s *segment) saveFenced(r stepRecord) error {
+	out, err := s.storeStep(r)
+	switch {
+	case err != nil:
+		err = storeError(s.run.ID, r.id, err)
+		if isPermanentDBError(err) {
+			return err
+		}
+		return s.markLostOrInterrupted(r.id, err)
+	case out == saveLost:
+		s.mu.Lock()
 		s.lost = true
+		s.mu.Unlock()
 		return errSuspended
+	case out == saveRefused:
+		return s.markLostOrInterrupted(r.id, s.finalError(r.id))
 	}
 	return nil
 }
 
+// mustSave is saveFenced for rows the library makes up (not a step's
+// result): a permanent database error fails the run.
+func (s *segment) mustSave(r stepRecord) error {
+	err := s.saveFenced(r)
+	if err != nil && !IsSuspend(err) {
+		return s.markLostOrInterrupted(r.id, err)
+	}
+	return err
+}
+
+// finalError says that a write to step id would have replaced its final row.
+func (s *segment) finalError(id string) error {
+	return fmt.Errorf("%w: step %q of run %s", errStepFinal, id, s.run.ID)
+}
+
+// storeError wraps a database error met storing step id, with the
+// database's detail, which says what it refused.
+func storeError(runID, id string, err error) error {
+	return withDBDetail(fmt.Errorf("flow: store step %q of run %s: %w", id, runID, err))
+}
+
 func (s *segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
-	return s.c.q.StepSave(ctx, tx, &dbsqlc.StepSaveParams{
+	n, err := s.c.q.StepSave(ctx, tx, &dbsqlc.StepSaveParams{
 		RunID: s.run.ID, ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts,
 		Output: r.output, Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
 	})
+	switch {
+	case err != nil:
+		return storeError(s.run.ID, r.id, err)
+	case n == 0:
+		return s.finalError(r.id)
+	}
+	return nil
 }
 
 // fence locks the run for the rest of tx if the segment still owns it, and
@@ -378,14 +440,28 @@ func (s *segment) flushDeferred(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// markLostOrInterrupted records why a step's transaction failed.
+// markLostOrInterrupted records why a step's transaction failed, and
+// returns errSuspended: the run was lost; a write would have replaced a
+// final step row, or the database refused a statement for good (the run
+// fails, loudly, rather than loop); or the database was out of reach (an
+// interruption: River retries the segment, and the run's lease hands it on
+// if this process is gone).
 func (s *segment) markLostOrInterrupted(stepID string, err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if errors.Is(err, errLost) {
+	switch {
+	case errors.Is(err, errLost):
 		s.lost = true
-	} else {
-		s.interrupted = fmt.Errorf("flow: store step %q of run %s: %w", stepID, s.run.ID, err)
+	case errors.Is(err, errStepFinal), isPermanentDBError(err):
+		if s.failErr == nil {
+			s.failErr = err
+		}
+		s.c.cfg.Logger.ErrorContext(context.WithoutCancel(s.ctx), "flow: run fails: a step could not be stored",
+			"run_id", s.run.ID, "step_id", stepID, "error", err)
+	default:
+		if s.interrupted == nil {
+			s.interrupted = fmt.Errorf("flow: store step %q of run %s: %w", stepID, s.run.ID, err)
+		}
 	}
 	return errSuspended
 }
@@ -394,22 +470,29 @@ func (s *segment) markLostOrInterrupted(stepID string, err error) error {
 // the step gives its function when the step has failed for good, or
 // errSuspended when a retry is scheduled.
 func (s *segment) stepFailed(ctx context.Context, r stepRecord, cause error) error {
-	msg := cause.Error()
-	r.err = &msg
 	now := time.Now()
+	var wake time.Time
+	if !isNonRetriable(cause) && int(r.attempts) <= s.fn.retries {
+		delay, ok := retryAfterOf(cause)
+		if !ok {
+			delay = s.c.cfg.RetryBackoff(int(r.attempts))
+		}
+		wake = now.Add(delay)
+		if err := checkTime(r.id, "retry time", wake); err != nil {
+			cause = fmt.Errorf("%w (after: %w)", err, cause)
+		}
+	}
+	msg := storableText(cause.Error())
+	r.err = &msg
+	r.output = nil
 	if isNonRetriable(cause) || int(r.attempts) > s.fn.retries {
 		r.status = stepFailed
 		r.endedAt = &now
-		if err := s.saveFenced(r); err != nil {
+		if err := s.mustSave(r); err != nil {
 			return err
 		}
 		return &StepError{RunID: s.run.ID, StepID: r.id, Message: msg, Attempts: int(r.attempts), cause: cause}
 	}
-	delay, ok := retryAfterOf(cause)
-	if !ok {
-		delay = s.c.cfg.RetryBackoff(int(r.attempts))
-	}
-	wake := now.Add(delay)
 	r.status = stepErrored
 	r.wakeAt = &wake
 	s.suspendFor(ctx, suspension{retry: true, wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
@@ -443,6 +526,7 @@ func (s *segment) end(ctx context.Context, out any, herr error) error {
 	case timedOut:
 		return s.cancelSelf(ctx, fmt.Sprintf("finish timeout: Timeouts.Finish %s passed", s.fn.timeouts.Finish))
 	case interrupted != nil:
+		s.c.cfg.Logger.WarnContext(ctx, "flow: run interrupted; River retries its segment", "run_id", s.run.ID, "error", interrupted)
 		return interrupted
 	case failErr != nil:
 		return s.finish(ctx, RunFailed, nil, failErr.Error())
@@ -557,8 +641,15 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	switch {
 	case errors.Is(err, errLost):
 		return nil
+	case errors.Is(err, errStepFinal), isPermanentDBError(err):
+		// Suspending again would meet the same refusal: fail the run.
+		s.c.cfg.Logger.ErrorContext(ctx, "flow: run fails: its suspend was refused", "run_id", s.run.ID, "error", err)
+		s.dropDeferred()
+		return s.finish(ctx, RunFailed, nil, fmt.Sprintf("flow: suspend run %s: %v", s.run.ID, withDBDetail(err)))
 	case err != nil:
-		return fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
+		err = fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
+		s.c.cfg.Logger.WarnContext(ctx, "flow: run interrupted; River retries its segment", "run_id", s.run.ID, "error", err)
+		return err
 	}
 	if waiters {
 		s.releaseSlots(ctx)
@@ -577,8 +668,32 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 }
 
 // finish ends the run, resolves its parent's Invoke step if it has one, and
-// completes the River job, in one transaction.
+// completes the River job, in one transaction. If the database refuses that
+// for good (an output jsonb cannot hold), the run fails with its message
+// instead, rather than run again.
 func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
+	errMsg = storableText(errMsg)
+	err := s.finishOnce(ctx, status, output, errMsg)
+	if err != nil && (isPermanentDBError(err) || errors.Is(err, errStepFinal)) {
+		s.c.cfg.Logger.ErrorContext(ctx, "flow: run fails: its end was refused", "run_id", s.run.ID, "status", status, "error", err)
+		s.dropDeferred()
+		return s.finishOnce(ctx, RunFailed, nil, storableText(withDBDetail(err).Error()))
+	}
+	if err != nil {
+		s.c.cfg.Logger.WarnContext(ctx, "flow: run interrupted; River retries its segment", "run_id", s.run.ID, "error", err)
+	}
+	return err
+}
+
+// dropDeferred forgets the step records deferred to the segment's next
+// write, when that write is the run's failure.
+func (s *segment) dropDeferred() {
+	s.mu.Lock()
+	s.deferred = nil
+	s.mu.Unlock()
+}
+
+func (s *segment) finishOnce(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
 	var errp *string
 	if errMsg != "" {
 		errp = &errMsg

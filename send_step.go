@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,11 +46,8 @@ func SendEvent(ctx context.Context, id string, events ...Event) ([]string, error
 		rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
 		return s.saveTx(ctx, tx, rec)
 	})
-	switch {
-	case errors.Is(txErr, errLost):
-		return nil, s.markLostOrInterrupted(sid, txErr)
-	case txErr != nil:
-		return nil, s.stepFailed(ctx, rec, txErr)
+	if txErr != nil {
+		return nil, s.txFailed(ctx, rec, txErr)
 	}
 	return ids, nil
 }

@@ -16,8 +16,16 @@ import (
 // Step runs fn once per run and remembers its result: when the run replays,
 // Step returns the stored result without calling fn. id names the step
 // within the run; a repeated id (in a loop) gets a deterministic suffix
-// (":1", ":2", ...). The result is stored as JSON and returned decoded from
-// it, on the first execution as on replays.
+// (":1", ":2", ...), the first that no earlier step of the run has, so that
+// it never takes the ID of a step named "id:1" explicitly. The result is
+// stored as JSON and returned decoded from it, on the first execution as on
+// replays; a stored result never changes.
+//
+// id must be non-empty UTF-8 text, without NUL bytes, of at most
+// MaxStepIDBytes: any other fails the step at once with an error wrapping
+// ErrInvalidStepID (this holds for every kind of step). A result the
+// database refuses to store (such as a string holding "\u0000", which jsonb
+// cannot) fails the step without retries, with the database's message.
 //
 // If fn returns an error (or panics), the step is retried with backoff, up to
 // FunctionOpts.Retries more times, in later executions of the run; wrap the
@@ -52,12 +60,21 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 		if out, runErr = s.encodeOutput(sid, val); runErr == nil {
 			now := time.Now()
 			rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
-			if err := s.saveFenced(rec); err != nil {
+			err := s.saveFenced(rec)
+			switch {
+			case IsSuspend(err):
 				endStepSpan(span, "lost", nil)
 				return zero, err
+			case err != nil:
+				// The database refuses the result for good: running the
+				// step again would give it the same.
+				rec.endedAt = nil
+				runErr = NonRetriable(err)
 			}
-			endStepSpan(span, stepCompleted, nil)
-			return decodeOutput[T](s, sid, out)
+			if runErr == nil {
+				endStepSpan(span, stepCompleted, nil)
+				return decodeOutput[T](s, sid, out)
+			}
 		}
 	}
 	err = s.stepFailed(ctx, rec, runErr)
@@ -118,11 +135,8 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 		return zero, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
 	case stepErr != nil:
 		return zero, s.stepFailed(ctx, rec, stepErr)
-	case errors.Is(txErr, errLost):
-		return zero, s.markLostOrInterrupted(sid, txErr)
 	case txErr != nil:
-		// The commit (or the step's own statements) failed: an attempt failed.
-		return zero, s.stepFailed(ctx, rec, txErr)
+		return zero, s.txFailed(ctx, rec, txErr)
 	}
 	return decodeOutput[T](s, sid, out)
 }
@@ -179,14 +193,19 @@ func decodeOutput[T any](s *segment, sid string, out []byte) (T, error) {
 	return v, nil
 }
 
-func firstLines(b []byte, n int) string {
-	for i, c := range b {
-		if c == '\n' {
-			n--
-			if n == 0 {
-				return string(b[:i])
-			}
-		}
+// txFailed handles the failure of a step's own transaction (StepTx,
+// SendEvent) other than the step's function's error: the run was lost or a
+// final row would have been replaced (see markLostOrInterrupted); the
+// database was out of reach (an interruption: the commit may have happened,
+// and the replay finds out); the database refused a statement for good (the
+// step fails, without retries); or another error (nothing committed: a
+// failed attempt, retried).
+func (s *segment) txFailed(ctx context.Context, rec stepRecord, txErr error) error {
+	switch {
+	case errors.Is(txErr, errLost), errors.Is(txErr, errStepFinal), isTransientDBError(txErr):
+		return s.markLostOrInterrupted(rec.id, txErr)
+	case isPermanentDBError(txErr):
+		return s.stepFailed(ctx, rec, NonRetriable(txErr))
 	}
-	return string(b)
+	return s.stepFailed(ctx, rec, txErr)
 }

@@ -29,8 +29,8 @@ type stepSave struct {
 }
 
 type stepSaved struct {
-	stored bool // false: the segment lost its run
-	err    error
+	out saveOutcome
+	err error
 }
 
 // maxStepBatch bounds one statement's rows; maxStepFlushers the statements
@@ -41,7 +41,7 @@ const (
 )
 
 // save stores a completed step of s and waits for its commit.
-func (b *stepBatcher) save(s *segment, r stepRecord) (bool, error) {
+func (b *stepBatcher) save(s *segment, r stepRecord) (saveOutcome, error) {
 	req := &stepSave{s: s, r: r, done: make(chan stepSaved, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, req)
@@ -51,7 +51,7 @@ func (b *stepBatcher) save(s *segment, r stepRecord) (bool, error) {
 	}
 	b.mu.Unlock()
 	res := <-req.done
-	return res.stored, res.err
+	return res.out, res.err
 }
 
 func (b *stepBatcher) loop() {
@@ -89,11 +89,30 @@ func (b *stepBatcher) flush(batch []*stepSave) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(b.c.cfg.LeaseTTL, time.Minute))
 	defer cancel()
 	rows, err := b.c.q.StepSaveCompletedMany(ctx, b.c.pool, p)
-	stored := make(map[[2]string]bool, len(rows))
+	if err != nil && len(batch) > 1 && isPermanentDBError(err) {
+		// One step's row is refused (say, a result jsonb cannot hold): store
+		// each on its own, so that only that step fails.
+		for _, req := range batch {
+			b.flush([]*stepSave{req})
+		}
+		return
+	}
+	outs := make(map[[2]string]saveOutcome, len(rows))
 	for _, row := range rows {
-		stored[[2]string{row.RunID, row.ID}] = true
+		switch {
+		case !row.Owned:
+			outs[[2]string{row.RunID, row.ID}] = saveLost
+		case !row.Saved:
+			outs[[2]string{row.RunID, row.ID}] = saveRefused
+		default:
+			outs[[2]string{row.RunID, row.ID}] = saveStored
+		}
 	}
 	for _, req := range batch {
-		req.done <- stepSaved{stored: stored[[2]string{req.s.run.ID, req.r.id}], err: err}
+		out, ok := outs[[2]string{req.s.run.ID, req.r.id}]
+		if !ok && err == nil {
+			out = saveLost
+		}
+		req.done <- stepSaved{out: out, err: err}
 	}
 }

@@ -135,7 +135,7 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 		if ev != nil {
 			body, _ := json.Marshal(ev)
 			rec.status, rec.output, rec.endedAt = stepCompleted, body, &now
-			if err := s.saveFenced(rec); err != nil {
+			if err := s.mustSave(rec); err != nil {
 				return zero, err
 			}
 			return decodeStoredEvent[T](s, sid, body)
@@ -238,8 +238,21 @@ func (s *segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
 	now := time.Now()
 	rec := stepRecord{id: st.ID, seq: st.Seq, kind: st.Kind, status: stepTimedOut, attempts: st.Attempts,
 		wakeAt: st.WakeAt, detail: st.Detail, startedAt: st.StartedAt, endedAt: &now}
-	if err := s.saveFenced(rec); err != nil {
-		return nil, err
+	out, err := s.storeStep(rec)
+	switch {
+	case err != nil:
+		return nil, s.markLostOrInterrupted(st.ID, storeError(s.run.ID, st.ID, err))
+	case out == saveLost:
+		return nil, s.markLostOrInterrupted(st.ID, errLost)
+	case out == saveRefused:
+		// The step ended meanwhile: its stored end stands.
+		cur, err := s.c.q.StepGet(ctx, s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+		if err != nil {
+			return nil, s.markLostOrInterrupted(st.ID, err)
+		}
+		if cur.Status == stepCompleted {
+			return cur.Output, nil
+		}
 	}
 	return nil, ErrEventTimeout
 }

@@ -1,35 +1,43 @@
 -- name: StepListByRun :many
 SELECT * FROM flow_step WHERE run_id = @run_id ORDER BY seq;
 
--- name: StepSaveFenced :execrows
+-- name: StepSaveFenced :one
 -- Stores a step's outcome if the caller's segment still owns the run (and
--- renews its lease), in one statement. Zero rows: the segment lost the run and
--- nothing was stored.
+-- renews its lease), in one statement. owned false: the segment lost the run
+-- and nothing was stored. saved false (with owned): the step already has a
+-- final row (completed, failed, timed_out), which is never replaced.
 WITH run AS (
     UPDATE flow_run
     SET lease_expires_at = now() + @lease_ttl::interval, updated_at = now()
     WHERE flow_run.id = @run_id AND gen = @gen AND status = 'running'
     RETURNING flow_run.id
+),
+saved AS (
+    INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
+    SELECT run.id, @id, @seq, @kind, @status, @attempts, @output, sqlc.narg('error'),
+        sqlc.narg('wake_at'), @detail, @started_at, sqlc.narg('ended_at')
+    FROM run
+    ON CONFLICT (run_id, id) DO UPDATE
+    SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+        error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
+        ended_at = excluded.ended_at
+    WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+    RETURNING flow_step.id
 )
-INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
-SELECT run.id, @id, @seq, @kind, @status, @attempts, @output, sqlc.narg('error'),
-    sqlc.narg('wake_at'), @detail, @started_at, sqlc.narg('ended_at')
-FROM run
-ON CONFLICT (run_id, id) DO UPDATE
-SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-    error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
-    ended_at = excluded.ended_at;
+SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved;
 
--- name: StepSave :exec
+-- name: StepSave :execrows
 -- Stores a step's outcome inside a transaction that already holds the run
--- (RunFence).
+-- (RunFence). Zero rows: the step already has a final row (completed,
+-- failed, timed_out), which is never replaced.
 INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
 VALUES (@run_id, @id, @seq, @kind, @status, @attempts, @output, sqlc.narg('error'),
     sqlc.narg('wake_at'), @detail, @started_at, sqlc.narg('ended_at'))
 ON CONFLICT (run_id, id) DO UPDATE
 SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
     error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
-    ended_at = excluded.ended_at;
+    ended_at = excluded.ended_at
+WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out');
 
 -- name: StepResolve :execrows
 -- Gives a waiting step (a wait or an invoke) its outcome. The caller holds the
@@ -50,8 +58,9 @@ SELECT * FROM flow_step WHERE run_id = @run_id AND id = @id;
 -- name: StepSaveCompletedMany :many
 -- StepSaveFenced for many completed steps of different runs at once (group
 -- commit across the runs a client executes): each step is stored if its
--- segment still owns its run. The runs are locked in ID order. Returns the
--- steps stored; a step missing from the result lost its run.
+-- segment still owns its run. The runs are locked in ID order. Returns one
+-- row per step: owned false, the segment lost its run; saved false (with
+-- owned), the step already has a final row, which is never replaced.
 WITH input AS (
     SELECT
         unnest(@run_ids::uuid[]) AS run_id,
@@ -77,11 +86,18 @@ fenced AS (
     FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
     WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
     RETURNING r.id
+),
+saved AS (
+    INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
+    SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
+    FROM input JOIN fenced ON fenced.id = input.run_id
+    ON CONFLICT (run_id, id) DO UPDATE
+    SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+        error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
+    WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+    RETURNING flow_step.run_id, flow_step.id
 )
-INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
-SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
-FROM input JOIN fenced ON fenced.id = input.run_id
-ON CONFLICT (run_id, id) DO UPDATE
-SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-    error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
-RETURNING flow_step.run_id, flow_step.id;
+SELECT input.run_id::uuid AS run_id, input.id::text AS id,
+    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id))::boolean AS owned,
+    (EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved
+FROM input;

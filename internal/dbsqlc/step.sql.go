@@ -125,7 +125,7 @@ func (q *Queries) StepResolve(ctx context.Context, db DBTX, arg *StepResolvePara
 	return result.RowsAffected(), nil
 }
 
-const stepSave = `-- name: StepSave :exec
+const stepSave = `-- name: StepSave :execrows
 INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
     $9, $10, $11, $12)
@@ -133,6 +133,7 @@ ON CONFLICT (run_id, id) DO UPDATE
 SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
     error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
     ended_at = excluded.ended_at
+WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
 `
 
 type StepSaveParams struct {
@@ -151,9 +152,10 @@ type StepSaveParams struct {
 }
 
 // Stores a step's outcome inside a transaction that already holds the run
-// (RunFence).
-func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) error {
-	_, err := db.Exec(ctx, stepSave,
+// (RunFence). Zero rows: the step already has a final row (completed,
+// failed, timed_out), which is never replaced.
+func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) (int64, error) {
+	result, err := db.Exec(ctx, stepSave,
 		arg.RunID,
 		arg.ID,
 		arg.Seq,
@@ -167,7 +169,10 @@ func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) er
 		arg.StartedAt,
 		arg.EndedAt,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const stepSaveCompletedMany = `-- name: StepSaveCompletedMany :many
@@ -196,14 +201,21 @@ fenced AS (
     FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
     WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
     RETURNING r.id
+),
+saved AS (
+    INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
+    SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
+    FROM input JOIN fenced ON fenced.id = input.run_id
+    ON CONFLICT (run_id, id) DO UPDATE
+    SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+        error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
+    WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+    RETURNING flow_step.run_id, flow_step.id
 )
-INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
-SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
-FROM input JOIN fenced ON fenced.id = input.run_id
-ON CONFLICT (run_id, id) DO UPDATE
-SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-    error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
-RETURNING flow_step.run_id, flow_step.id
+SELECT input.run_id::uuid AS run_id, input.id::text AS id,
+    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id))::boolean AS owned,
+    (EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved
+FROM input
 `
 
 type StepSaveCompletedManyParams struct {
@@ -222,12 +234,15 @@ type StepSaveCompletedManyParams struct {
 type StepSaveCompletedManyRow struct {
 	RunID string
 	ID    string
+	Owned bool
+	Saved bool
 }
 
 // StepSaveFenced for many completed steps of different runs at once (group
 // commit across the runs a client executes): each step is stored if its
-// segment still owns its run. The runs are locked in ID order. Returns the
-// steps stored; a step missing from the result lost its run.
+// segment still owns its run. The runs are locked in ID order. Returns one
+// row per step: owned false, the segment lost its run; saved false (with
+// owned), the step already has a final row, which is never replaced.
 func (q *Queries) StepSaveCompletedMany(ctx context.Context, db DBTX, arg *StepSaveCompletedManyParams) ([]*StepSaveCompletedManyRow, error) {
 	rows, err := db.Query(ctx, stepSaveCompletedMany,
 		arg.RunIds,
@@ -248,7 +263,12 @@ func (q *Queries) StepSaveCompletedMany(ctx context.Context, db DBTX, arg *StepS
 	var items []*StepSaveCompletedManyRow
 	for rows.Next() {
 		var i StepSaveCompletedManyRow
-		if err := rows.Scan(&i.RunID, &i.ID); err != nil {
+		if err := rows.Scan(
+			&i.RunID,
+			&i.ID,
+			&i.Owned,
+			&i.Saved,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -259,24 +279,32 @@ func (q *Queries) StepSaveCompletedMany(ctx context.Context, db DBTX, arg *StepS
 	return items, nil
 }
 
-const stepSaveFenced = `-- name: StepSaveFenced :execrows
+const stepSaveFenced = `-- name: StepSaveFenced :one
 WITH run AS (
     UPDATE flow_run
-    SET lease_expires_at = now() + $12::interval, updated_at = now()
-    WHERE flow_run.id = $13 AND gen = $14 AND status = 'running'
+    SET lease_expires_at = now() + $1::interval, updated_at = now()
+    WHERE flow_run.id = $2 AND gen = $3 AND status = 'running'
     RETURNING flow_run.id
+),
+saved AS (
+    INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
+    SELECT run.id, $4, $5, $6, $7, $8, $9, $10,
+        $11, $12, $13, $14
+    FROM run
+    ON CONFLICT (run_id, id) DO UPDATE
+    SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+        error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
+        ended_at = excluded.ended_at
+    WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+    RETURNING flow_step.id
 )
-INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
-SELECT run.id, $1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10, $11
-FROM run
-ON CONFLICT (run_id, id) DO UPDATE
-SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-    error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
-    ended_at = excluded.ended_at
+SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved
 `
 
 type StepSaveFencedParams struct {
+	LeaseTtl  time.Duration
+	RunID     string
+	Gen       int32
 	ID        string
 	Seq       int32
 	Kind      string
@@ -288,16 +316,22 @@ type StepSaveFencedParams struct {
 	Detail    []byte
 	StartedAt time.Time
 	EndedAt   *time.Time
-	LeaseTtl  time.Duration
-	RunID     string
-	Gen       int32
+}
+
+type StepSaveFencedRow struct {
+	Owned bool
+	Saved bool
 }
 
 // Stores a step's outcome if the caller's segment still owns the run (and
-// renews its lease), in one statement. Zero rows: the segment lost the run and
-// nothing was stored.
-func (q *Queries) StepSaveFenced(ctx context.Context, db DBTX, arg *StepSaveFencedParams) (int64, error) {
-	result, err := db.Exec(ctx, stepSaveFenced,
+// renews its lease), in one statement. owned false: the segment lost the run
+// and nothing was stored. saved false (with owned): the step already has a
+// final row (completed, failed, timed_out), which is never replaced.
+func (q *Queries) StepSaveFenced(ctx context.Context, db DBTX, arg *StepSaveFencedParams) (*StepSaveFencedRow, error) {
+	row := db.QueryRow(ctx, stepSaveFenced,
+		arg.LeaseTtl,
+		arg.RunID,
+		arg.Gen,
 		arg.ID,
 		arg.Seq,
 		arg.Kind,
@@ -309,12 +343,8 @@ func (q *Queries) StepSaveFenced(ctx context.Context, db DBTX, arg *StepSaveFenc
 		arg.Detail,
 		arg.StartedAt,
 		arg.EndedAt,
-		arg.LeaseTtl,
-		arg.RunID,
-		arg.Gen,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var i StepSaveFencedRow
+	err := row.Scan(&i.Owned, &i.Saved)
+	return &i, err
 }
