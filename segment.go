@@ -310,13 +310,14 @@ func (s *segment) storeStep(r stepRecord) (saveOutcome, error) {
 			}
 			return s.saveTx(ctx, tx, r)
 		})
+		var final *stepFinalError
 		switch {
 		case errors.Is(err, errLost):
 			return saveLost, nil
-		case errors.Is(err, errStepFinal):
+		case errors.As(err, &final) && final.stepID == r.id:
 			return saveRefused, nil
 		}
-		return saveStored, err
+		return saveStored, err // a deferred row refused is an error
 	}
 	if r.status == stepCompleted && r.err == nil && r.wakeAt == nil && r.detail == nil && r.endedAt != nil {
 		return s.c.steps.save(s, r)
@@ -373,9 +374,19 @@ func (s *segment) mustSave(r stepRecord) error {
 	return err
 }
 
+// stepFinalError says that a write to a step would have replaced its final
+// row; it matches errStepFinal.
+type stepFinalError struct{ runID, stepID string }
+
+func (e *stepFinalError) Error() string {
+	return fmt.Sprintf("%v: step %q of run %s", errStepFinal, e.stepID, e.runID)
+}
+
+func (e *stepFinalError) Is(target error) bool { return target == errStepFinal }
+
 // finalError says that a write to step id would have replaced its final row.
 func (s *segment) finalError(id string) error {
-	return fmt.Errorf("%w: step %q of run %s", errStepFinal, id, s.run.ID)
+	return &stepFinalError{runID: s.run.ID, stepID: id}
 }
 
 // storeError wraps a database error met storing step id, with the
