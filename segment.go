@@ -465,7 +465,7 @@ func (s *segment) markLostOrInterrupted(stepID string, err error) error {
 		s.lost = true
 	case errors.Is(err, errStepFinal), isPermanentDBError(err):
 		if s.failErr == nil {
-			s.failErr = err
+			s.failErr = withDBDetail(err)
 		}
 		s.c.cfg.Logger.ErrorContext(context.WithoutCancel(s.ctx), "flow: run fails: a step could not be stored",
 			"run_id", s.run.ID, "step_id", stepID, "error", err)

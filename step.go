@@ -205,7 +205,7 @@ func (s *segment) txFailed(ctx context.Context, rec stepRecord, txErr error) err
 	case errors.Is(txErr, errLost), errors.Is(txErr, errStepFinal), isTransientDBError(txErr):
 		return s.markLostOrInterrupted(rec.id, txErr)
 	case isPermanentDBError(txErr):
-		return s.stepFailed(ctx, rec, NonRetriable(txErr))
+		return s.stepFailed(ctx, rec, NonRetriable(withDBDetail(txErr)))
 	}
 	return s.stepFailed(ctx, rec, txErr)
 }

@@ -197,8 +197,17 @@ func TestUnstorableErrorAndOutputFailRunOnce(t *testing.T) {
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
 
+	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
+		func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
+	require.NoError(t, err)
 	var entered counter
 	handlers := map[string]func(ctx context.Context) (any, error){
+		"send-data": func(ctx context.Context) (any, error) {
+			return flow.SendEvent(ctx, "send", flow.Event{Name: "test/never", Data: map[string]string{"s": "nul\x00"}})
+		},
+		"invoke-data": func(ctx context.Context) (any, error) {
+			return flow.Invoke[string](ctx, "invoke", child, map[string]string{"s": "nul\x00"}, flow.InvokeOpts{})
+		},
 		"step-error": func(ctx context.Context) (any, error) {
 			return flow.Step(ctx, "s", func(ctx context.Context) (int, error) {
 				return 0, flow.NonRetriable(errors.New("nul\x00 and \xff"))
@@ -233,7 +242,7 @@ func TestUnstorableErrorAndOutputFailRunOnce(t *testing.T) {
 		require.NotContains(t, run.Error, "\x00", name)
 		require.True(t, strings.ToValidUTF8(run.Error, "?") == run.Error, name)
 		switch name {
-		case "function-output":
+		case "function-output", "send-data", "invoke-data":
 			require.Contains(t, run.Error, "\\u0000", name)
 			require.Equal(t, 1, entered.get(name), name)
 		case "step-error-retried":
