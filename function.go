@@ -241,7 +241,7 @@ func validateLifecycle(opts FunctionOpts) error {
 		if co.Timeout < 0 {
 			return fmt.Errorf("%w %q: CancelOn[%d]: negative Timeout %s", ErrInvalidFunction, opts.ID, i, co.Timeout)
 		}
-		if err := checkExpression(co.If); err != nil {
+		if err := checkCondition(co.If); err != nil {
 			return fmt.Errorf("%w %q: CancelOn[%d].If: %v", ErrInvalidFunction, opts.ID, i, err)
 		}
 	}

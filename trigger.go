@@ -84,7 +84,7 @@ func (t Trigger) validate() error {
 		if err := validateEventName(name); err != nil {
 			return fmt.Errorf("event trigger %q: %w", t.event, err)
 		}
-		if err := checkExpression(t.ifExpr); err != nil {
+		if err := checkCondition(t.ifExpr); err != nil {
 			return fmt.Errorf("event trigger %q: If: %w", t.event, err)
 		}
 	case t.cron != "" && t.ifExpr != "":

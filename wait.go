@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/expr"
 )
 
 // WaitOpts says which event WaitForEvent waits for.
@@ -89,6 +91,8 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 			return decodeStoredEvent[T](s, sid, st.Output)
 		case stepTimedOut:
 			return zero, ErrEventTimeout
+		case stepFailed:
+			return zero, storedWaitError(s, st)
 		}
 		if st.WakeAt != nil && !st.WakeAt.After(now) {
 			body, err := s.expireWait(st)
@@ -125,7 +129,11 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 	// An event already stored within the lookback window satisfies the
 	// wait at once.
 	if first.Lookback > 0 {
-		ev, err := s.findLookback(opts, matchValues, now.Add(-first.Lookback))
+		ev, err := s.findLookback(sid, opts, matchValues, now.Add(-first.Lookback))
+		if errors.Is(err, ErrExpressionCost) {
+			rec.wakeAt = nil
+			return zero, s.stepFailed(ctx, rec, NonRetriable(err))
+		}
 		if err != nil {
 			return zero, s.markLostOrInterrupted(sid, err)
 		}
@@ -162,6 +170,19 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 	return zero, errSuspended
 }
 
+// storedWaitError is the StepError of a wait that failed: its condition
+// went over Config.MaxExpressionCost. Its cause
+// still matches the sentinel with errors.Is after a replay.
+func storedWaitError(s *segment, st *dbsqlc.FlowStep) error {
+	e := s.storedStepError(st)
+	for _, sentinel := range []error{ErrExpressionCost} {
+		if rest, ok := strings.CutPrefix(e.Message, sentinel.Error()); ok {
+			e.cause = fmt.Errorf("%w%s", sentinel, rest)
+		}
+	}
+	return e
+}
+
 func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T], error) {
 	var ev storedEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
@@ -175,12 +196,16 @@ func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T
 }
 
 // findLookback returns the first stored event (by arrival) since since that
-// satisfies any of the waits.
-func (s *segment) findLookback(opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
+// satisfies any of the waits of step sid. A condition over
+// Config.MaxExpressionCost is an error wrapping ErrExpressionCost.
+func (s *segment) findLookback(sid string, opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
 	var best *storedEvent
 	var bestAt time.Time
 	for i, o := range opts {
 		ev, at, err := s.c.findStoredMatch(context.WithoutCancel(s.ctx), s.c.pool, s.event, o.Event, o.Match, matchValues[i], o.If, since)
+		if errors.Is(err, expr.ErrCostLimit) {
+			return nil, s.c.costError(s.fn.id, "WaitForEvent "+strconv.Quote(sid)+" If", o.If)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -194,11 +219,19 @@ func (s *segment) findLookback(opts []WaitOpts, matchValues [][]byte, since time
 // resolveLateWait gives a just-registered wait an event stored within its
 // lookback window, if one arrived while it was being registered.
 func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string, opts []WaitOpts, matchValues [][]byte, since time.Time) {
-	ev, err := s.findLookback(opts, matchValues, since)
-	if err != nil || ev == nil {
+	ev, err := s.findLookback(stepID, opts, matchValues, since)
+	var body []byte
+	var errMsg *string
+	status := stepCompleted
+	switch {
+	case errors.Is(err, ErrExpressionCost): // the wait fails, as when a sender finds it so
+		msg := err.Error()
+		status, errMsg = stepFailed, &msg
+	case err != nil || ev == nil:
 		return
+	default:
+		body, _ = json.Marshal(ev)
 	}
-	body, _ := json.Marshal(ev)
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		if _, err := c.q.RunLockOpen(ctx, tx, s.run.ID); err != nil {
 			return err
@@ -207,7 +240,7 @@ func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string,
 		if err != nil || n == 0 {
 			return err
 		}
-		return c.resolveStep(ctx, tx, s.run.ID, stepID, stepCompleted, body, nil)
+		return c.resolveStep(ctx, tx, s.run.ID, stepID, status, body, errMsg)
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		c.cfg.Logger.WarnContext(ctx, "flow: resolve wait from lookback", "run_id", s.run.ID, "step_id", stepID, "error", err)
@@ -254,7 +287,7 @@ func validateWait(id string, opts WaitOpts, timeout time.Duration) error {
 	if err := validateMatch(opts.Match); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: %v", id, err))
 	}
-	if err := checkExpression(opts.If); err != nil {
+	if err := checkCondition(opts.If); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: If: %v", id, err))
 	}
 	return nil
