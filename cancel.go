@@ -169,6 +169,13 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 		matchValue := []byte("null")
 		if co.Match != "" {
 			matchValue = jsonPath(s.event, co.Match)
+			if string(matchValue) == "null" {
+				// It could only match events that lack the value too: a
+				// typo would cancel the run on any such event.
+				s.c.cfg.Logger.WarnContext(ctx, "flow: CancelOn not registered: the triggering event has no value at its Match path",
+					"run_id", s.run.ID, "function_id", s.fn.id, "cancel_on", i, "match", co.Match)
+				continue
+			}
 		}
 		stepID := fmt.Sprintf("cancel:%d", i)
 		if err := s.c.q.WaitInsert(ctx, s.c.pool, &dbsqlc.WaitInsertParams{

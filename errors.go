@@ -54,6 +54,11 @@ var (
 	// logged).
 	ErrExpressionCost = errors.New("flow: expression over its cost limit")
 
+	// ErrMatchMissing is the cause of the StepError WaitForEvent returns when
+	// the run's triggering event has no value (or null) at WaitOpts.Match:
+	// the wait could only match events that also lack it. It is not retried.
+	ErrMatchMissing = errors.New("flow: triggering event has no value at the Match path")
+
 	// ErrNotInRun is returned by step functions called outside a function
 	// run's context.
 	ErrNotInRun = errors.New("flow: step called outside a function run")

@@ -125,6 +125,16 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 	} else {
 		rec.detail, _ = json.Marshal(details)
 	}
+	for i, o := range opts {
+		if o.Match != "" && string(matchValues[i]) == "null" {
+			// A wait on null would resume on any event that also lacks
+			// the value: a typo in Match would resume the run at random.
+			rec.wakeAt = nil
+			return zero, s.stepFailed(ctx, rec, NonRetriable(fmt.Errorf(
+				"%w: WaitForEvent %q of run %s: Match %q (a wait on a missing value would match every event that lacks it too)",
+				ErrMatchMissing, sid, s.run.ID, o.Match)))
+		}
+	}
 
 	// An event already stored within the lookback window satisfies the
 	// wait at once.
@@ -171,11 +181,11 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 }
 
 // storedWaitError is the StepError of a wait that failed: its condition
-// went over Config.MaxExpressionCost. Its cause
+// went over Config.MaxExpressionCost, or its Match had no value. Its cause
 // still matches the sentinel with errors.Is after a replay.
 func storedWaitError(s *segment, st *dbsqlc.FlowStep) error {
 	e := s.storedStepError(st)
-	for _, sentinel := range []error{ErrExpressionCost} {
+	for _, sentinel := range []error{ErrExpressionCost, ErrMatchMissing} {
 		if rest, ok := strings.CutPrefix(e.Message, sentinel.Error()); ok {
 			e.cause = fmt.Errorf("%w%s", sentinel, rest)
 		}
