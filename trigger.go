@@ -24,8 +24,11 @@ func EventTrigger(name string) Trigger { return Trigger{event: name} }
 // If adds a condition to an event trigger: a CEL expression over event (the
 // incoming event, with its name, data, id and ts) that must be true for the
 // event to start a run, such as `event.data.plan == "pro"`. A missing field
-// is null. The expression is checked by CreateFunction and evaluated by the
-// sender, in its transaction.
+// is null. The expression is checked by CreateFunction (its type must be
+// bool, or a value from the event's JSON, which must then be a bool: else
+// the event starts no run and a warning is logged) and evaluated by the
+// sender, in its transaction; one over Config.MaxExpressionCost fails the
+// send with ErrExpressionCost.
 func (t Trigger) If(expr string) Trigger {
 	t.ifExpr = expr
 	return t

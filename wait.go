@@ -20,14 +20,20 @@ type WaitOpts struct {
 	// Event is the name of the awaited event. Required.
 	Event string
 	// Match, such as "data.userId", requires the awaited event's value at
-	// that path to equal the triggering event's value there (a missing field
-	// counts as null). It is sugar for If: `event.data.userId ==
-	// async.data.userId`, and is matched by index. Empty: no such condition.
+	// that path to equal the triggering event's value there. It is sugar
+	// for If: `event.data.userId == async.data.userId`, and is matched by
+	// index. The triggering event must have a value there: if it is missing
+	// or null, the wait fails at once with a StepError wrapping
+	// ErrMatchMissing (not retried), rather than match every event that
+	// lacks it too. Empty: no such condition.
 	Match string
 	// If is a CEL condition over event (the run's triggering event) and
 	// async (the incoming event), such as `async.data.amount > 100`, checked
-	// when the wait is created and evaluated by the sender. A missing field
-	// is null.
+	// when the wait is created (a syntax error, or a type other than bool,
+	// fails the step) and evaluated by the sender. A missing field is null;
+	// a value from the events that is not a bool is no match (logged as a
+	// warning). An evaluation over Config.MaxExpressionCost fails the wait
+	// with a StepError wrapping ErrExpressionCost.
 	If string
 	// Timeout is how long to wait. Required, and positive.
 	Timeout time.Duration

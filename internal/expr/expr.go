@@ -28,6 +28,12 @@
 //     == 4` does not compile; write 4.0), and arithmetic is not coerced:
 //     write `event.data.n + 1.0` or `int(event.data.n) + 1`.
 //
+// Every evaluation is bounded by the cost limit given to [Compile] (cel-go's
+// runtime cost tracking; the null-aware comparisons are charged like the
+// calls they replace): past it, the evaluation stops with an error wrapping
+// [ErrCostLimit]. Decoding the events' JSON is not counted; its size is
+// bounded by the events' size limit.
+//
 // Paths into values that are neither maps nor null (e.g. `event.data.name.x`
 // where name is a string), list indexes out of range and calls with the wrong
 // argument types remain evaluation errors; [Program.Bool] treats them as false
