@@ -302,11 +302,7 @@ func (c *Client) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ct
 	if ctl == nil || len(ctl.Concurrency) == 0 {
 		return false, nil
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return false, err
-	}
-	k1, l1, k2, l2, err := c.concurrencyKeys(fnID, ctl, body)
+	k1, l1, k2, l2, err := c.concurrencyKeysOf(fnID, ctl, ev)
 	if err != nil {
 		return false, err
 	}
@@ -314,6 +310,19 @@ func (c *Client) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ct
 		return false, fmt.Errorf("set concurrency keys: %w", err)
 	}
 	return true, nil
+}
+
+// concurrencyKeysOf is concurrencyKeys for a stored event (nil keys when ctl
+// has no concurrency limit).
+func (c *Client) concurrencyKeysOf(fnID string, ctl *controlConfig, ev storedEvent) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
+	if ctl == nil || len(ctl.Concurrency) == 0 {
+		return nil, nil, nil, nil, nil
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return c.concurrencyKeys(fnID, ctl, body)
 }
 
 // controlFor returns a function's flow control: its definition's, if this

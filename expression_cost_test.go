@@ -340,3 +340,30 @@ func TestExpressionDynNonBoolIsNoMatchWithWarning(t *testing.T) {
 	require.Contains(t, logs.String(), "condition is not a bool")
 	require.Contains(t, logs.String(), "event.data.flag")
 }
+
+// An invoked run's concurrency key over the limit fails the Invoke step (not
+// retried), instead of failing the parent's suspend again and again.
+func TestExpressionCostInvokedRunKeyFailsInvoke(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child-keyed", Concurrency: []flow.Concurrency{{Limit: 1, Key: `string(` + quadratic + `)`}}},
+		flow.Triggers(), func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "parent-invokes"}, flow.EventTrigger("cost/invoke"),
+		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+			return flow.Invoke[string](ctx, "call", child, in.Event.Data, flow.InvokeOpts{})
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	run := awaitOnly(t, c, flow.Event{Name: "cost/invoke", Data: costList(3)})
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+
+	run = awaitOnly(t, c, flow.Event{Name: "cost/invoke", Data: costList(3000)})
+	require.Equal(t, flow.RunFailed, run.Status)
+	require.Contains(t, run.Error, `function "child-keyed": Concurrency[0].Key`)
+	require.Equal(t, "failed", waitStep(t, run, "call").Status)
+	require.Equal(t, 0, run.Attempt)
+	require.Equal(t, 1, costRuns(t, pool, "child-keyed"), "no child run for the failed Invoke")
+}
