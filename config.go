@@ -75,7 +75,10 @@ type Config struct {
 	// evaluation over it stops with an error wrapping ErrExpressionCost (see
 	// there for what it means in each place). A pass over a list of about
 	// 150,000 items fits; a comprehension nested in another over a few
-	// thousand items does not. Defaults to 1,000,000.
+	// thousand items does not. The limit is the evaluating client's: the
+	// sender's for trigger conditions, keys, and the waits and CancelOn
+	// conditions a sent event is matched against; the executing client's
+	// for lookback and a run's own Invoke. Defaults to 1,000,000.
 	MaxExpressionCost int
 
 	// ExternalRiver makes the client run on the application's own River
