@@ -21,7 +21,10 @@ import (
 // first.
 func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
 	b := ctl.Batch
-	key := c.controlKey(fnID, "batch", b.Key, body)
+	key, err := c.controlKey(fnID, "batch", b.Key, body)
+	if err != nil {
+		return err
+	}
 	for range 8 {
 		if b.MaxSize > 1 {
 			_, err := c.q.BatchAppend(ctx, tx, &dbsqlc.BatchAppendParams{MaxSize: int32(b.MaxSize), BatchKey: &key, EventID: ev.ID})
@@ -39,7 +42,9 @@ func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *con
 		if b.MaxSize > 1 {
 			params.Delay = b.Timeout
 		}
-		c.setConcurrencyKeys(params, fnID, ctl, body)
+		if err := c.setConcurrencyKeys(params, fnID, ctl, body); err != nil {
+			return err
+		}
 		created, err := c.insertControlledRun(ctx, tx, params)
 		if err != nil {
 			return fmt.Errorf("batch: start run: %w", err)

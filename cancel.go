@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/expr"
 )
 
 // Kinds of flow_wait rows.
@@ -168,6 +169,13 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 		matchValue := []byte("null")
 		if co.Match != "" {
 			matchValue = jsonPath(s.event, co.Match)
+			if string(matchValue) == "null" {
+				// It could only match events that lack the value too: a
+				// typo would cancel the run on any such event.
+				s.c.cfg.Logger.WarnContext(ctx, "flow: CancelOn not registered: the triggering event has no value at its Match path",
+					"run_id", s.run.ID, "function_id", s.fn.id, "cancel_on", i, "match", co.Match)
+				continue
+			}
 		}
 		stepID := fmt.Sprintf("cancel:%d", i)
 		if err := s.c.q.WaitInsert(ctx, s.c.pool, &dbsqlc.WaitInsertParams{
@@ -177,6 +185,11 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("register CancelOn %d: %w", i, err)
 		}
 		ev, _, err := s.c.findStoredMatch(ctx, s.c.pool, s.event, co.Event, co.Match, matchValue, co.If, s.run.EventReceivedAt)
+		if errors.Is(err, expr.ErrCostLimit) {
+			s.c.cfg.Logger.WarnContext(ctx, "flow: CancelOn condition over its cost limit; no match", "run_id", s.run.ID,
+				"error", s.c.costError(s.fn.id, fmt.Sprintf("CancelOn[%d].If", i), co.If))
+			continue
+		}
 		if err != nil {
 			return "", err
 		}
@@ -189,7 +202,9 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 
 // findStoredMatch returns the first stored event named name received since
 // since (other than the trigger itself) that matches a wait or cancel
-// condition, with the time it was received, or nil.
+// condition, with the time it was received, or nil. A condition over
+// Config.MaxExpressionCost is an error wrapping expr.ErrCostLimit, for the
+// caller to name.
 func (c *Client) findStoredMatch(ctx context.Context, db dbsqlc.DBTX, trigger storedEvent, name, match string, matchValue []byte, cond string, since time.Time) (*storedEvent, time.Time, error) {
 	rows, err := c.q.EventListForWait(ctx, db, &dbsqlc.EventListForWaitParams{
 		Name: name, Since: since, ExcludeID: trigger.ID, MatchPath: match, MatchValue: matchValue, Max: 100,
@@ -205,7 +220,11 @@ func (c *Client) findStoredMatch(ctx context.Context, db dbsqlc.DBTX, trigger st
 		}
 		if cond != "" {
 			body, _ := json.Marshal(ev)
-			if !evalCondition(c.cfg.Logger, cond, triggerJSON, body) {
+			ok, err := c.evalCondition(cond, triggerJSON, body)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			if !ok {
 				continue
 			}
 		}

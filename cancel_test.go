@@ -572,6 +572,31 @@ func TestCancelOnMatch(t *testing.T) {
 	require.Equal(t, 1, cancelWaits(t, pool, runB))
 }
 
+// A CancelOn whose Match path has no value in the triggering event could
+// only match events that also lack it: it is not registered (a warning is
+// logged), and the run goes on.
+func TestCancelOnMatchMissingIsNotRegistered(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	cfg, logs := loggedConfig()
+	c := newClient(t, pool, cfg)
+	var before, after counter
+	cancelSleeper(t, c, flow.FunctionOpts{
+		ID:       "cancel-on-missing",
+		CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.reason"}},
+	}, "cancel/sleep", time.Minute, &before, &after)
+	start(t, c)
+
+	runID := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "a"}})[0]
+	cancelUntilStatus(t, c, runID, flow.RunSleeping)
+	require.Equal(t, 0, cancelWaits(t, pool, runID))
+	require.Contains(t, logs.String(), "CancelOn not registered")
+	require.Contains(t, logs.String(), "data.reason")
+
+	cancelSend(t, c, flow.Event{Name: "cancel/stop", Data: cancelData{ID: "b"}}) // reason missing too
+	require.Equal(t, flow.RunSleeping, cancelStatus(t, c, runID))
+}
+
 func TestCancelOnIf(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)

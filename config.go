@@ -66,6 +66,21 @@ type Config struct {
 	// 512 KiB.
 	MaxEventBytes int
 
+	// MaxExpressionCost bounds the work of one evaluation of any CEL
+	// expression (trigger If, WaitForEvent If, CancelOn If, flow-control
+	// keys, Priority.Run), in cel-go's cost units: about one per field
+	// access, operator or call and per step of a comprehension such as
+	// exists() or all(), plus a tenth of the length of strings and lists
+	// that functions scan. One unit takes some tens of nanoseconds. An
+	// evaluation over it stops with an error wrapping ErrExpressionCost (see
+	// there for what it means in each place). A pass over a list of about
+	// 150,000 items fits; a comprehension nested in another over a few
+	// thousand items does not. The limit is the evaluating client's: the
+	// sender's for trigger conditions, keys, and the waits and CancelOn
+	// conditions a sent event is matched against; the executing client's
+	// for lookback and a run's own Invoke. Defaults to 1,000,000.
+	MaxExpressionCost int
+
 	// ExternalRiver makes the client run on the application's own River
 	// client instead of creating one: add the client's workers and queue to
 	// the app's River config (AddRiverWorkers, RiverQueue; package riverext
@@ -141,6 +156,9 @@ func (c *Config) withDefaults() *Config {
 	if out.MaxEventBytes == 0 {
 		out.MaxEventBytes = 512 << 10
 	}
+	if out.MaxExpressionCost == 0 {
+		out.MaxExpressionCost = defaultMaxExpressionCost
+	}
 	if out.RetentionPeriod == 0 {
 		out.RetentionPeriod = 7 * 24 * time.Hour
 	}
@@ -167,6 +185,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("flow: Config.MaxStepOutputBytes must be positive, got %d", c.MaxStepOutputBytes)
 	case c.MaxEventBytes < 1:
 		return fmt.Errorf("flow: Config.MaxEventBytes must be positive, got %d", c.MaxEventBytes)
+	case c.MaxExpressionCost < 1:
+		return fmt.Errorf("flow: Config.MaxExpressionCost must be positive, got %d", c.MaxExpressionCost)
 	case len(c.ID) > 100:
 		return fmt.Errorf("flow: Config.ID must be at most 100 characters, got %d", len(c.ID))
 	}

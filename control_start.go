@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,11 +41,13 @@ func parseRegistryControl(raw string) (*controlConfig, error) {
 // controlKey evaluates a key expression over the event: the value as text (a
 // string as is, anything else as JSON; "" for no expression or a missing
 // value), prefixed with the function's ID and the option's name so that keys
-// of different functions and options never meet.
-func (c *Client) controlKey(fnID, option, src string, body []byte) string {
+// of different functions and options never meet. A key that fails to
+// evaluate is empty; one over Config.MaxExpressionCost is an error wrapping
+// ErrExpressionCost.
+func (c *Client) controlKey(fnID, option, src string, body []byte) (string, error) {
 	value := ""
 	if src != "" {
-		p, err := expr.Cached(src)
+		p, err := c.program(src)
 		if err == nil {
 			var v any
 			if v, err = p.Value(body, nil); err == nil {
@@ -58,11 +61,36 @@ func (c *Client) controlKey(fnID, option, src string, body []byte) string {
 				}
 			}
 		}
+		if errors.Is(err, expr.ErrCostLimit) {
+			return "", c.costError(fnID, keyPlace(option), src)
+		}
 		if err != nil {
 			c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is empty", "function_id", fnID, "option", option, "expression", src, "error", err)
 		}
 	}
-	return fnID + "\x1f" + option + "\x1f" + value
+	return fnID + "\x1f" + option + "\x1f" + value, nil
+}
+
+// keyPlace names a key's option as FunctionOpts spells it, for errors.
+func keyPlace(option string) string {
+	switch option {
+	case "idempotency":
+		return "Idempotency"
+	case "rate":
+		return "RateLimit.Key"
+	case "throttle":
+		return "Throttle.Key"
+	case "singleton":
+		return "Singleton.Key"
+	case "debounce":
+		return "Debounce.Key"
+	case "batch":
+		return "Batch.Key"
+	}
+	if i, ok := strings.CutPrefix(option, "concurrency"); ok {
+		return "Concurrency[" + i + "].Key"
+	}
+	return option
 }
 
 // startControlledRun creates the run of a function with flow control for an
@@ -75,7 +103,10 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 		return c.joinBatch(ctx, tx, fnID, ctl, ev, body)
 	}
 	if ctl.Idempotency != "" {
-		key := c.controlKey(fnID, "idempotency", ctl.Idempotency, body)
+		key, err := c.controlKey(fnID, "idempotency", ctl.Idempotency, body)
+		if err != nil {
+			return err
+		}
 		held, err := c.q.IdempotencyClaim(ctx, tx, &dbsqlc.IdempotencyClaimParams{Key: key, RunID: runID})
 		if err != nil {
 			return fmt.Errorf("idempotency key: %w", err)
@@ -86,8 +117,12 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 	}
 	if r := ctl.RateLimit; r != nil {
 		interval := r.Period / time.Duration(r.Limit)
-		_, err := c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
-			Key: c.controlKey(fnID, "rate", r.Key, body), Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
+		key, err := c.controlKey(fnID, "rate", r.Key, body)
+		if err != nil {
+			return err
+		}
+		_, err = c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
+			Key: key, Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
@@ -102,8 +137,12 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 	}
 	if t := ctl.Throttle; t != nil {
 		interval := t.Period / time.Duration(t.Limit)
+		key, err := c.controlKey(fnID, "throttle", t.Key, body)
+		if err != nil {
+			return err
+		}
 		delay, err := c.q.LimitThrottle(ctx, tx, &dbsqlc.LimitThrottleParams{
-			Key: c.controlKey(fnID, "throttle", t.Key, body), Interval: interval,
+			Key: key, Interval: interval,
 			Tolerance: interval * time.Duration(t.Limit+t.Burst-1),
 		})
 		if err != nil {
@@ -112,21 +151,32 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 		params.Delay = max(params.Delay, delay)
 	}
 	if p := ctl.Priority; p != nil {
-		secs := c.priorityOf(fnID, p.Run, body)
+		secs, err := c.priorityOf(fnID, p.Run, body)
+		if err != nil {
+			return err
+		}
 		if secs > 0 {
 			params.Ahead = time.Duration(secs) * time.Second
 		} else {
 			params.Delay += time.Duration(-secs) * time.Second
 		}
 	}
-	c.setConcurrencyKeys(params, fnID, ctl, body)
+	if err := c.setConcurrencyKeys(params, fnID, ctl, body); err != nil {
+		return err
+	}
 	if s := ctl.Singleton; s != nil {
-		key := c.controlKey(fnID, "singleton", s.Key, body)
+		key, err := c.controlKey(fnID, "singleton", s.Key, body)
+		if err != nil {
+			return err
+		}
 		params.SingletonKey = &key
 	}
 	var debounceKey string
 	if d := ctl.Debounce; d != nil {
-		debounceKey = c.controlKey(fnID, "debounce", d.Key, body)
+		var err error
+		if debounceKey, err = c.controlKey(fnID, "debounce", d.Key, body); err != nil {
+			return err
+		}
 		params.DebounceKey = &debounceKey
 		params.Delay = max(params.Delay, d.Period)
 	}
@@ -174,18 +224,22 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 }
 
 // priorityOf evaluates a Priority.Run expression: seconds, clamped to
-// ±600; 0 if it fails.
-func (c *Client) priorityOf(fnID, src string, body []byte) int64 {
-	p, err := expr.Cached(src)
+// ±600; 0 if it fails, an error wrapping ErrExpressionCost if it goes over
+// Config.MaxExpressionCost.
+func (c *Client) priorityOf(fnID, src string, body []byte) (int64, error) {
+	p, err := c.program(src)
 	var secs int64
 	if err == nil {
 		secs, err = p.Int(body, nil)
 	}
+	if errors.Is(err, expr.ErrCostLimit) {
+		return 0, c.costError(fnID, "Priority.Run", src)
+	}
 	if err != nil {
 		c.cfg.Logger.Debug("flow: Priority.Run failed to evaluate; priority 0", "function_id", fnID, "expression", src, "error", err)
-		return 0
+		return 0, nil
 	}
-	return min(max(secs, -maxPrioritySeconds), maxPrioritySeconds)
+	return min(max(secs, -maxPrioritySeconds), maxPrioritySeconds), nil
 }
 
 // insertControlledRun creates a run of a function with flow control and its
@@ -215,16 +269,21 @@ func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, r
 }
 
 // setConcurrencyKeys gives a new run its concurrency keys and limits.
-func (c *Client) setConcurrencyKeys(params *dbsqlc.RunInsertControlledParams, fnID string, ctl *controlConfig, body []byte) {
-	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = c.concurrencyKeys(fnID, ctl, body)
+func (c *Client) setConcurrencyKeys(params *dbsqlc.RunInsertControlledParams, fnID string, ctl *controlConfig, body []byte) error {
+	var err error
+	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2, err = c.concurrencyKeys(fnID, ctl, body)
 	params.Slots = params.Ckey1 != nil
+	return err
 }
 
 // concurrencyKeys evaluates a function's concurrency keys for an event (nil
 // where it has no such limit).
-func (c *Client) concurrencyKeys(fnID string, ctl *controlConfig, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32) {
+func (c *Client) concurrencyKeys(fnID string, ctl *controlConfig, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
 	for i, cc := range ctl.Concurrency {
-		key := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
+		key, err := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
 		limit := int32(cc.Limit)
 		if i == 0 {
 			key1, limit1 = &key, &limit
@@ -232,7 +291,7 @@ func (c *Client) concurrencyKeys(fnID string, ctl *controlConfig, body []byte) (
 			key2, limit2 = &key, &limit
 		}
 	}
-	return key1, limit1, key2, limit2
+	return key1, limit1, key2, limit2, nil
 }
 
 // limitRun gives a run created outside the sender's flow-control path (a
@@ -243,15 +302,27 @@ func (c *Client) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ct
 	if ctl == nil || len(ctl.Concurrency) == 0 {
 		return false, nil
 	}
-	body, err := json.Marshal(ev)
+	k1, l1, k2, l2, err := c.concurrencyKeysOf(fnID, ctl, ev)
 	if err != nil {
 		return false, err
 	}
-	k1, l1, k2, l2 := c.concurrencyKeys(fnID, ctl, body)
 	if err := c.q.RunSetConcurrency(ctx, tx, &dbsqlc.RunSetConcurrencyParams{ID: runID, Ckey1: k1, Climit1: l1, Ckey2: k2, Climit2: l2}); err != nil {
 		return false, fmt.Errorf("set concurrency keys: %w", err)
 	}
 	return true, nil
+}
+
+// concurrencyKeysOf is concurrencyKeys for a stored event (nil keys when ctl
+// has no concurrency limit).
+func (c *Client) concurrencyKeysOf(fnID string, ctl *controlConfig, ev storedEvent) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
+	if ctl == nil || len(ctl.Concurrency) == 0 {
+		return nil, nil, nil, nil, nil
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return c.concurrencyKeys(fnID, ctl, body)
 }
 
 // controlFor returns a function's flow control: its definition's, if this

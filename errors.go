@@ -44,6 +44,21 @@ var (
 	// option or trigger.
 	ErrInvalidFunction = errors.New("flow: invalid function")
 
+	// ErrExpressionCost is wrapped by the error of an expression whose
+	// evaluation went over Config.MaxExpressionCost; the error names the
+	// function, the expression and the limit. A trigger If or a flow-control
+	// key over the limit fails Send and SendTx (nothing of the call is
+	// stored); a WaitForEvent If over it fails the waiting step with a
+	// StepError wrapping it (an event it was evaluated against is not
+	// consumed); a CancelOn If over it does not cancel (a warning is
+	// logged).
+	ErrExpressionCost = errors.New("flow: expression over its cost limit")
+
+	// ErrMatchMissing is the cause of the StepError WaitForEvent returns when
+	// the run's triggering event has no value (or null) at WaitOpts.Match:
+	// the wait could only match events that also lack it. It is not retried.
+	ErrMatchMissing = errors.New("flow: triggering event has no value at the Match path")
+
 	// ErrNotInRun is returned by step functions called outside a function
 	// run's context.
 	ErrNotInRun = errors.New("flow: step called outside a function run")

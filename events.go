@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,7 +109,7 @@ func (c *Client) Send(ctx context.Context, events ...Event) ([]string, error) {
 	var ids []string
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		var err error
-		ids, err = c.SendTx(ctx, tx, events...)
+		ids, err = c.sendTx(ctx, tx, false, events)
 		return err
 	})
 	return ids, err
@@ -119,14 +120,39 @@ func (c *Client) Send(ctx context.Context, events ...Event) ([]string, error) {
 // if and only if the transaction commits. On error, roll the transaction
 // back. It returns the stored events' IDs, in order.
 func (c *Client) SendTx(ctx context.Context, tx pgx.Tx, events ...Event) ([]string, error) {
+	return c.sendTx(ctx, tx, true, events)
+}
+
+// sendTx sends events in tx. With savepoint (SendTx), the sends run under a
+// savepoint that an error rolls back: an error found after the first
+// statement (such as a trigger's If over Config.MaxExpressionCost) leaves
+// nothing of the call in the caller's transaction, which stays usable.
+func (c *Client) sendTx(ctx context.Context, tx pgx.Tx, savepoint bool, events []Event) ([]string, error) {
 	prepared, err := c.prepareEvents(events)
 	if err != nil {
 		return nil, err
 	}
+	db := tx
+	if savepoint {
+		if db, err = tx.Begin(ctx); err != nil {
+			return nil, fmt.Errorf("flow: send: savepoint: %w", err)
+		}
+	}
 	ids := make([]string, len(prepared))
 	for i, ev := range prepared {
-		if ids[i], err = c.sendPrepared(ctx, tx, ev); err != nil {
-			return nil, fmt.Errorf("flow: send event %q: %w", ev.name, err)
+		if ids[i], err = c.sendPrepared(ctx, db, ev); err != nil {
+			err = fmt.Errorf("flow: send event %q: %w", ev.name, err)
+			if savepoint {
+				if rbErr := db.Rollback(ctx); rbErr != nil {
+					err = fmt.Errorf("%w (and rolling back to the savepoint: %v)", err, rbErr)
+				}
+			}
+			return nil, err
+		}
+	}
+	if savepoint {
+		if err := db.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("flow: send: release savepoint: %w", err)
 		}
 	}
 	return ids, nil
@@ -206,7 +232,14 @@ func (c *Client) startDeferredRuns(ctx context.Context, tx pgx.Tx, ev storedEven
 	done := map[string]bool{}
 	var runIDs, started []string
 	for i, fnID := range fnIDs {
-		if done[fnID] || !evalCondition(c.cfg.Logger, exprs[i], body, nil) {
+		if done[fnID] {
+			continue
+		}
+		ok, err := c.evalCondition(exprs[i], body, nil)
+		if err != nil {
+			return c.costError(fnID, "trigger If", exprs[i])
+		}
+		if !ok {
 			continue
 		}
 		done[fnID] = true
@@ -217,6 +250,9 @@ func (c *Client) startDeferredRuns(ctx context.Context, tx pgx.Tx, ev storedEven
 			}
 			if ctl != nil {
 				if err := c.startControlledRun(ctx, tx, fnID, ctl, ev, body); err != nil {
+					if errors.Is(err, ErrExpressionCost) {
+						return err // it names the function
+					}
 					return fmt.Errorf("function %q: %w", fnID, err)
 				}
 				continue
@@ -278,7 +314,17 @@ func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) er
 		return err
 	}
 	for _, m := range matches {
-		if m.Expression != "" && !evalCondition(c.cfg.Logger, m.Expression, m.TriggerEvent, body) {
+		ok, costErr := c.evalCondition(m.Expression, m.TriggerEvent, body)
+		if costErr != nil {
+			// The sender is not at fault for a run's condition: its send
+			// goes on. A wait fails (its run learns why, instead of waiting
+			// out its timeout); a CancelOn does not cancel.
+			if err := c.waitCostExceeded(ctx, tx, m, ev); err != nil {
+				return err
+			}
+			continue
+		}
+		if !ok {
 			continue
 		}
 		if m.Kind == waitKindCancel {
@@ -305,6 +351,43 @@ func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) er
 		}
 	}
 	return nil
+}
+
+// waitCostExceeded handles a wait or CancelOn condition whose evaluation
+// against a sent event went over Config.MaxExpressionCost: a wait's step
+// fails with an error wrapping ErrExpressionCost and its run wakes to handle
+// it; a CancelOn condition stays registered and does not cancel. Both are
+// logged as warnings.
+func (c *Client) waitCostExceeded(ctx context.Context, tx pgx.Tx, m *dbsqlc.WaitMatchRow, ev storedEvent) error {
+	run, err := c.q.RunGet(ctx, tx, m.RunID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // the run is gone
+	}
+	if err != nil {
+		return err
+	}
+	place := "WaitForEvent " + strconv.Quote(m.StepID) + " If"
+	if i, ok := strings.CutPrefix(m.StepID, "cancel:"); ok && m.Kind == waitKindCancel {
+		place = "CancelOn[" + i + "].If"
+	}
+	costErr := c.costError(run.FunctionID, place, m.Expression)
+	c.cfg.Logger.WarnContext(ctx, "flow: condition over its cost limit; no match", "run_id", m.RunID, "step_id", m.StepID,
+		"event_id", ev.ID, "error", costErr)
+	if m.Kind == waitKindCancel {
+		return nil
+	}
+	if _, err := c.q.RunLockOpen(ctx, tx, m.RunID); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // the run ended
+		}
+		return err
+	}
+	n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: m.RunID, StepID: m.StepID})
+	if err != nil || n == 0 {
+		return err
+	}
+	msg := costErr.Error()
+	return c.resolveStep(ctx, tx, m.RunID, m.StepID, stepFailed, nil, &msg)
 }
 
 // resolveStep gives a waiting step of a run (whose row the caller has

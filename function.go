@@ -72,9 +72,14 @@ type FunctionOpts struct {
 
 // CancelOn is a condition that cancels a run: an event named Event, matching
 // the run's triggering event on Match (a path such as "data.orderId") and
-// satisfying If (a CEL expression over event, the trigger, and async, the
+// satisfying If (a CEL condition over event, the trigger, and async, the
 // incoming event), within Timeout of the run's start (zero: for the whole
 // run).
+//
+// A run whose triggering event has no value (or null) at Match does not
+// register the condition (it could only match events lacking the value
+// too), and a warning is logged; the run goes on. An If over
+// Config.MaxExpressionCost does not cancel, with a warning.
 type CancelOn struct {
 	Event   string
 	Match   string
@@ -241,7 +246,7 @@ func validateLifecycle(opts FunctionOpts) error {
 		if co.Timeout < 0 {
 			return fmt.Errorf("%w %q: CancelOn[%d]: negative Timeout %s", ErrInvalidFunction, opts.ID, i, co.Timeout)
 		}
-		if err := checkExpression(co.If); err != nil {
+		if err := checkCondition(co.If); err != nil {
 			return fmt.Errorf("%w %q: CancelOn[%d].If: %v", ErrInvalidFunction, opts.ID, i, err)
 		}
 	}

@@ -62,8 +62,14 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 	}
 	childRunID := ""
 	rec := stepRecord{id: sid, seq: seq, kind: kindInvoke, status: stepWaiting, attempts: 1, wakeAt: until, startedAt: now}
+	eventID := newID()
+	// A concurrency key over Config.MaxExpressionCost fails the step here:
+	// in the suspend transaction it would fail (and retry) the segment.
+	if _, _, _, _, err := s.c.concurrencyKeysOf(fn.id, fn.control, storedEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
+		rec.wakeAt = nil
+		return zero, s.stepFailed(ctx, rec, NonRetriable(err))
+	}
 	s.suspendFor(ctx, suspension{wait: true, wakeAt: until, save: func(ctx context.Context, tx pgx.Tx) error {
-		eventID := newID()
 		if err := s.c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventInvoked, Data: body, Ts: now.UTC()}); err != nil {
 			return err
 		}

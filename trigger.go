@@ -24,8 +24,11 @@ func EventTrigger(name string) Trigger { return Trigger{event: name} }
 // If adds a condition to an event trigger: a CEL expression over event (the
 // incoming event, with its name, data, id and ts) that must be true for the
 // event to start a run, such as `event.data.plan == "pro"`. A missing field
-// is null. The expression is checked by CreateFunction and evaluated by the
-// sender, in its transaction.
+// is null. The expression is checked by CreateFunction (its type must be
+// bool, or a value from the event's JSON, which must then be a bool: else
+// the event starts no run and a warning is logged) and evaluated by the
+// sender, in its transaction; one over Config.MaxExpressionCost fails the
+// send with ErrExpressionCost.
 func (t Trigger) If(expr string) Trigger {
 	t.ifExpr = expr
 	return t
@@ -84,7 +87,7 @@ func (t Trigger) validate() error {
 		if err := validateEventName(name); err != nil {
 			return fmt.Errorf("event trigger %q: %w", t.event, err)
 		}
-		if err := checkExpression(t.ifExpr); err != nil {
+		if err := checkCondition(t.ifExpr); err != nil {
 			return fmt.Errorf("event trigger %q: If: %w", t.event, err)
 		}
 	case t.cron != "" && t.ifExpr != "":

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/expr"
 )
 
 // WaitOpts says which event WaitForEvent waits for.
@@ -18,14 +20,20 @@ type WaitOpts struct {
 	// Event is the name of the awaited event. Required.
 	Event string
 	// Match, such as "data.userId", requires the awaited event's value at
-	// that path to equal the triggering event's value there (a missing field
-	// counts as null). It is sugar for If: `event.data.userId ==
-	// async.data.userId`, and is matched by index. Empty: no such condition.
+	// that path to equal the triggering event's value there. It is sugar
+	// for If: `event.data.userId == async.data.userId`, and is matched by
+	// index. The triggering event must have a value there: if it is missing
+	// or null, the wait fails at once with a StepError wrapping
+	// ErrMatchMissing (not retried), rather than match every event that
+	// lacks it too. Empty: no such condition.
 	Match string
 	// If is a CEL condition over event (the run's triggering event) and
 	// async (the incoming event), such as `async.data.amount > 100`, checked
-	// when the wait is created and evaluated by the sender. A missing field
-	// is null.
+	// when the wait is created (a syntax error, or a type other than bool,
+	// fails the step) and evaluated by the sender. A missing field is null;
+	// a value from the events that is not a bool is no match (logged as a
+	// warning). An evaluation over Config.MaxExpressionCost fails the wait
+	// with a StepError wrapping ErrExpressionCost.
 	If string
 	// Timeout is how long to wait. Required, and positive.
 	Timeout time.Duration
@@ -89,6 +97,8 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 			return decodeStoredEvent[T](s, sid, st.Output)
 		case stepTimedOut:
 			return zero, ErrEventTimeout
+		case stepFailed:
+			return zero, storedWaitError(s, st)
 		}
 		if st.WakeAt != nil && !st.WakeAt.After(now) {
 			body, err := s.expireWait(st)
@@ -124,11 +134,25 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 	} else {
 		rec.detail, _ = json.Marshal(details)
 	}
+	for i, o := range opts {
+		if o.Match != "" && string(matchValues[i]) == "null" {
+			// A wait on null would resume on any event that also lacks
+			// the value: a typo in Match would resume the run at random.
+			rec.wakeAt = nil
+			return zero, s.stepFailed(ctx, rec, NonRetriable(fmt.Errorf(
+				"%w: WaitForEvent %q of run %s: Match %q (a wait on a missing value would match every event that lacks it too)",
+				ErrMatchMissing, sid, s.run.ID, o.Match)))
+		}
+	}
 
 	// An event already stored within the lookback window satisfies the
 	// wait at once.
 	if first.Lookback > 0 {
-		ev, err := s.findLookback(opts, matchValues, now.Add(-first.Lookback))
+		ev, err := s.findLookback(sid, opts, matchValues, now.Add(-first.Lookback))
+		if errors.Is(err, ErrExpressionCost) {
+			rec.wakeAt = nil
+			return zero, s.stepFailed(ctx, rec, NonRetriable(err))
+		}
 		if err != nil {
 			return zero, s.markLostOrInterrupted(sid, err)
 		}
@@ -165,6 +189,19 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 	return zero, errSuspended
 }
 
+// storedWaitError is the StepError of a wait that failed: its condition
+// went over Config.MaxExpressionCost, or its Match had no value. Its cause
+// still matches the sentinel with errors.Is after a replay.
+func storedWaitError(s *segment, st *dbsqlc.FlowStep) error {
+	e := s.storedStepError(st)
+	for _, sentinel := range []error{ErrExpressionCost, ErrMatchMissing} {
+		if rest, ok := strings.CutPrefix(e.Message, sentinel.Error()); ok {
+			e.cause = fmt.Errorf("%w%s", sentinel, rest)
+		}
+	}
+	return e
+}
+
 func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T], error) {
 	var ev storedEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
@@ -178,12 +215,16 @@ func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T
 }
 
 // findLookback returns the first stored event (by arrival) since since that
-// satisfies any of the waits.
-func (s *segment) findLookback(opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
+// satisfies any of the waits of step sid. A condition over
+// Config.MaxExpressionCost is an error wrapping ErrExpressionCost.
+func (s *segment) findLookback(sid string, opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
 	var best *storedEvent
 	var bestAt time.Time
 	for i, o := range opts {
 		ev, at, err := s.c.findStoredMatch(context.WithoutCancel(s.ctx), s.c.pool, s.event, o.Event, o.Match, matchValues[i], o.If, since)
+		if errors.Is(err, expr.ErrCostLimit) {
+			return nil, s.c.costError(s.fn.id, "WaitForEvent "+strconv.Quote(sid)+" If", o.If)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -197,11 +238,19 @@ func (s *segment) findLookback(opts []WaitOpts, matchValues [][]byte, since time
 // resolveLateWait gives a just-registered wait an event stored within its
 // lookback window, if one arrived while it was being registered.
 func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string, opts []WaitOpts, matchValues [][]byte, since time.Time) {
-	ev, err := s.findLookback(opts, matchValues, since)
-	if err != nil || ev == nil {
+	ev, err := s.findLookback(stepID, opts, matchValues, since)
+	var body []byte
+	var errMsg *string
+	status := stepCompleted
+	switch {
+	case errors.Is(err, ErrExpressionCost): // the wait fails, as when a sender finds it so
+		msg := err.Error()
+		status, errMsg = stepFailed, &msg
+	case err != nil || ev == nil:
 		return
+	default:
+		body, _ = json.Marshal(ev)
 	}
-	body, _ := json.Marshal(ev)
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		if _, err := c.q.RunLockOpen(ctx, tx, s.run.ID); err != nil {
 			return err
@@ -210,7 +259,7 @@ func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string,
 		if err != nil || n == 0 {
 			return err
 		}
-		return c.resolveStep(ctx, tx, s.run.ID, stepID, stepCompleted, body, nil)
+		return c.resolveStep(ctx, tx, s.run.ID, stepID, status, body, errMsg)
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		c.cfg.Logger.WarnContext(ctx, "flow: resolve wait from lookback", "run_id", s.run.ID, "step_id", stepID, "error", err)
@@ -270,7 +319,7 @@ func validateWait(id string, opts WaitOpts, timeout time.Duration) error {
 	if err := validateMatch(opts.Match); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: %v", id, err))
 	}
-	if err := checkExpression(opts.If); err != nil {
+	if err := checkCondition(opts.If); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: If: %v", id, err))
 	}
 	return nil

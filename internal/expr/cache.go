@@ -7,11 +7,16 @@ const cacheLimit = 10_000
 
 var cache = newProgramCache(cacheLimit)
 
-// Cached is Compile with a process-wide cache keyed by source: each distinct
-// source is compiled once (compile errors included) and every caller gets the
-// same *Program, or the same error. The cache holds at most 10,000 entries;
-// past that an arbitrary entry is evicted for each new one.
-func Cached(src string) (*Program, error) { return cache.get(src) }
+// Cached is Compile with a process-wide cache keyed by source and limit: each
+// distinct pair is compiled once (compile errors included) and every caller
+// gets the same *Program, or the same error. The cache holds at most 10,000
+// entries; past that an arbitrary entry is evicted for each new one.
+func Cached(src string, limit uint64) (*Program, error) { return cache.get(src, limit) }
+
+type cacheKey struct {
+	src   string
+	limit uint64
+}
 
 type cacheEntry struct {
 	p   *Program
@@ -20,27 +25,28 @@ type cacheEntry struct {
 
 type programCache struct {
 	mu    sync.RWMutex
-	m     map[string]cacheEntry
+	m     map[cacheKey]cacheEntry
 	limit int
 }
 
 func newProgramCache(limit int) *programCache {
-	return &programCache{m: make(map[string]cacheEntry), limit: limit}
+	return &programCache{m: make(map[cacheKey]cacheEntry), limit: limit}
 }
 
-func (c *programCache) get(src string) (*Program, error) {
+func (c *programCache) get(src string, limit uint64) (*Program, error) {
+	key := cacheKey{src: src, limit: limit}
 	c.mu.RLock()
-	e, ok := c.m[src]
+	e, ok := c.m[key]
 	c.mu.RUnlock()
 	if ok {
 		return e.p, e.err
 	}
 
-	p, err := Compile(src)
+	p, err := Compile(src, limit)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.m[src]; ok { // another caller compiled it meanwhile
+	if e, ok := c.m[key]; ok { // another caller compiled it meanwhile
 		return e.p, e.err
 	}
 	if len(c.m) >= c.limit {
@@ -49,7 +55,7 @@ func (c *programCache) get(src string) (*Program, error) {
 			break
 		}
 	}
-	c.m[src] = cacheEntry{p: p, err: err}
+	c.m[key] = cacheEntry{p: p, err: err}
 	return p, err
 }
 

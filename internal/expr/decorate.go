@@ -94,6 +94,14 @@ func (c *nullCompare) Exec(frame *interpreter.ExecutionFrame) ref.Val {
 	if types.IsUnknownOrError(r) {
 		return r
 	}
+	res := c.compare(l, r)
+	if costs := frame.CostTracker(); costs != nil {
+		costs.EvalBinary(nil, c.id, c, l, r, res) // as the call it replaces
+	}
+	return res
+}
+
+func (c *nullCompare) compare(l, r ref.Val) ref.Val {
 	if l == types.NullValue || r == types.NullValue || isNaN(l) || isNaN(r) {
 		return types.False
 	}

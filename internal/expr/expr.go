@@ -28,6 +28,12 @@
 //     == 4` does not compile; write 4.0), and arithmetic is not coerced:
 //     write `event.data.n + 1.0` or `int(event.data.n) + 1`.
 //
+// Every evaluation is bounded by the cost limit given to [Compile] (cel-go's
+// runtime cost tracking; the null-aware comparisons are charged like the
+// calls they replace): past it, the evaluation stops with an error wrapping
+// [ErrCostLimit]. Decoding the events' JSON is not counted; its size is
+// bounded by the events' size limit.
+//
 // Paths into values that are neither maps nor null (e.g. `event.data.name.x`
 // where name is a string), list indexes out of range and calls with the wrong
 // argument types remain evaluation errors; [Program.Bool] treats them as false
@@ -52,9 +58,19 @@ import (
 
 // Program is a compiled expression. It is safe for concurrent use.
 type Program struct {
-	src string
-	prg cel.Program
+	src   string
+	prg   cel.Program
+	out   *cel.Type // the checked type of the result
+	limit uint64    // the cost limit of one evaluation
 }
+
+// ErrCostLimit is wrapped by the errors of evaluations stopped because their
+// cost went over the program's limit (see [Compile]).
+var ErrCostLimit = errors.New("cost limit exceeded")
+
+// ErrNotBool is wrapped by [Program.Bool]'s error when the result is neither
+// a bool nor null, and by [Program.CheckBool]'s.
+var ErrNotBool = errors.New("result is not a bool")
 
 var (
 	envOnce sync.Once
@@ -90,7 +106,13 @@ func celEnv() (*cel.Env, error) {
 // carries cel-go's message, which names the position (e.g.
 // `ERROR: <input>:1:15: Syntax error: ...`) followed by the offending line and
 // a caret.
-func Compile(src string) (*Program, error) {
+//
+// limit bounds the cost of each evaluation, in cel-go's cost units (about one
+// per variable or field access, operator, function call and comprehension
+// step; a string or list operation costs a tenth of its length): an
+// evaluation that goes over it stops at once with an error wrapping
+// [ErrCostLimit]. A few million units take a few tens of milliseconds.
+func Compile(src string, limit uint64) (*Program, error) {
 	e, err := celEnv()
 	if err != nil {
 		return nil, err
@@ -99,15 +121,33 @@ func Compile(src string) (*Program, error) {
 	if err := iss.Err(); err != nil {
 		return nil, fmt.Errorf("expr: %q: %w", src, err)
 	}
-	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate))
+	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate), cel.CostLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("expr: %q: %w", src, err)
 	}
-	return &Program{src: src, prg: prg}, nil
+	return &Program{src: src, prg: prg, out: ast.OutputType(), limit: limit}, nil
 }
 
 // String returns the expression's source.
 func (p *Program) String() string { return p.src }
+
+// Limit returns the cost limit of one evaluation.
+func (p *Program) Limit() uint64 { return p.limit }
+
+// Type names the checked type of the expression's result, such as "bool",
+// "string" or "dyn" (a value from the events' JSON, known only when
+// evaluated).
+func (p *Program) Type() string { return p.out.String() }
+
+// CheckBool reports, wrapping [ErrNotBool], an expression that can never be
+// a condition: its checked type is neither bool nor dyn (which may be a bool
+// when evaluated), as in `event.data.x + "a"` (string).
+func (p *Program) CheckBool() error {
+	if p.out.IsExactType(cel.BoolType) || p.out.IsExactType(cel.DynType) {
+		return nil
+	}
+	return fmt.Errorf("expr: %q: %w: its type is %s", p.src, ErrNotBool, p.Type())
+}
 
 // Bool evaluates the expression against the JSON of the triggering event and
 // of the incoming event (async may be nil or empty: async is then null).
@@ -127,7 +167,7 @@ func (p *Program) Bool(event, async []byte) (bool, error) {
 	case types.Null:
 		return false, nil
 	}
-	return false, fmt.Errorf("expr: %q: result is %s, not bool", p.src, v.Type().TypeName())
+	return false, fmt.Errorf("expr: %q: %w: it is %s", p.src, ErrNotBool, v.Type().TypeName())
 }
 
 // Value evaluates the expression (see [Program.Bool] for the arguments) and
@@ -173,22 +213,41 @@ func (p *Program) Int(event, async []byte) (int64, error) {
 }
 
 func (p *Program) eval(event, async []byte) (ref.Val, error) {
+	v, _, err := p.evalCost(event, async)
+	return v, err
+}
+
+// evalCost is eval that also returns the evaluation's cost.
+func (p *Program) evalCost(event, async []byte) (ref.Val, uint64, error) {
+	v, det, err := p.evalDetails(event, async)
+	var cost uint64
+	if c := det.ActualCost(); c != nil {
+		cost = *c
+	}
+	return v, cost, err
+}
+
+func (p *Program) evalDetails(event, async []byte) (ref.Val, *cel.EvalDetails, error) {
 	ev, err := decode(event)
 	if err != nil {
-		return nil, fmt.Errorf("expr: %q: decoding event: %w", p.src, err)
+		return nil, nil, fmt.Errorf("expr: %q: decoding event: %w", p.src, err)
 	}
 	as, err := decode(async)
 	if err != nil {
-		return nil, fmt.Errorf("expr: %q: decoding async event: %w", p.src, err)
+		return nil, nil, fmt.Errorf("expr: %q: decoding async event: %w", p.src, err)
 	}
-	out, _, err := p.prg.Eval(&activation{event: ev, async: as})
+	out, det, err := p.prg.Eval(&activation{event: ev, async: as})
 	if err != nil {
-		return nil, fmt.Errorf("expr: %q: %w", p.src, err)
+		var cancelled interpreter.EvalCancelledError
+		if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+			return nil, det, fmt.Errorf("expr: %q: %w (limit %d)", p.src, ErrCostLimit, p.limit)
+		}
+		return nil, det, fmt.Errorf("expr: %q: %w", p.src, err)
 	}
 	if types.IsUnknown(out) {
-		return nil, fmt.Errorf("expr: %q: result is unknown", p.src)
+		return nil, det, fmt.Errorf("expr: %q: result is unknown", p.src)
 	}
-	return out, nil
+	return out, det, nil
 }
 
 // decode turns an event's JSON into a CEL value; empty input or JSON null is

@@ -18,7 +18,7 @@ const (
 
 func mustCompile(t *testing.T, src string) *Program {
 	t.Helper()
-	p, err := Compile(src)
+	p, err := Compile(src, testLimit)
 	require.NoError(t, err, src)
 	return p
 }
@@ -177,15 +177,15 @@ func TestBoolErrorsAreFalse(t *testing.T) {
 		src     string
 		wantErr string
 	}{
-		{`event.data.userId.foo == 1`, "no such key"},              // field of a string
-		{`event.data.tags[5] == "x"`, "index out of bounds"},       // list index
-		{`event.data.userId + 1 == 2`, "no such overload"},         // string + int
-		{`event.data.n + 1 == 4`, "no such overload"},              // double + int is not coerced
-		{`event.data.userId`, "result is string, not bool"},        // non-boolean result
-		{`event.data.n`, "result is double, not bool"},             // non-boolean result
-		{`!event.data.missing`, "no such overload"},                // ! on null
-		{`event.data.userId > 3`, "no such overload"},              // string vs int
-		{`event.data.missing.startsWith("a")`, "no such overload"}, // function on null
+		{`event.data.userId.foo == 1`, "no such key"},               // field of a string
+		{`event.data.tags[5] == "x"`, "index out of bounds"},        // list index
+		{`event.data.userId + 1 == 2`, "no such overload"},          // string + int
+		{`event.data.n + 1 == 4`, "no such overload"},               // double + int is not coerced
+		{`event.data.userId`, "result is not a bool: it is string"}, // non-boolean result
+		{`event.data.n`, "result is not a bool: it is double"},      // non-boolean result
+		{`!event.data.missing`, "no such overload"},                 // ! on null
+		{`event.data.userId > 3`, "no such overload"},               // string vs int
+		{`event.data.missing.startsWith("a")`, "no such overload"},  // function on null
 	}
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {
@@ -230,7 +230,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {
-			p, err := Compile(c.src)
+			p, err := Compile(c.src, testLimit)
 			require.Nil(t, p)
 			require.Error(t, err)
 			require.True(t, strings.HasPrefix(err.Error(), "expr: "), err.Error())
@@ -316,21 +316,21 @@ func TestStringAndMatchSugar(t *testing.T) {
 func TestCached(t *testing.T) {
 	t.Parallel()
 	src := `event.data.userId == "cached-` + t.Name() + `"`
-	p1, err := Cached(src)
+	p1, err := Cached(src, testLimit)
 	require.NoError(t, err)
-	p2, err := Cached(src)
+	p2, err := Cached(src, testLimit)
 	require.NoError(t, err)
 	require.Same(t, p1, p2)
 
-	other, err := Cached(src + " || false")
+	other, err := Cached(src+" || false", testLimit)
 	require.NoError(t, err)
 	require.NotSame(t, p1, other)
 
 	// Compile errors are cached too: same error value both times.
 	bad := `event.data.x == (` + t.Name()
-	_, err1 := Cached(bad)
+	_, err1 := Cached(bad, testLimit)
 	require.Error(t, err1)
-	_, err2 := Cached(bad)
+	_, err2 := Cached(bad, testLimit)
 	require.Same(t, err1, err2)
 
 	// Concurrent callers all get the same program.
@@ -341,7 +341,7 @@ func TestCached(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := Cached(src2)
+			p, err := Cached(src2, testLimit)
 			if err == nil {
 				got[i] = p
 			}
@@ -358,15 +358,15 @@ func TestCacheBound(t *testing.T) {
 	t.Parallel()
 	c := newProgramCache(5)
 	for i := range 20 {
-		_, err := c.get(fmt.Sprintf(`event.data.n == %d`, i))
+		_, err := c.get(fmt.Sprintf(`event.data.n == %d`, i), testLimit)
 		require.NoError(t, err)
 		require.LessOrEqual(t, c.len(), 5)
 	}
 	require.Equal(t, 5, c.len())
 	// The most recent entry is always present.
-	last, err := c.get(`event.data.n == 19`)
+	last, err := c.get(`event.data.n == 19`, testLimit)
 	require.NoError(t, err)
-	again, err := c.get(`event.data.n == 19`)
+	again, err := c.get(`event.data.n == 19`, testLimit)
 	require.NoError(t, err)
 	require.Same(t, last, again)
 	require.Equal(t, cacheLimit, cache.limit)
@@ -398,7 +398,7 @@ func TestConcurrentEval(t *testing.T) {
 }
 
 func BenchmarkBool(b *testing.B) {
-	p, err := Compile(`event.data.userId == async.data.userId && async.data.amount > 100`)
+	p, err := Compile(`event.data.userId == async.data.userId && async.data.amount > 100`, testLimit)
 	if err != nil {
 		b.Fatal(err)
 	}
