@@ -74,6 +74,50 @@ func TestDebounceAfterRiverSchedulerPromotedJob(t *testing.T) {
 		"started %s after the last event, before the Period %s", started.Sub(receivedAt(t, pool, last)), period)
 }
 
+// River fetched the debounced run's job (running) before an event postponed
+// the run: the run still waits a Period after that event.
+func TestDebounceAfterRiverFetchedJob(t *testing.T) {
+	t.Parallel()
+	const period = 2 * time.Second
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	echoData(t, c, flow.FunctionOpts{ID: "debounced", Debounce: &flow.Debounce{Period: period}}, "doc/edited")
+	start(t, c)
+	ctx := testCtx(t)
+
+	sendData(t, c, "doc/edited", map[string]any{"v": 1})
+	runID := runsOf(t, c, "debounced")[0].ID
+	jobID := runJob(t, pool, runID)
+
+	// Hold the run's row, so that the segment's claim waits for the push
+	// below, then let River fetch the job at once.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	_, err = tx.Exec(ctx, "SELECT 1 FROM flow_run WHERE id = $1 FOR UPDATE", runID)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now() WHERE id = $1;`, jobID)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', 'flow')::text)`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var state string
+		require.NoError(t, pool.QueryRow(ctx, "SELECT state FROM river_job WHERE id = $1", jobID).Scan(&state))
+		return state == "running"
+	}, 20*time.Second, 10*time.Millisecond, "River fetches the job")
+
+	ids, err := c.SendTx(ctx, tx, flow.Event{Name: "doc/edited", Data: map[string]any{"v": 2}})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+
+	run := awaitWithin(t, c, runID, 30*time.Second)
+	require.Equal(t, []map[string]any{{"v": float64(2)}}, outputOf(t, run))
+	require.Len(t, runsOf(t, c, "debounced"), 1)
+	_, started := runTimes(t, pool, runID)
+	require.False(t, started.Before(receivedAt(t, pool, ids[0]).Add(period)),
+		"started %s after the last event, before the Period %s", started.Sub(receivedAt(t, pool, ids[0])), period)
+}
+
 // The issue's burst: 13 events 450 ms apart with a 1 s debounce start one
 // run, after the last event. River's scheduler runs after every event (in
 // production it runs every 5 s, so it touches the job at some point of any

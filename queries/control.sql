@@ -194,6 +194,9 @@ WITH run AS (
         lease_expires_at = NULL,
         updated_at = now()
     WHERE r.id = @id AND r.gen = @gen
+        -- A queued run that is not due yet does not park: RunRequeueEarly
+        -- hands it to a job at its wake time.
+        AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
@@ -259,3 +262,31 @@ SELECT flow_slot_ensure(sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer)
     flow_slot_ensure(sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer)
 FROM run;
 
+-- name: RunRequeueEarly :one
+-- Hands a queued run that is not due yet (wake_at in the future) from the
+-- job at @gen, which River fetched before the run's wake time, to a new job
+-- (gen + 1) scheduled at that time; the old job then ends doing nothing.
+-- River fetches a job before its run is due when an event postponed the run
+-- (a debounce) after River's scheduler had made the job available, or
+-- after River had fetched it. No row: the job is stale, or the run is due.
+WITH run AS (
+    UPDATE flow_run r
+    SET gen = r.gen + 1,
+        job_id = nextval('river_job_id_seq'),
+        updated_at = now()
+    WHERE r.id = @id AND r.gen = @gen AND r.status = 'queued' AND r.wake_at > clock_timestamp()
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.wake_at,
+        (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL) AS slotted
+),
+job AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', run.slotted),
+        'flow_run', 25, @queue::text, run.wake_at, 'scheduled'
+    FROM run
+)
+SELECT run.id, run.wake_at::timestamptz AS wake_at FROM run;
+
+-- name: RunQueuedAtGen :one
+-- The run, if it is queued and its current gen is @gen: a job that could
+-- not claim it still owns it.
+SELECT id FROM flow_run WHERE id = @id AND gen = @gen AND status = 'queued';

@@ -383,6 +383,9 @@ WITH run AS (
         lease_expires_at = NULL,
         updated_at = now()
     WHERE r.id = $1 AND r.gen = $2
+        -- A queued run that is not due yet does not park: RunRequeueEarly
+        -- hands it to a job at its wake time.
+        AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
@@ -437,6 +440,67 @@ func (q *Queries) RunPark(ctx context.Context, db DBTX, arg *RunParkParams) (*Ru
 	)
 	var i RunParkRow
 	err := row.Scan(&i.ID, &i.NeverStarted, &i.QueuedFor)
+	return &i, err
+}
+
+const runQueuedAtGen = `-- name: RunQueuedAtGen :one
+SELECT id FROM flow_run WHERE id = $1 AND gen = $2 AND status = 'queued'
+`
+
+type RunQueuedAtGenParams struct {
+	ID  string
+	Gen int32
+}
+
+// The run, if it is queued and its current gen is @gen: a job that could
+// not claim it still owns it.
+func (q *Queries) RunQueuedAtGen(ctx context.Context, db DBTX, arg *RunQueuedAtGenParams) (string, error) {
+	row := db.QueryRow(ctx, runQueuedAtGen, arg.ID, arg.Gen)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
+const runRequeueEarly = `-- name: RunRequeueEarly :one
+WITH run AS (
+    UPDATE flow_run r
+    SET gen = r.gen + 1,
+        job_id = nextval('river_job_id_seq'),
+        updated_at = now()
+    WHERE r.id = $1 AND r.gen = $2 AND r.status = 'queued' AND r.wake_at > clock_timestamp()
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.wake_at,
+        (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL) AS slotted
+),
+job AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', run.slotted),
+        'flow_run', 25, $3::text, run.wake_at, 'scheduled'
+    FROM run
+)
+SELECT run.id, run.wake_at::timestamptz AS wake_at FROM run
+`
+
+type RunRequeueEarlyParams struct {
+	ID    string
+	Gen   int32
+	Queue string
+}
+
+type RunRequeueEarlyRow struct {
+	ID     string
+	WakeAt time.Time
+}
+
+// Hands a queued run that is not due yet (wake_at in the future) from the
+// job at @gen, which River fetched before the run's wake time, to a new job
+// (gen + 1) scheduled at that time; the old job then ends doing nothing.
+// River fetches a job before its run is due when an event postponed the run
+// (a debounce) after River's scheduler had made the job available, or
+// after River had fetched it. No row: the job is stale, or the run is due.
+func (q *Queries) RunRequeueEarly(ctx context.Context, db DBTX, arg *RunRequeueEarlyParams) (*RunRequeueEarlyRow, error) {
+	row := db.QueryRow(ctx, runRequeueEarly, arg.ID, arg.Gen, arg.Queue)
+	var i RunRequeueEarlyRow
+	err := row.Scan(&i.ID, &i.WakeAt)
 	return &i, err
 }
 
