@@ -22,8 +22,9 @@ package flow
 //  2. States. river_job_state has the values available, scheduled, pending,
 //     running, retryable, completed, cancelled and discarded. We make jobs
 //     available or scheduled, and move a job only while it is scheduled,
-//     available or pending: never one that is running (River owns it until
-//     its completer writes the outcome) or finalized.
+//     available, pending or (a full batch's) retryable: never one that is
+//     running (River owns it until its completer writes the outcome) or
+//     finalized.
 //  3. Scheduler. River's leader runs JobSchedule every 5 s with a 5 s
 //     look-ahead: scheduled (and retryable) jobs whose scheduled_at is within
 //     the next 5 s become available early, keeping their scheduled_at (it
@@ -81,7 +82,8 @@ package flow
 //     its new wake time, scheduled or already available (3); a running job is
 //     left to the claim's check (4, 5).
 //   - BatchAppend (queries/control.sql): makes the job of a full batch
-//     available now, scheduled or already available, and notifies (3, 8).
+//     available now, scheduled, already available or retryable, and
+//     notifies (2, 3, 8).
 //   - RunPark (queries/control.sql): inserts the job of a run waiting for a
 //     concurrency slot, scheduled at its recheck time (1, 9); flow_slot_wake
 //     (sql/003) makes it available when a slot frees, scheduled or already
