@@ -78,10 +78,22 @@ func TestDebounceAfterRiverSchedulerPromotedJob(t *testing.T) {
 // the run: the run still waits a Period after that event.
 func TestDebounceAfterRiverFetchedJob(t *testing.T) {
 	t.Parallel()
+	debounceAfterRiverFetchedJob(t, flow.FunctionOpts{})
+}
+
+// The same with a concurrency limit, whose runs claim a slot or wait for
+// one: the run neither starts nor waits for a slot before it is due.
+func TestDebounceWithConcurrencyAfterRiverFetchedJob(t *testing.T) {
+	t.Parallel()
+	debounceAfterRiverFetchedJob(t, flow.FunctionOpts{Concurrency: []flow.Concurrency{{Limit: 1}}})
+}
+
+func debounceAfterRiverFetchedJob(t *testing.T, opts flow.FunctionOpts) {
 	const period = 2 * time.Second
 	pool := flowtest.Pool(t)
 	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "debounced", Debounce: &flow.Debounce{Period: period}}, "doc/edited")
+	opts.ID, opts.Debounce = "debounced", &flow.Debounce{Period: period}
+	echoData(t, c, opts, "doc/edited")
 	start(t, c)
 	ctx := testCtx(t)
 
