@@ -133,7 +133,9 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			FinishTimeout: finishTimeout,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // a stale job, an ended run, or a segment alive elsewhere
+			// A stale job, an ended run, a segment alive elsewhere, or a run
+			// not due yet (early.go).
+			return c.claimRefused(ctx, job)
 		}
 		if err != nil {
 			return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)

@@ -60,7 +60,8 @@ func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 	}
 	park, err := c.q.RunPark(ctx, c.pool, &dbsqlc.RunParkParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue, Recheck: recheck})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil // a stale job: it owns nothing
+		// A stale job (it owns nothing), or a run not due yet (early.go).
+		return nil, c.claimRefused(ctx, job)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("flow: park run %s until a concurrency slot frees: %w", job.Args.RunID, err)

@@ -22,7 +22,7 @@ type runArgs struct {
 }
 
 // Kind implements river.JobArgs.
-func (runArgs) Kind() string { return "flow_run" }
+func (runArgs) Kind() string { return riverJobKind }
 
 type runWorker struct {
 	river.WorkerDefaults[runArgs]

@@ -9,7 +9,11 @@
 -- The run starts after @delay (a throttle, debounce, batch timeout, future
 -- event ts or negative priority; the waker makes it runnable then), and its
 -- job sorts @ahead earlier among the queue's available jobs (a positive
--- priority: River takes jobs in scheduled_at order). A conflict on a
+-- priority: River takes jobs in scheduled_at order). A delayed run's job is
+-- scheduled at the run's wake time, never earlier: River's scheduler makes a
+-- job available up to 5 s before its scheduled_at and River's fetch takes it
+-- at scheduled_at, so a job scheduled @ahead of its wake time would start
+-- the run early (river_job.go, assumptions 3 and 4). A conflict on a
 -- singleton, debounce or batch key creates nothing and returns no row.
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
@@ -37,7 +41,7 @@ job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
     SELECT run.job_id,
         jsonb_build_object('run_id', run.id, 'gen', 0, 'fn', run.function_id, 'slots', @slots::boolean),
-        'flow_run', 25, @queue::text, run.order_at,
+        'flow_run', 25, @queue::text, coalesce(run.wake_at, run.order_at),
         (CASE WHEN run.wake_at IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
     FROM run
     RETURNING river_job.state
@@ -83,16 +87,31 @@ WITH run AS (
     WHERE r.debounce_key = sqlc.arg('debounce_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
     RETURNING r.id, r.job_id, r.wake_at
 ),
+-- The run's job moves to the new time whether it is still scheduled or
+-- River's scheduler has made it available already (it does so up to 5 s
+-- early, keeping scheduled_at, and River's fetch then waits for
+-- scheduled_at): a job still due later goes back to scheduled, as River
+-- would have it. A job River has fetched already (running) is left alone:
+-- its segment finds the run not due and hands it to a new job at the run's
+-- wake time (RunRequeueEarly), so the run never starts before it.
 job AS (
-    UPDATE river_job SET scheduled_at = run.wake_at
+    UPDATE river_job
+    SET scheduled_at = run.wake_at,
+        state = (CASE WHEN run.wake_at > clock_timestamp() THEN 'scheduled' ELSE river_job.state END)::river_job_state
     FROM run
-    WHERE river_job.id = run.job_id AND river_job.state = 'scheduled'
+    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available')
 )
 SELECT run.id, run.wake_at FROM run;
 
 -- name: BatchAppend :one
 -- Adds an event to the open batch of a key, if there is one with room. The
--- event that fills it makes the run runnable now. No row: no open batch.
+-- event that fills it makes the run runnable now, and wakes River's
+-- producers: its job becomes available now whether it is still scheduled,
+-- River's scheduler has made it available already for its timeout (keeping
+-- the later scheduled_at, which River's fetch would wait for), or River
+-- waits to retry it after a failed claim. A job River has fetched
+-- (running) needs nothing: its segment claims the run and sees the whole
+-- batch. No row: no open batch.
 WITH run AS (
     UPDATE flow_run r
     SET batch_size = r.batch_size + 1,
@@ -109,7 +128,7 @@ batch_event AS (
 job AS (
     UPDATE river_job SET state = 'available', scheduled_at = now()
     FROM run
-    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state = 'scheduled'
+    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'retryable')
     RETURNING river_job.queue
 )
 SELECT run.id, run.batch_size,
@@ -175,6 +194,9 @@ WITH run AS (
         lease_expires_at = NULL,
         updated_at = now()
     WHERE r.id = @id AND r.gen = @gen
+        -- A queued run that is not due yet does not park: RunRequeueEarly
+        -- hands it to a job at its wake time.
+        AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
@@ -239,3 +261,32 @@ WITH run AS (
 SELECT flow_slot_ensure(sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer),
     flow_slot_ensure(sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer)
 FROM run;
+
+-- name: RunRequeueEarly :one
+-- Hands a queued run that is not due yet (wake_at in the future) from the
+-- job at @gen, which River fetched before the run's wake time, to a new job
+-- (gen + 1) scheduled at that time; the old job then ends doing nothing.
+-- River fetches a job before its run is due when an event postponed the run
+-- (a debounce) after River's scheduler had made the job available, or
+-- after River had fetched it. No row: the job is stale, or the run is due.
+WITH run AS (
+    UPDATE flow_run r
+    SET gen = r.gen + 1,
+        job_id = nextval('river_job_id_seq'),
+        updated_at = now()
+    WHERE r.id = @id AND r.gen = @gen AND r.status = 'queued' AND r.wake_at > clock_timestamp()
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.wake_at,
+        (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL) AS slotted
+),
+job AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', run.slotted),
+        'flow_run', 25, @queue::text, run.wake_at, 'scheduled'
+    FROM run
+)
+SELECT run.id, run.wake_at::timestamptz AS wake_at FROM run;
+
+-- name: RunQueuedAtGen :one
+-- The run, if it is queued and its current gen is @gen: a job that could
+-- not claim it still owns it.
+SELECT id FROM flow_run WHERE id = @id AND gen = @gen AND status = 'queued';

@@ -27,7 +27,7 @@ batch_event AS (
 job AS (
     UPDATE river_job SET state = 'available', scheduled_at = now()
     FROM run
-    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state = 'scheduled'
+    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'retryable')
     RETURNING river_job.queue
 )
 SELECT run.id, run.batch_size,
@@ -51,7 +51,13 @@ type BatchAppendRow struct {
 }
 
 // Adds an event to the open batch of a key, if there is one with room. The
-// event that fills it makes the run runnable now. No row: no open batch.
+// event that fills it makes the run runnable now, and wakes River's
+// producers: its job becomes available now whether it is still scheduled,
+// River's scheduler has made it available already for its timeout (keeping
+// the later scheduled_at, which River's fetch would wait for), or River
+// waits to retry it after a failed claim. A job River has fetched
+// (running) needs nothing: its segment claims the run and sees the whole
+// batch. No row: no open batch.
 func (q *Queries) BatchAppend(ctx context.Context, db DBTX, arg *BatchAppendParams) (*BatchAppendRow, error) {
 	row := db.QueryRow(ctx, batchAppend, arg.MaxSize, arg.BatchKey, arg.EventID)
 	var i BatchAppendRow
@@ -108,9 +114,11 @@ WITH run AS (
     RETURNING r.id, r.job_id, r.wake_at
 ),
 job AS (
-    UPDATE river_job SET scheduled_at = run.wake_at
+    UPDATE river_job
+    SET scheduled_at = run.wake_at,
+        state = (CASE WHEN run.wake_at > clock_timestamp() THEN 'scheduled' ELSE river_job.state END)::river_job_state
     FROM run
-    WHERE river_job.id = run.job_id AND river_job.state = 'scheduled'
+    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available')
 )
 SELECT run.id, run.wake_at FROM run
 `
@@ -130,6 +138,13 @@ type DebouncePushRow struct {
 // Gives a debounced run that has not started a newer event and postpones
 // its start to @period from now, but no later than @timeout after its first
 // event (zero: no cap). No row: no such run (it started, or there is none).
+// The run's job moves to the new time whether it is still scheduled or
+// River's scheduler has made it available already (it does so up to 5 s
+// early, keeping scheduled_at, and River's fetch then waits for
+// scheduled_at): a job still due later goes back to scheduled, as River
+// would have it. A job River has fetched already (running) is left alone:
+// its segment finds the run not due and hands it to a new job at the run's
+// wake time (RunRequeueEarly), so the run never starts before it.
 func (q *Queries) DebouncePush(ctx context.Context, db DBTX, arg *DebouncePushParams) (*DebouncePushRow, error) {
 	row := db.QueryRow(ctx, debouncePush,
 		arg.EventID,
@@ -239,7 +254,7 @@ job AS (
     INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
     SELECT run.job_id,
         jsonb_build_object('run_id', run.id, 'gen', 0, 'fn', run.function_id, 'slots', $14::boolean),
-        'flow_run', 25, $15::text, run.order_at,
+        'flow_run', 25, $15::text, coalesce(run.wake_at, run.order_at),
         (CASE WHEN run.wake_at IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
     FROM run
     RETURNING river_job.state
@@ -288,7 +303,11 @@ type RunInsertControlledRow struct {
 // The run starts after @delay (a throttle, debounce, batch timeout, future
 // event ts or negative priority; the waker makes it runnable then), and its
 // job sorts @ahead earlier among the queue's available jobs (a positive
-// priority: River takes jobs in scheduled_at order). A conflict on a
+// priority: River takes jobs in scheduled_at order). A delayed run's job is
+// scheduled at the run's wake time, never earlier: River's scheduler makes a
+// job available up to 5 s before its scheduled_at and River's fetch takes it
+// at scheduled_at, so a job scheduled @ahead of its wake time would start
+// the run early (river_job.go, assumptions 3 and 4). A conflict on a
 // singleton, debounce or batch key creates nothing and returns no row.
 // The slots of the run's concurrency keys, made once per key (and again
 // when the limit grows).
@@ -364,6 +383,9 @@ WITH run AS (
         lease_expires_at = NULL,
         updated_at = now()
     WHERE r.id = $1 AND r.gen = $2
+        -- A queued run that is not due yet does not park: RunRequeueEarly
+        -- hands it to a job at its wake time.
+        AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
@@ -418,6 +440,67 @@ func (q *Queries) RunPark(ctx context.Context, db DBTX, arg *RunParkParams) (*Ru
 	)
 	var i RunParkRow
 	err := row.Scan(&i.ID, &i.NeverStarted, &i.QueuedFor)
+	return &i, err
+}
+
+const runQueuedAtGen = `-- name: RunQueuedAtGen :one
+SELECT id FROM flow_run WHERE id = $1 AND gen = $2 AND status = 'queued'
+`
+
+type RunQueuedAtGenParams struct {
+	ID  string
+	Gen int32
+}
+
+// The run, if it is queued and its current gen is @gen: a job that could
+// not claim it still owns it.
+func (q *Queries) RunQueuedAtGen(ctx context.Context, db DBTX, arg *RunQueuedAtGenParams) (string, error) {
+	row := db.QueryRow(ctx, runQueuedAtGen, arg.ID, arg.Gen)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
+const runRequeueEarly = `-- name: RunRequeueEarly :one
+WITH run AS (
+    UPDATE flow_run r
+    SET gen = r.gen + 1,
+        job_id = nextval('river_job_id_seq'),
+        updated_at = now()
+    WHERE r.id = $1 AND r.gen = $2 AND r.status = 'queued' AND r.wake_at > clock_timestamp()
+    RETURNING r.id, r.gen, r.job_id, r.function_id, r.wake_at,
+        (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL) AS slotted
+),
+job AS (
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', run.slotted),
+        'flow_run', 25, $3::text, run.wake_at, 'scheduled'
+    FROM run
+)
+SELECT run.id, run.wake_at::timestamptz AS wake_at FROM run
+`
+
+type RunRequeueEarlyParams struct {
+	ID    string
+	Gen   int32
+	Queue string
+}
+
+type RunRequeueEarlyRow struct {
+	ID     string
+	WakeAt time.Time
+}
+
+// Hands a queued run that is not due yet (wake_at in the future) from the
+// job at @gen, which River fetched before the run's wake time, to a new job
+// (gen + 1) scheduled at that time; the old job then ends doing nothing.
+// River fetches a job before its run is due when an event postponed the run
+// (a debounce) after River's scheduler had made the job available, or
+// after River had fetched it. No row: the job is stale, or the run is due.
+func (q *Queries) RunRequeueEarly(ctx context.Context, db DBTX, arg *RunRequeueEarlyParams) (*RunRequeueEarlyRow, error) {
+	row := db.QueryRow(ctx, runRequeueEarly, arg.ID, arg.Gen, arg.Queue)
+	var i RunRequeueEarlyRow
+	err := row.Scan(&i.ID, &i.WakeAt)
 	return &i, err
 }
 

@@ -615,6 +615,9 @@ SET status = 'running',
     updated_at = now()
 FROM flow_event e
 WHERE r.id = $5
+    -- A queued run is never claimed before its wake time, whenever River
+    -- fetched its job (RunRequeueEarly hands it to a job at that time).
+    AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
     AND r.gen = $6
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')
@@ -705,6 +708,8 @@ const runStartSlotted = `-- name: RunStartSlotted :one
 WITH run AS (
     SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at FROM flow_run r
     WHERE r.id = $6 AND r.gen = $5
+        -- Not before a queued run's wake time (see RunStart).
+        AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
 ),
@@ -754,6 +759,7 @@ SET status = 'running',
     updated_at = now()
 FROM flow_event e, ok
 WHERE r.id = ok.id
+    AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
     AND r.gen = $5
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')

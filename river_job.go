@@ -1,0 +1,100 @@
+package flow
+
+// River's job table, river_job, belongs to River: its scheduler, fetch,
+// completer, rescuer and cleaner write the same rows as we do. Every
+// statement of ours that writes river_job directly is a bet on what River
+// does to those rows. The bets are written down here, numbered; each has a
+// test in river_job_test.go against the pinned River, after Migrate. When
+// River is upgraded, re-read its code for each of them and run those tests.
+//
+// River version: github.com/riverqueue/river v0.51.2, with its pgx driver
+// riverdriver/riverpgxv5 v0.51.2 (River's migration line "main", version 6
+// or later on Postgres).
+//
+//  1. Columns. river_job has id bigint (default nextval of
+//     river_job_id_seq), args jsonb, kind text, max_attempts smallint, queue
+//     text, scheduled_at timestamptz and state river_job_state; every other
+//     column has a default River reads back as a fresh job would have it
+//     (attempt 0, priority 1, metadata {}, tags {}, no errors, no unique
+//     key). Our inserts write only those seven columns, taking the id from
+//     river_job_id_seq first so that flow_run.job_id names the job in the
+//     same statement.
+//  2. States. river_job_state has the values available, scheduled, pending,
+//     running, retryable, completed, cancelled and discarded. We make jobs
+//     available or scheduled, and move a job only while it is scheduled,
+//     available, pending or (a full batch's) retryable: never one that is
+//     running (River owns it until its completer writes the outcome) or
+//     finalized.
+//  3. Scheduler. River's leader runs JobSchedule every 5 s with a 5 s
+//     look-ahead: scheduled (and retryable) jobs whose scheduled_at is within
+//     the next 5 s become available early, keeping their scheduled_at (it
+//     notifies producers only for those already due). It leaves available
+//     and running jobs alone, and discards none of ours (they have no unique
+//     key). So a statement that moves a pending job's time, or wakes it, must
+//     handle an available job as well as a scheduled one.
+//  4. Fetch. A producer takes (JobGetAvailable) only available jobs whose
+//     scheduled_at has passed, in priority, scheduled_at, id order, and makes
+//     them running with attempt + 1. An available job with a future
+//     scheduled_at waits for it; a job we wake gets scheduled_at = now. But
+//     a job fetched at its scheduled time may find its run postponed
+//     meanwhile (a debounce): the claim refuses a queued run before its wake
+//     time and hands it to a new job then (early.go).
+//  5. Completer. River writes a job's outcome (completed, retryable,
+//     snoozed...) asynchronously, after Work returns, with
+//     JobSetStateIfRunningMany, which changes only a job still running; so
+//     does JobCompleteTx, which returns no error and the unchanged row for a
+//     job that is not running (check the state). A job we moved was never
+//     running, and a segment's old job completing late is harmless: the run
+//     belongs to the job of its current gen.
+//  6. Rescuer. River's leader moves jobs running for longer than
+//     RescueStuckJobsAfter (1 h by default) to retryable or discarded
+//     (JobGetStuck, JobRescueMany); it touches no other state. A segment's
+//     job runs as long as the segment (no job timeout); a rescued one runs
+//     again, and the run's gen and lease make that harmless.
+//  7. Cleaner. River's leader deletes completed, cancelled and discarded
+//     jobs finalized before their retention period (JobDeleteBefore), never
+//     a scheduled, available, pending or running one: a run's pending job is
+//     never deleted under it, and a statement that addresses a run's ended
+//     job by flow_run.job_id after the cleaner finds no row and does nothing.
+//  8. Notifier. River's producers LISTEN on "<schema>.river_insert" (schema:
+//     current_schema() of River's connection, River's Config.Schema being
+//     empty) and fetch at once on a payload {"queue": q} naming their queue.
+//     River sends it for its own inserts of available jobs, and not for rows
+//     written by SQL (no trigger since its migration 004), nor for JobRetry.
+//     So every statement of ours that makes a job available sends it, with
+//     pg_notify(current_schema() || '.river_insert', ...) in the same
+//     transaction (delivered at commit).
+//  9. Args. The args we write in SQL, {"run_id", "gen", "fn", "slots"}, are
+//     runArgs as River's insert encodes it (encoding/json), with kind
+//     flow_run, max_attempts 25 (River's default) and the client's queue, as
+//     River's own inserts of runArgs have them.
+//
+// The statements that write river_job directly, and what each assumes:
+//
+//   - EventInsertAndStartRuns (queries/event.sql): inserts each new run's
+//     first job, available now, or scheduled at the event's future ts, and
+//     notifies (1, 3, 4, 8, 9).
+//   - RunInsertControlled (queries/control.sql): inserts the first job of a
+//     run with flow control, available now (ordered earlier by a priority)
+//     or scheduled at the run's wake time, never earlier, and notifies (1, 3,
+//     4, 8, 9).
+//   - DebouncePush (queries/control.sql): moves the job of a debounced run to
+//     its new wake time, scheduled or already available (3); a running job is
+//     left to the claim's check (4, 5).
+//   - BatchAppend (queries/control.sql): makes the job of a full batch
+//     available now, scheduled, already available or retryable, and
+//     notifies (2, 3, 8).
+//   - RunPark (queries/control.sql): inserts the job of a run waiting for a
+//     concurrency slot, scheduled at its recheck time (1, 9); flow_slot_wake
+//     (sql/003) makes it available when a slot frees, scheduled or already
+//     available, and notifies (3, 8).
+//   - RunRequeueEarly (queries/control.sql): inserts a job scheduled at the
+//     wake time of a run whose job River fetched too early (1, 4, 9).
+//   - RunWake and RunWakeDue (queries/run.sql): make a suspended run's job
+//     available now, from scheduled, available or pending, and notify (2, 3,
+//     8).
+//
+// River's own inserts (InsertTx in segment.go, lease.go, invoke.go,
+// rerun.go, cron.go) and JobCompleteTx (cron.go) are River's API, not bets;
+// the cron path checks the completed state (5).
+const riverJobKind = "flow_run"
