@@ -156,6 +156,9 @@ type RunFilter struct {
 
 // ListRuns returns runs, newest first, without their steps.
 func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	params := &dbsqlc.RunListParams{Statuses: []string{}, Max: int32(f.Limit)}
 	if f.Limit <= 0 {
 		params.Max = 100
