@@ -139,7 +139,7 @@ func (c *Client) SendTx(ctx context.Context, tx pgx.Tx, events ...Event) ([]stri
 	ids := make([]string, len(prepared))
 	for i, ev := range prepared {
 		if ids[i], err = c.sendPrepared(ctx, tx, ev); err != nil {
-			return nil, fmt.Errorf("flow: send event %q: %w", ev.name, err)
+			return nil, fmt.Errorf("flow: send event %q: %w", ev.name, schemaError(err))
 		}
 	}
 	return ids, nil
