@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +214,36 @@ func TestBadInputAPI(t *testing.T) {
 	}
 	events, runs, jobs := badStored(t, pool)
 	require.Zero(t, events+runs+jobs)
+}
+
+// Data that Postgres's jsonb refuses, given to Invoke, fails the step at
+// once with ErrInvalidEvent (the child's input is an event) instead of
+// reaching the database; no child run starts.
+func TestBadInputInvokeData(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-child"}, flow.Triggers(),
+		func(ctx context.Context, in flow.Input[any]) (any, error) { return "ran", nil })
+	require.NoError(t, err)
+	var gotErr atomic.Pointer[error]
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-parent"}, flow.EventTrigger("bad/invoke"),
+		func(ctx context.Context, in flow.Input[any]) (any, error) {
+			_, err := flow.Invoke[string](ctx, "call", child, map[string]string{"note": "a\x00b"}, flow.InvokeOpts{})
+			if flow.IsSuspend(err) {
+				return nil, err
+			}
+			gotErr.Store(&err)
+			return nil, err
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	run := awaitOnly(t, c, flow.Event{Name: "bad/invoke"})
+	require.Equal(t, flow.RunFailed, run.Status)
+	require.NotNil(t, gotErr.Load(), "Invoke returned no error")
+	requireBadInput(t, *gotErr.Load(), flow.ErrInvalidEvent, "NUL")
+	runs, err := c.ListRuns(testCtx(t), flow.RunFilter{FunctionID: "bad-child"})
+	require.NoError(t, err)
+	require.Empty(t, runs, "a child run started")
 }
