@@ -114,6 +114,8 @@ func checkStorableJSON(data []byte, raw bool) error {
 	return nil
 }
 
+var errUnpairedHigh = errors.New(`a string has an unpaired surrogate escape (\ud800 to \udbff)`)
+
 // checkJSONString checks the JSON string at the start of s and returns its
 // length in bytes, quotes included.
 func checkJSONString(s []byte, raw bool) (int, error) {
@@ -122,19 +124,21 @@ func checkJSONString(s []byte, raw bool) (int, error) {
 		c := s[i]
 		if c == '"' {
 			if highSurrogate {
-				return 0, errors.New(`a string has an unpaired surrogate escape (\ud800 to \udbff)`)
+				return 0, errUnpairedHigh
 			}
 			return i + 1, nil
 		}
 		if c != '\\' {
 			if highSurrogate {
-				return 0, errors.New(`a string has an unpaired surrogate escape (\ud800 to \udbff)`)
+				return 0, errUnpairedHigh
 			}
 			continue
 		}
 		i++
 		if i >= len(s) || s[i] != 'u' || i+4 >= len(s) {
-			highSurrogate = false
+			if highSurrogate {
+				return 0, errUnpairedHigh
+			}
 			continue
 		}
 		r, err := strconv.ParseUint(string(s[i+1:i+5]), 16, 16)
@@ -147,7 +151,7 @@ func checkJSONString(s []byte, raw bool) (int, error) {
 			return 0, errors.New(`a key or string contains a NUL character (\u0000), which Postgres's jsonb cannot store`)
 		case 0xd800 <= r && r <= 0xdbff:
 			if highSurrogate {
-				return 0, errors.New(`a string has an unpaired surrogate escape (\ud800 to \udbff)`)
+				return 0, errUnpairedHigh
 			}
 			highSurrogate = true
 		case 0xdc00 <= r && r <= 0xdfff:
@@ -159,7 +163,7 @@ func checkJSONString(s []byte, raw bool) (int, error) {
 			return 0, errors.New("a key or string is not valid UTF-8")
 		default:
 			if highSurrogate {
-				return 0, errors.New(`a string has an unpaired surrogate escape (\ud800 to \udbff)`)
+				return 0, errUnpairedHigh
 			}
 		}
 	}
