@@ -139,7 +139,7 @@ func (c *Client) SendTx(ctx context.Context, tx pgx.Tx, events ...Event) ([]stri
 	ids := make([]string, len(prepared))
 	for i, ev := range prepared {
 		if ids[i], err = c.sendPrepared(ctx, tx, ev); err != nil {
-			return nil, fmt.Errorf("flow: send event %q: %w", ev.name, schemaError(err))
+			return nil, fmt.Errorf("flow: send event %q: %w", ev.name, err)
 		}
 	}
 	return ids, nil
@@ -151,7 +151,7 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 	if ev.dedupeID != "" {
 		held, err := c.q.EventDedupeClaim(ctx, tx, &dbsqlc.EventDedupeClaimParams{DedupeID: ev.dedupeID, EventID: id})
 		if err != nil {
-			return "", err
+			return "", schemaError(err)
 		}
 		if held != id {
 			return held, nil // a duplicate: accepted and ignored
@@ -167,7 +167,7 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 		StartAt: startAt, Queue: c.cfg.Queue, Notify: startAt == nil && c.insertNotify.allow(),
 	})
 	if err != nil {
-		return "", err
+		return "", schemaError(err)
 	}
 	if len(row.RunIds) > 0 && startAt != nil {
 		c.waker.wakeAt(*startAt)
