@@ -37,7 +37,9 @@ database and River queue) execute them. Start the application against the
 printed URL to see its runs here.
 
 The dashboard and River's UI have no authentication: keep -addr on a loopback
-address unless the network is trusted.
+address unless the network is trusted. Both refuse cross-site requests from
+browsers (403), so that another site open in the same browser cannot act on
+them.
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		addr := fs.String("addr", "127.0.0.1:8288", "the `address` to listen on (\":8288\" for every interface)")
