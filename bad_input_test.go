@@ -206,6 +206,11 @@ func TestBadInputAPI(t *testing.T) {
 			_, err := c.ListRunsPage(ctx, flow.RunQuery{Status: []flow.RunStatus{"bogus"}})
 			return err
 		}, nil, "unknown run status"},
+		{"CancelRuns: no FunctionID", func() error { _, err := c.CancelRuns(ctx, flow.CancelFilter{}); return err }, nil, "FunctionID is required"},
+		{"CancelRuns: invalid UTF-8 FunctionID", func() error {
+			_, err := c.CancelRuns(ctx, flow.CancelFilter{FunctionID: "bad-\xff"})
+			return err
+		}, nil, "UTF-8"},
 		{"ListEvents: NUL in Name", func() error { _, err := c.ListEvents(ctx, flow.EventFilter{Name: "bad/\x00"}); return err }, nil, "NUL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
