@@ -71,6 +71,9 @@ func (c *Client) CancelRuns(ctx context.Context, f CancelFilter) (int, error) {
 	if f.FunctionID == "" {
 		return 0, errors.New("flow: CancelRuns: FunctionID is required")
 	}
+	if err := checkFilterText("CancelRuns", "FunctionID", f.FunctionID); err != nil {
+		return 0, err
+	}
 	before := f.CreatedBefore
 	if before.IsZero() {
 		before = time.Now()

@@ -99,8 +99,9 @@ type Config struct {
 
 	// RetentionPeriod is how long ended runs (with their steps) and events
 	// are kept; started clients delete older ones every few minutes. Runs
-	// that have not ended are never deleted. Negative keeps everything.
-	// Defaults to 7 days.
+	// that have not ended are never deleted. Deleting an event also forgets
+	// its sender's Event.ID: a period under 24 hours shortens the dedupe
+	// window to it. Negative keeps everything. Defaults to 7 days.
 	RetentionPeriod time.Duration
 }
 

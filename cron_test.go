@@ -36,3 +36,19 @@ func TestCronTriggerStartsRuns(t *testing.T) {
 	require.NoError(t, run.DecodeOutput(&out))
 	require.Equal(t, "flow/scheduled.timer @every 1s", out)
 }
+
+// The TZ= (or CRON_TZ=) prefix decides when a schedule fires: 09:00 in
+// Kathmandu (UTC+05:45) is 03:15 UTC, not 09:00 UTC nor the machine's
+// 09:00. The half-and-quarter-hour offset cannot match any local zone the
+// tests might run in by accident.
+func TestCronTimeZoneDecidesWhenItFires(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2026, time.March, 10, 12, 0, 0, 0, time.UTC)
+	for _, spec := range []string{"TZ=Asia/Kathmandu 0 9 * * *", "CRON_TZ=Asia/Kathmandu 0 9 * * *"} {
+		sched, err := flow.ParseCron(spec)
+		require.NoError(t, err, spec)
+		next := sched.Next(from)
+		require.Equal(t, time.Date(2026, time.March, 11, 3, 15, 0, 0, time.UTC), next.UTC(), spec)
+		require.Equal(t, time.Date(2026, time.March, 12, 3, 15, 0, 0, time.UTC), sched.Next(next).UTC(), spec)
+	}
+}

@@ -19,8 +19,9 @@ var (
 	ErrInvokeTimeout = errors.New("flow: timed out waiting for invoked function")
 
 	// ErrInvalidEvent is wrapped by Send and SendTx when an event has an empty
-	// or invalid name or data that cannot be encoded as JSON. Nothing of the
-	// call is stored.
+	// or invalid name, an invalid ID, a TS out of range, or data that cannot
+	// be encoded as JSON or stored in Postgres's jsonb (see Event). Nothing of
+	// the call is stored, and SendTx leaves the transaction usable.
 	ErrInvalidEvent = errors.New("flow: invalid event")
 
 	// ErrEventTooLarge is wrapped by Send and SendTx when an event's encoded

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -22,14 +23,22 @@ import (
 type Event struct {
 	// ID, if set, deduplicates: an event whose ID was seen in the last 24
 	// hours is accepted and ignored (it is not stored again and starts no
-	// run); Send returns the first event's stored ID for it.
+	// run); Send returns the first event's stored ID for it. Once retention
+	// (Config.RetentionPeriod) has deleted that first event, the ID is
+	// forgotten and a resent event is stored anew. At most 256 bytes of
+	// valid UTF-8, without NUL.
 	ID string
-	// Name is required: printable, no spaces, at most 256 characters, such
-	// as "user/signed.up". Names starting with "flow/" are reserved.
+	// Name is required: valid UTF-8, printable, no spaces, at most 256
+	// bytes, such as "user/signed.up". Names starting with "flow/" are
+	// reserved.
 	Name string
-	// Data is the event's payload, encoded as JSON (an object is usual).
+	// Data is the event's payload, encoded as JSON (an object is usual). It
+	// must be storable in Postgres's jsonb: valid UTF-8, no NUL character
+	// ("\u0000") in any key or string, numbers within Postgres's numeric
+	// range.
 	Data any
-	// TS is when the event happened. Defaults to the time of sending.
+	// TS is when the event happened, between the years 1 and 9999. Defaults
+	// to the time of sending.
 	TS time.Time
 }
 
@@ -58,6 +67,9 @@ func validateEventName(name string) error {
 	if len(name) > maxEventNameLen {
 		return fmt.Errorf("event name is %d bytes, over the limit of %d", len(name), maxEventNameLen)
 	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("event name %q is not valid UTF-8", name)
+	}
 	for _, r := range name {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			return fmt.Errorf("event name %q contains a space or an unprintable character", name)
@@ -77,21 +89,18 @@ type preparedEvent struct {
 	dedupeID string
 }
 
+// prepareEvents checks and encodes events before any statement runs: an
+// invalid event (see validateEvent) fails the whole call, so nothing of it is
+// stored and the caller's transaction stays usable.
 func (c *Client) prepareEvents(events []Event) ([]preparedEvent, error) {
 	out := make([]preparedEvent, len(events))
 	for i, ev := range events {
-		if err := validateEventName(ev.Name); err != nil {
-			return nil, fmt.Errorf("%w (event %d): %v", ErrInvalidEvent, i, err)
-		}
-		if strings.HasPrefix(ev.Name, reservedPrefix) {
-			return nil, fmt.Errorf("%w (event %d): names starting with %q are reserved for the library's own events", ErrInvalidEvent, i, reservedPrefix)
-		}
-		data, err := json.Marshal(ev.Data)
+		data, err := validateEvent(ev)
 		if err != nil {
-			return nil, fmt.Errorf("%w (event %d, %q): data cannot be encoded as JSON: %v", ErrInvalidEvent, i, ev.Name, err)
+			return nil, fmt.Errorf("%w: event %d (%q): %v", ErrInvalidEvent, i, shorten(ev.Name, maxEventNameLen), err)
 		}
 		if size := len(data) + len(ev.Name) + len(ev.ID); size > c.cfg.MaxEventBytes {
-			return nil, fmt.Errorf("%w (event %d, %q): %d bytes, over the limit of %d (Config.MaxEventBytes)", ErrEventTooLarge, i, ev.Name, size, c.cfg.MaxEventBytes)
+			return nil, fmt.Errorf("%w: event %d (%q): %d bytes, over the limit of %d (Config.MaxEventBytes)", ErrEventTooLarge, i, ev.Name, size, c.cfg.MaxEventBytes)
 		}
 		ts := ev.TS
 		if ts.IsZero() {
@@ -103,8 +112,9 @@ func (c *Client) prepareEvents(events []Event) ([]preparedEvent, error) {
 }
 
 // Send stores events in their own transaction and starts the runs they
-// trigger. It returns the stored events' IDs, in order. An invalid event is
-// an error that names it, and nothing of the call is stored.
+// trigger. It returns the stored events' IDs, in order. A call is all or
+// nothing: an invalid event is an error (ErrInvalidEvent, ErrEventTooLarge)
+// that names it by index and name, and nothing of the call is stored.
 func (c *Client) Send(ctx context.Context, events ...Event) ([]string, error) {
 	var ids []string
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
@@ -117,8 +127,11 @@ func (c *Client) Send(ctx context.Context, events ...Event) ([]string, error) {
 
 // SendTx stores events inside the caller's transaction, with the runs they
 // trigger and the waits they resume: the events exist, and their runs start,
-// if and only if the transaction commits. On error, roll the transaction
-// back. It returns the stored events' IDs, in order.
+// if and only if the transaction commits. It returns the stored events' IDs,
+// in order. Events are checked before any statement runs: after an invalid
+// event (ErrInvalidEvent, ErrEventTooLarge) nothing of the call was written
+// and the transaction is still usable. After any other error, roll the
+// transaction back.
 func (c *Client) SendTx(ctx context.Context, tx pgx.Tx, events ...Event) ([]string, error) {
 	return c.sendTx(ctx, tx, true, events)
 }
@@ -164,7 +177,7 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 	if ev.dedupeID != "" {
 		held, err := c.q.EventDedupeClaim(ctx, tx, &dbsqlc.EventDedupeClaimParams{DedupeID: ev.dedupeID, EventID: id})
 		if err != nil {
-			return "", err
+			return "", schemaError(err)
 		}
 		if held != id {
 			return held, nil // a duplicate: accepted and ignored
@@ -180,7 +193,7 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 		StartAt: startAt, Queue: c.cfg.Queue, Notify: startAt == nil && c.insertNotify.allow(),
 	})
 	if err != nil {
-		return "", err
+		return "", schemaError(err)
 	}
 	if len(row.RunIds) > 0 && startAt != nil {
 		c.waker.wakeAt(*startAt)

@@ -178,7 +178,8 @@ func (c *Client) function(id string) *Function {
 // executing runs in this process: River's workers, the waker that resumes
 // sleeping runs on time, lease renewal, and the sweeper that takes over runs
 // whose client died. It returns once they are running; stop them with Stop
-// or by cancelling ctx.
+// or by cancelling ctx. On a database without the library's tables it
+// returns an error wrapping ErrNotMigrated.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started {
@@ -197,6 +198,10 @@ func (c *Client) Start(ctx context.Context) error {
 	c.mu.Unlock()
 	slices.SortFunc(fns, func(a, b *Function) int { return cmp.Compare(a.id, b.id) })
 
+	if err := c.checkSchema(ctx); err != nil {
+		c.setStarted(false)
+		return err
+	}
 	if err := c.register(ctx, fns); err != nil {
 		c.setStarted(false)
 		return err
@@ -313,7 +318,7 @@ func (c *Client) register(ctx context.Context, fns []*Function) error {
 			})
 		})
 		if err != nil {
-			return fmt.Errorf("flow: register function %q: %w", fn.id, err)
+			return fmt.Errorf("flow: register function %q: %w", fn.id, schemaError(err))
 		}
 	}
 	return nil

@@ -74,6 +74,9 @@ func minIDAt(t time.Time) *string {
 }
 
 func (q RunQuery) check(op string) error {
+	if err := checkFilterText(op, "FunctionID", q.FunctionID); err != nil {
+		return err
+	}
 	if q.Before != "" && !isUUID(q.Before) {
 		return fmt.Errorf("flow: %s: Before %q is not a run ID", op, q.Before)
 	}
@@ -82,7 +85,7 @@ func (q RunQuery) check(op string) error {
 	}
 	for _, s := range q.Status {
 		switch s {
-		case RunQueued, RunRunning, RunSleeping, RunWaiting, RunCompleted, RunFailed, RunCancelled:
+		case RunQueued, RunRunning, RunSleeping, RunWaiting, RunCompleted, RunFailed, RunCancelled, RunSkipped:
 		default:
 			return fmt.Errorf("flow: %s: unknown run status %q", op, s)
 		}
@@ -254,6 +257,9 @@ const maxRunsPerEvent = 1000
 func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]*EventInfo, error) {
 	if f.Before != "" && !isUUID(f.Before) {
 		return nil, fmt.Errorf("flow: ListEvents: Before %q is not an event ID", f.Before)
+	}
+	if err := checkFilterText("ListEvents", "Name", f.Name); err != nil {
+		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {

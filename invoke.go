@@ -52,6 +52,9 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 	if err != nil {
 		return zero, NonRetriable(fmt.Errorf("flow: Invoke %q: data cannot be encoded as JSON: %w", id, err))
 	}
+	if err := checkStorableJSON(body, isRawJSON(data)); err != nil {
+		return zero, NonRetriable(fmt.Errorf("%w: Invoke %q: data: %v", ErrInvalidEvent, id, err))
+	}
 	var until *time.Time
 	if opts.Timeout > 0 {
 		t := now.Add(opts.Timeout).UTC()

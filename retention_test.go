@@ -54,3 +54,38 @@ func TestDeleteExpiredKeepsLiveRuns(t *testing.T) {
 	require.NoError(t, err, "a run that has not ended is kept")
 	require.Equal(t, flow.RunSleeping, r.Status)
 }
+
+// Retention deletes an event together with the claim on its sender's ID:
+// resending that ID afterwards stores a new event (and starts its runs)
+// instead of answering with the ID of an event that no longer exists.
+func TestRetentionForgetsDeletedEventsIDs(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	cfg := testConfig()
+	cfg.RetentionPeriod = time.Nanosecond // everything is expired at once
+	c := newClient(t, pool, cfg)
+	ctx := testCtx(t)
+	ev := flow.Event{ID: "order-1", Name: "test/retained"}
+
+	first, err := c.Send(ctx, ev)
+	require.NoError(t, err)
+	again, err := c.Send(ctx, ev)
+	require.NoError(t, err)
+	require.Equal(t, first, again, "within its 24 hours, a resent ID is a duplicate")
+
+	_, err = c.DeleteExpired(ctx)
+	require.NoError(t, err)
+	_, err = c.GetEvent(ctx, first[0])
+	require.ErrorIs(t, err, flow.ErrNotFound, "retention deleted the event")
+
+	resent, err := c.Send(ctx, ev)
+	require.NoError(t, err)
+	require.NotEqual(t, first, resent, "the resent ID returned the deleted event's ID")
+	stored, err := c.GetEvent(ctx, resent[0])
+	require.NoError(t, err, "the resent event is stored")
+	require.Equal(t, "order-1", stored.DedupeID)
+
+	dup, err := c.Send(ctx, ev)
+	require.NoError(t, err)
+	require.Equal(t, resent, dup, "the new event holds the ID for its own 24 hours")
+}

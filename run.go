@@ -123,7 +123,7 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("%w: run %s", ErrNotFound, runID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flow: get run %s: %w", runID, err)
+		return nil, fmt.Errorf("flow: get run %s: %w", runID, schemaError(err))
 	}
 	run := runFromRow(row)
 	steps, err := c.q.StepListByRun(ctx, c.pool, runID)
@@ -156,6 +156,9 @@ type RunFilter struct {
 
 // ListRuns returns runs, newest first, without their steps.
 func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	params := &dbsqlc.RunListParams{Statuses: []string{}, Max: int32(f.Limit)}
 	if f.Limit <= 0 {
 		params.Max = 100
@@ -174,7 +177,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
 	}
 	rows, err := c.q.RunList(ctx, c.pool, params)
 	if err != nil {
-		return nil, fmt.Errorf("flow: list runs: %w", err)
+		return nil, fmt.Errorf("flow: list runs: %w", schemaError(err))
 	}
 	out := make([]*Run, len(rows))
 	for i, r := range rows {

@@ -230,6 +230,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, req)
 		return
 	}
+	if msg := badParams(r.URL.RawQuery); msg != "" {
+		h.badRequest(w, req, msg)
+		return
+	}
 	h.route(w, req)
 }
 

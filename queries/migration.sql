@@ -17,3 +17,8 @@ SELECT version FROM flow_migration ORDER BY version;
 
 -- name: MigrationInsert :exec
 INSERT INTO flow_migration (version, name) VALUES (@version, @name);
+
+-- name: SchemaMissingTables :many
+-- Returns those of @tables that do not exist on the search path, so that a
+-- client can tell an unmigrated database from other errors.
+SELECT t::text AS name FROM unnest(@tables::text[]) AS t WHERE to_regclass(t) IS NULL;

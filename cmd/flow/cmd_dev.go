@@ -37,7 +37,9 @@ database and River queue) execute them. Start the application against the
 printed URL to see its runs here.
 
 The dashboard and River's UI have no authentication: keep -addr on a loopback
-address unless the network is trusted.
+address unless the network is trusted. Both refuse cross-site requests from
+browsers (403), so that another site open in the same browser cannot act on
+them.
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		addr := fs.String("addr", "127.0.0.1:8288", "the `address` to listen on (\":8288\" for every interface)")
@@ -127,24 +129,10 @@ func serveDev(ctx context.Context, e *env, o devOptions) error {
 	serveCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	mux := http.NewServeMux()
-	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(client.River(), nil),
-		Logger:    logger,
-		Prefix:    "/riverui",
-	})
+	mux, err := devHandler(serveCtx, client, logger)
 	if err != nil {
-		return fmt.Errorf("river UI: %w", err)
+		return err
 	}
-	if err := ui.Start(serveCtx); err != nil {
-		return fmt.Errorf("river UI: %w", err)
-	}
-	mux.Handle("/riverui/", ui)
-	mux.Handle("/riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
-
-	// No Authorize hook: the dev server is for a developer's machine, and
-	// listens on loopback unless told otherwise (see the help text).
-	mux.Handle("/", flowui.Handler(client, &flowui.Options{Title: "flow dev", Logger: logger}))
 
 	server := &http.Server{
 		Handler:           mux,
@@ -174,6 +162,39 @@ func serveDev(ctx context.Context, e *env, o devOptions) error {
 	}
 	fmt.Fprintln(e.stdout, "flow dev: stopped")
 	return nil
+}
+
+// devHandler returns the dev server's routes: River's UI under /riverui/ and
+// flow's dashboard at /. River's UI runs until ctx is done.
+//
+// River's UI has actions (cancel, retry, delete jobs) on JSON endpoints that
+// check neither the origin nor a token, and a cross-site form can post to
+// them as text/plain: loopback binding does not help, since the victim's own
+// browser sends the request. So River's UI sits behind the same
+// cross-origin protection as the dashboard's actions
+// (net/http.CrossOriginProtection: browsers' cross-site requests are refused
+// with 403 Forbidden by their Sec-Fetch-Site or Origin header; requests from
+// non-browser clients, which send neither, pass).
+func devHandler(ctx context.Context, client *flow.Client, logger *slog.Logger) (http.Handler, error) {
+	mux := http.NewServeMux()
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(client.River(), nil),
+		Logger:    logger,
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river UI: %w", err)
+	}
+	if err := ui.Start(ctx); err != nil {
+		return nil, fmt.Errorf("river UI: %w", err)
+	}
+	mux.Handle("/riverui/", http.NewCrossOriginProtection().Handler(ui))
+	mux.Handle("/riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
+
+	// No Authorize hook: the dev server is for a developer's machine, and
+	// listens on loopback unless told otherwise (see the help text).
+	mux.Handle("/", flowui.Handler(client, &flowui.Options{Title: "flow dev", Logger: logger}))
+	return mux, nil
 }
 
 // displayAddr returns addr for a URL a user can open: an unspecified host

@@ -78,3 +78,29 @@ func (q *Queries) MigrationVersions(ctx context.Context, db DBTX) ([]int32, erro
 	}
 	return items, nil
 }
+
+const schemaMissingTables = `-- name: SchemaMissingTables :many
+SELECT t::text AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL
+`
+
+// Returns those of @tables that do not exist on the search path, so that a
+// client can tell an unmigrated database from other errors.
+func (q *Queries) SchemaMissingTables(ctx context.Context, db DBTX, tables []string) ([]string, error) {
+	rows, err := db.Query(ctx, schemaMissingTables, tables)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

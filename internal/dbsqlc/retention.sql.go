@@ -24,12 +24,16 @@ func (q *Queries) EventDedupeDeleteExpired(ctx context.Context, db DBTX) (int64,
 
 const eventDeleteOld = `-- name: EventDeleteOld :execrows
 WITH doomed AS (
-    SELECT e.id FROM flow_event e
+    SELECT e.id, e.dedupe_id FROM flow_event e
     WHERE e.received_at < $1::timestamptz
         AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.event_id = e.id)
         AND NOT EXISTS (SELECT 1 FROM flow_run_event b WHERE b.event_id = e.id)
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+),
+claims AS (
+    DELETE FROM flow_event_dedupe d USING doomed
+    WHERE d.dedupe_id = doomed.dedupe_id AND d.event_id = doomed.id
 )
 DELETE FROM flow_event USING doomed WHERE flow_event.id = doomed.id
 `
@@ -40,7 +44,10 @@ type EventDeleteOldParams struct {
 }
 
 // Deletes up to @max events received before @before that no remaining run
-// refers to.
+// refers to, with the claims on their senders' IDs: an ID whose event is
+// gone is forgotten (a claim that a later event holds is kept), so that
+// resending it stores a new event rather than answering with the deleted
+// event's ID.
 func (q *Queries) EventDeleteOld(ctx context.Context, db DBTX, arg *EventDeleteOldParams) (int64, error) {
 	result, err := db.Exec(ctx, eventDeleteOld, arg.Before, arg.Max)
 	if err != nil {

@@ -1,0 +1,68 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrNotMigrated is returned (wrapped) by Start, and by Send, SendTx, GetRun
+// and ListRuns when the database lacks the library's tables or River's: run
+// Migrate (or the command line's "flow migrate") first, or apply
+// Migrations() with the application's own migration tool.
+var ErrNotMigrated = errors.New("flow: the database is not migrated: run flow.Migrate (or `flow migrate`) first")
+
+// createTableRE finds the tables the library's migrations create.
+var createTableRE = regexp.MustCompile(`(?i)CREATE TABLE IF NOT EXISTS\s+([a-z_][a-z0-9_]*)`)
+
+// schemaTables lists the tables the database must have: River's job table
+// and every table of the library's embedded migrations, so that a database
+// migrated by an older version of the library is told apart too.
+func schemaTables() ([]string, error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, err
+	}
+	tables := []string{"river_job", "river_leader"}
+	for _, m := range ms {
+		for _, match := range createTableRE.FindAllStringSubmatch(m.up, -1) {
+			tables = append(tables, strings.ToLower(match[1]))
+		}
+	}
+	return tables, nil
+}
+
+// checkSchema returns an error wrapping ErrNotMigrated if a table of
+// schemaTables is missing.
+func (c *Client) checkSchema(ctx context.Context) error {
+	tables, err := schemaTables()
+	if err != nil {
+		return err
+	}
+	missing, err := c.q.SchemaMissingTables(ctx, c.pool, tables)
+	if err != nil {
+		return fmt.Errorf("flow: Start: check the database schema: %w", err)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w (missing tables: %s)", ErrNotMigrated, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// schemaError wraps ErrNotMigrated around err when Postgres refused a
+// statement because one of the library's or River's tables or functions
+// does not exist (SQLSTATE 42P01 undefined_table, 42883 undefined_function).
+func schemaError(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42P01" && pgErr.Code != "42883" {
+		return err
+	}
+	if !strings.Contains(pgErr.Message, "flow_") && !strings.Contains(pgErr.Message, "river_") {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNotMigrated, err)
+}
