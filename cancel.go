@@ -21,6 +21,14 @@ const (
 	waitKindCancel = "cancel" // a CancelOn condition
 )
 
+// CancelOn condition n is stored in flow_wait under step ID "cancel:<n>"
+// and alt cancelOnAlt, which no wait uses (a wait's alternatives count from
+// 0): a WaitForEvent on step "cancel:0" of the same run is another row.
+const (
+	cancelOnStepPrefix = "cancel:"
+	cancelOnAlt        = -1
+)
+
 // CancelRun cancels a run that has not ended, in its own transaction. A
 // sleeping or waiting run ends at once; a run executing a step has that
 // step's context cancelled promptly (River signals the process running it)
@@ -180,9 +188,9 @@ func (s *segment) registerCancelOn(ctx context.Context) (string, error) {
 				continue
 			}
 		}
-		stepID := fmt.Sprintf("cancel:%d", i)
+		stepID := fmt.Sprintf("%s%d", cancelOnStepPrefix, i)
 		if err := s.c.q.WaitInsert(ctx, s.c.pool, &dbsqlc.WaitInsertParams{
-			EventName: co.Event, MatchPath: co.Match, RunID: s.run.ID, StepID: stepID, Kind: waitKindCancel,
+			EventName: co.Event, MatchPath: co.Match, RunID: s.run.ID, StepID: stepID, Alt: cancelOnAlt, Kind: waitKindCancel,
 			MatchValue: matchValue, Expression: co.If, ExpiresAt: expires,
 		}); err != nil {
 			return "", fmt.Errorf("register CancelOn %d: %w", i, err)

@@ -380,7 +380,7 @@ func (c *Client) waitCostExceeded(ctx context.Context, tx pgx.Tx, m *dbsqlc.Wait
 		return err
 	}
 	place := "WaitForEvent " + strconv.Quote(m.StepID) + " If"
-	if i, ok := strings.CutPrefix(m.StepID, "cancel:"); ok && m.Kind == waitKindCancel {
+	if i, ok := strings.CutPrefix(m.StepID, cancelOnStepPrefix); ok && m.Kind == waitKindCancel {
 		place = "CancelOn[" + i + "].If"
 	}
 	costErr := c.costError(run.FunctionID, place, m.Expression)

@@ -170,6 +170,13 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 		if err := s.saveTx(ctx, tx, rec); err != nil {
 			return err
 		}
+		if strings.HasPrefix(sid, cancelOnStepPrefix) {
+			// A CancelOn row stored by an earlier version under this step
+			// ID and alt 0 would make the wait's insert a no-op.
+			if err := s.c.q.WaitCancelRekey(ctx, tx, &dbsqlc.WaitCancelRekeyParams{RunID: s.run.ID, StepID: sid}); err != nil {
+				return err
+			}
+		}
 		for i, o := range opts {
 			if err := s.c.q.WaitInsert(ctx, tx, &dbsqlc.WaitInsertParams{
 				EventName: o.Event, MatchPath: o.Match, RunID: s.run.ID, StepID: sid, Alt: int32(i),

@@ -1,5 +1,8 @@
 -- name: WaitInsert :exec
--- Registers a WaitForEvent step's wait, and its match path for the event name.
+-- Registers a WaitForEvent step's wait (kind 'wait', alt >= 0) or a CancelOn
+-- condition (kind 'cancel', step_id "cancel:<n>", alt -1, which no wait
+-- uses: a wait on step "cancel:0" is another row), and its match path for
+-- the event name.
 WITH path AS (
     INSERT INTO flow_wait_path (event_name, match_path)
     VALUES (@event_name, @match_path)
@@ -38,8 +41,16 @@ WHERE m.expires_at IS NULL OR m.expires_at > now()
 ORDER BY m.run_id, m.step_id, m.alt;
 
 -- name: WaitDelete :execrows
--- Consumes a wait (all its alternatives).
-DELETE FROM flow_wait WHERE run_id = @run_id AND step_id = @step_id;
+-- Consumes a WaitForEvent step's wait (all its alternatives), never a
+-- CancelOn condition stored under the same step ID.
+DELETE FROM flow_wait WHERE run_id = @run_id AND step_id = @step_id AND kind = 'wait';
+
+-- name: WaitCancelRekey :exec
+-- Moves a CancelOn condition that earlier versions stored under alt 0 (a
+-- wait's first alternative) to alt -1, so that a wait on the same step ID
+-- can be registered beside it.
+UPDATE flow_wait SET alt = -1
+WHERE run_id = @run_id AND step_id = @step_id AND kind = 'cancel' AND alt >= 0;
 
 -- name: EventListForWait :many
 -- Events named @name received since @since (a wait's lookback window, or a

@@ -68,8 +68,26 @@ func (q *Queries) EventListForWait(ctx context.Context, db DBTX, arg *EventListF
 	return items, nil
 }
 
+const waitCancelRekey = `-- name: WaitCancelRekey :exec
+UPDATE flow_wait SET alt = -1
+WHERE run_id = $1 AND step_id = $2 AND kind = 'cancel' AND alt >= 0
+`
+
+type WaitCancelRekeyParams struct {
+	RunID  string
+	StepID string
+}
+
+// Moves a CancelOn condition that earlier versions stored under alt 0 (a
+// wait's first alternative) to alt -1, so that a wait on the same step ID
+// can be registered beside it.
+func (q *Queries) WaitCancelRekey(ctx context.Context, db DBTX, arg *WaitCancelRekeyParams) error {
+	_, err := db.Exec(ctx, waitCancelRekey, arg.RunID, arg.StepID)
+	return err
+}
+
 const waitDelete = `-- name: WaitDelete :execrows
-DELETE FROM flow_wait WHERE run_id = $1 AND step_id = $2
+DELETE FROM flow_wait WHERE run_id = $1 AND step_id = $2 AND kind = 'wait'
 `
 
 type WaitDeleteParams struct {
@@ -77,7 +95,8 @@ type WaitDeleteParams struct {
 	StepID string
 }
 
-// Consumes a wait (all its alternatives).
+// Consumes a WaitForEvent step's wait (all its alternatives), never a
+// CancelOn condition stored under the same step ID.
 func (q *Queries) WaitDelete(ctx context.Context, db DBTX, arg *WaitDeleteParams) (int64, error) {
 	result, err := db.Exec(ctx, waitDelete, arg.RunID, arg.StepID)
 	if err != nil {
@@ -109,7 +128,10 @@ type WaitInsertParams struct {
 	ExpiresAt  *time.Time
 }
 
-// Registers a WaitForEvent step's wait, and its match path for the event name.
+// Registers a WaitForEvent step's wait (kind 'wait', alt >= 0) or a CancelOn
+// condition (kind 'cancel', step_id "cancel:<n>", alt -1, which no wait
+// uses: a wait on step "cancel:0" is another row), and its match path for
+// the event name.
 func (q *Queries) WaitInsert(ctx context.Context, db DBTX, arg *WaitInsertParams) error {
 	_, err := db.Exec(ctx, waitInsert,
 		arg.RunID,
