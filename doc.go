@@ -34,8 +34,11 @@
 //		return nil, err
 //	}
 //
-// Step IDs must be unique within a run; a repeated ID (in a loop) gets a
-// suffix ":1", ":2" in call order. The function must call the same steps in
+// Step IDs must be unique within a run; a repeated ID (in a loop) gets the
+// first suffix ":1", ":2", ... that no earlier step of the run has, so it
+// never takes an ID you named yourself, and a stored step result never
+// changes. IDs must be non-empty UTF-8 without NUL bytes (see
+// [ErrInvalidStepID]). The function must call the same steps in
 // the same order on every execution: a replay that meets a different kind of
 // step at a recorded ID fails the run with a [*NonDeterminismError].
 //
