@@ -14,17 +14,29 @@ import (
 )
 
 // leaseSet holds the runs this client is executing, whose leases it renews.
+// It is also the process's lock on each run: a segment enters it before it
+// claims its run, and the resumer (resume.go) hands a run on only while no
+// segment of it is here, keeping new ones out meanwhile.
 type leaseSet struct {
-	mu  sync.Mutex
-	ids map[string]int
+	mu       sync.Mutex
+	ids      map[string]int
+	resuming map[string]bool
 }
 
-func newLeaseSet() *leaseSet { return &leaseSet{ids: map[string]int{}} }
+func newLeaseSet() *leaseSet {
+	return &leaseSet{ids: map[string]int{}, resuming: map[string]bool{}}
+}
 
-func (l *leaseSet) add(id string) {
+// enter records a segment of run id that is about to claim its run. It
+// returns false, recording nothing, while the resumer hands the run on.
+func (l *leaseSet) enter(id string) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.resuming[id] {
+		return false
+	}
 	l.ids[id]++
-	l.mu.Unlock()
+	return true
 }
 
 func (l *leaseSet) remove(id string) {
@@ -32,6 +44,24 @@ func (l *leaseSet) remove(id string) {
 	if l.ids[id]--; l.ids[id] <= 0 {
 		delete(l.ids, id)
 	}
+	l.mu.Unlock()
+}
+
+// reserve reports whether no segment of run id executes in this process, and
+// if so keeps new ones out (enter fails) until release.
+func (l *leaseSet) reserve(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids[id] > 0 || l.resuming[id] {
+		return false
+	}
+	l.resuming[id] = true
+	return true
+}
+
+func (l *leaseSet) release(id string) {
+	l.mu.Lock()
+	delete(l.resuming, id)
 	l.mu.Unlock()
 }
 
