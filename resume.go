@@ -56,7 +56,7 @@ type resumed struct {
 // answer, and for a run handed on again within resumeWindow.
 const (
 	resumeRetryMin = 50 * time.Millisecond
-	resumeRetryMax = time.Second
+	resumeRetryMax = 500 * time.Millisecond
 	resumeWindow   = time.Minute
 )
 
