@@ -27,7 +27,9 @@ import (
 // takeover bumps the run's gen, which fences anything left of the old
 // segment and makes River's retry of the failed job a stale no-op. If the
 // database does not answer yet, the resumer tries again with a short
-// backoff.
+// backoff. It also retries, the same way, waking the runs waiting for the
+// concurrency slots that a run freed, when a database error cut that wake
+// off.
 type resumer struct {
 	c    *Client
 	kick chan struct{}
@@ -35,6 +37,10 @@ type resumer struct {
 	mu      sync.Mutex
 	pending map[string]resumeEntry
 	recent  map[string]resumed
+	// slotWakes are runs whose wake of the runs waiting for their
+	// concurrency slots failed: without a retry those would wait for their
+	// recheck (slotRecheck).
+	slotWakes map[string]bool
 }
 
 // resumeEntry is a run to hand on: the gen and job whose segment failed.
@@ -61,7 +67,10 @@ const (
 )
 
 func newResumer(c *Client) *resumer {
-	return &resumer{c: c, kick: make(chan struct{}, 1), pending: map[string]resumeEntry{}, recent: map[string]resumed{}}
+	return &resumer{
+		c: c, kick: make(chan struct{}, 1),
+		pending: map[string]resumeEntry{}, recent: map[string]resumed{}, slotWakes: map[string]bool{},
+	}
 }
 
 // add records that the segment or claim of run runID by job jobID at gen
@@ -76,6 +85,18 @@ func (r *resumer) add(runID string, gen int32, jobID int64) {
 	if e, ok := r.pending[runID]; !ok || e.gen <= gen {
 		r.pending[runID] = resumeEntry{gen: gen, jobID: jobID, at: at}
 	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// addSlotWake records that waking the runs waiting for the concurrency
+// slots of run runID failed.
+func (r *resumer) addSlotWake(runID string) {
+	r.mu.Lock()
+	r.slotWakes[runID] = true
 	r.mu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
@@ -130,8 +151,24 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			delete(r.recent, id)
 		}
 	}
+	wakes := make([]string, 0, len(r.slotWakes))
+	for id := range r.slotWakes {
+		wakes = append(wakes, id)
+	}
 	r.mu.Unlock()
 
+	for _, id := range wakes {
+		if err := r.c.wakeSlotWaiters(ctx, r.c.pool, id); err != nil {
+			if ctx.Err() == nil {
+				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot; retrying", "run_id", id, "error", err)
+			}
+			failed = true
+			continue
+		}
+		r.mu.Lock()
+		delete(r.slotWakes, id)
+		r.mu.Unlock()
+	}
 	for id, e := range due {
 		done, err := r.resumeOne(ctx, id, e)
 		if err != nil {

@@ -372,3 +372,72 @@ func TestResumeAfterOutage(t *testing.T) {
 	require.Equal(t, 1, bodies.get(second+"/a"), "executions of the second run's step a")
 	require.Equal(t, 1, bodies.get(second+"/b"), "executions of the second run's step b")
 }
+
+// TestResumeSlotWakeAfterConnectionsKilled kills every backend connection
+// of a started client while a run that has just ended wakes the run waiting
+// for its concurrency slot: the wake is tried again as soon as the database
+// answers, and the waiting run does not wait for its one-minute recheck.
+func TestResumeSlotWakeAfterConnectionsKilled(t *testing.T) {
+	t.Parallel()
+	dbURL := flowtest.DatabaseURL(t)
+	pool := recoveryPool(t, dbURL)
+	admin := resumeAdmin(t, dbURL)
+	ctx := testCtx(t)
+
+	started := make(chan string, 1)
+	release := make(chan struct{})
+	var first atomic.Bool
+	c := newClient(t, pool, recoveryConfig("resume-slot", 0))
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/slot", Concurrency: []flow.Concurrency{{Limit: 1}}},
+		flow.EventTrigger("resume/slot"),
+		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+			return flow.Step(ctx, "a", func(context.Context) (string, error) {
+				if first.CompareAndSwap(false, true) {
+					started <- in.RunID
+					<-release
+				}
+				return "done", nil
+			})
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	holder := sendOne(t, c, flow.Event{Name: "resume/slot"})[0]
+	select {
+	case id := <-started:
+		require.Equal(t, holder, id)
+	case <-ctx.Done():
+		t.Fatal("the first run never started")
+	}
+	waiter := sendOne(t, c, flow.Event{Name: "resume/slot"})[0]
+	require.Eventually(t, func() bool {
+		var parked bool
+		require.NoError(t, admin.QueryRow(ctx, `SELECT slot_wait IS NOT NULL FROM flow_run WHERE id = $1`, waiter).Scan(&parked))
+		return parked
+	}, 20*time.Second, 5*time.Millisecond, "the second run never waited for the slot")
+
+	// Hold the waiting run's job, so that the first run's wake of it is in
+	// flight when the connections die.
+	tx, err := admin.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM river_job WHERE id = (SELECT job_id FROM flow_run WHERE id = $1) FOR UPDATE`, waiter)
+	require.NoError(t, err)
+	close(release)
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`).Scan(&n))
+		return n > 0
+	}, 20*time.Second, 5*time.Millisecond, "the waiting run was never being woken")
+	resumeKillBackends(t, admin)
+	killedAt := time.Now()
+	require.NoError(t, tx.Rollback(ctx))
+
+	run := resumeAwait(t, c, holder, 20*time.Second)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	next := resumeAwait(t, c, waiter, 20*time.Second)
+	require.Equal(t, flow.RunCompleted, next.Status, next.Error)
+	took := next.EndedAt.Sub(killedAt)
+	t.Logf("the waiting run completed %s after the kill (its recheck: 1m)", took.Round(time.Millisecond))
+	require.Less(t, took, 15*time.Second, "the waiting run waited for its recheck")
+}
