@@ -441,3 +441,43 @@ func TestResumeSlotWakeAfterConnectionsKilled(t *testing.T) {
 	t.Logf("the waiting run completed %s after the kill (its recheck: 1m)", took.Round(time.Millisecond))
 	require.Less(t, took, 15*time.Second, "the waiting run waited for its recheck")
 }
+
+// TestResumeRunWhoseFetchWasLost marks a run's job as fetched by a client
+// that then never claimed the run (as when the connection dies as River's
+// fetch commits): the sweeper hands the run to a new job once the fetch is
+// a lease old, rather than leave it to River's rescuer (an hour).
+func TestResumeRunWhoseFetchWasLost(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	ctx := testCtx(t)
+	var bodies counter
+	define := func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/lost"}, flow.EventTrigger("resume/lost"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return flow.Step(ctx, "a", func(context.Context) (int, error) { return bodies.add("a"), nil })
+			})
+		require.NoError(t, err)
+	}
+	// A client started and stopped registers the function's trigger.
+	reg := newClient(t, pool, recoveryConfig("resume-lost-register", 0))
+	define(reg)
+	require.NoError(t, reg.Start(ctx))
+	require.NoError(t, reg.Stop(ctx))
+	c := newClient(t, pool, recoveryConfig("resume-lost-fetch", 2*time.Second))
+	define(c)
+
+	runID := sendOne(t, c, flow.Event{Name: "resume/lost"})[0] // no client started: nothing fetches it yet
+	tag, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 minute',
+		attempted_by = ARRAY['a-client-that-lost-its-fetch']
+		WHERE id = (SELECT job_id FROM flow_run WHERE id = $1) AND state = 'available'`, runID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	start(t, c)
+
+	run := resumeAwait(t, c, runID, 20*time.Second)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	require.Equal(t, 1, bodies.get("a"))
+	var gen int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT gen FROM flow_run WHERE id = $1`, runID).Scan(&gen))
+	require.Equal(t, 1, gen, "the run was handed to a new job once")
+}
