@@ -151,56 +151,29 @@ func (c *Client) sweepOnce(ctx context.Context) error {
 		return err
 	}
 	for _, r := range rows {
-		err := c.takeOver(ctx, r.ID, r.Gen, r.FunctionID, r.Slotted, func(tx pgx.Tx) error {
-			_, err := c.q.RunLockLeaseExpired(ctx, tx, &dbsqlc.RunLockLeaseExpiredParams{ID: r.ID, Gen: r.Gen})
-			return err
+		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			if _, err := c.q.RunLockLeaseExpired(ctx, tx, &dbsqlc.RunLockLeaseExpiredParams{ID: r.ID, Gen: r.Gen}); err != nil {
+				return err
+			}
+			res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: r.ID, Gen: r.Gen + 1, FunctionID: r.FunctionID, Slots: r.Slotted}, c.insertOpts(time.Time{}))
+			if err != nil {
+				return err
+			}
+			if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: r.ID}); err != nil {
+				return err
+			}
+			if r.Slotted {
+				return c.wakeSlotWaiters(ctx, tx, r.ID)
+			}
+			return nil
 		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // renewed, ended, or taken by another sweeper meanwhile
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("take over run %s: %w", r.ID, err)
 		}
+		c.cfg.Logger.WarnContext(ctx, "flow: took over run whose lease lapsed", "run_id", r.ID)
 	}
-	// Runs whose job River fetched but that the job never claimed.
-	unclaimed, err := c.q.RunListUnclaimed(ctx, c.pool, &dbsqlc.RunListUnclaimedParams{Queue: c.cfg.Queue, LeaseTtl: c.cfg.LeaseTTL, Max: 100})
-	if err != nil {
-		return err
-	}
-	for _, r := range unclaimed {
-		err := c.takeOver(ctx, r.ID, r.Gen, r.FunctionID, r.Slotted, func(tx pgx.Tx) error {
-			_, err := c.q.RunLockUnclaimed(ctx, tx, &dbsqlc.RunLockUnclaimedParams{ID: r.ID, Gen: r.Gen, LeaseTtl: c.cfg.LeaseTTL})
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// takeOver hands run id at gen to a new job, if lock (which locks the run
-// in tx, or returns pgx.ErrNoRows) finds it still needs one.
-func (c *Client) takeOver(ctx context.Context, id string, gen int32, functionID string, slotted bool, lock func(tx pgx.Tx) error) error {
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if err := lock(tx); err != nil {
-			return err
-		}
-		res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: id, Gen: gen + 1, FunctionID: functionID, Slots: slotted}, c.insertOpts(time.Time{}))
-		if err != nil {
-			return err
-		}
-		if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: id}); err != nil {
-			return err
-		}
-		if slotted {
-			return c.wakeSlotWaiters(ctx, tx, id)
-		}
-		return nil
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // renewed, ended, or taken by another sweeper meanwhile
-	}
-	if err != nil {
-		return fmt.Errorf("take over run %s: %w", id, err)
-	}
-	c.cfg.Logger.WarnContext(ctx, "flow: took over run whose lease lapsed or whose job never claimed it", "run_id", id)
 	return nil
 }

@@ -327,30 +327,6 @@ WHERE id = @id AND gen = @gen AND job_id = @job_id
          OR status IN ('queued', 'sleeping', 'waiting'))
 FOR UPDATE;
 
--- name: RunListUnclaimed :many
--- Runs whose current job River marked running (fetched) on @queue more than
--- @lease_ttl ago, yet the job never claimed its run (a claim makes the run
--- running): the fetching client lost the fetch's result (its connection died
--- as the fetch committed) or died before the claim. River's rescuer would
--- retry such a job only after an hour; the sweeper hands the run to a new
--- job instead. Few jobs are running at once: the scan starts from them.
-SELECT r.id, r.gen, r.function_id, (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted
-FROM river_job j
-JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
-WHERE j.state = 'running' AND j.queue = @queue AND j.kind = 'flow_run'
-    AND j.attempted_at < now() - @lease_ttl::interval
-    AND r.status IN ('queued', 'sleeping', 'waiting')
-LIMIT @max;
-
--- name: RunLockUnclaimed :one
--- Locks a run RunListUnclaimed listed, if it is still so.
-SELECT r.id FROM flow_run r
-WHERE r.id = @id AND r.gen = @gen AND r.status IN ('queued', 'sleeping', 'waiting')
-    AND EXISTS (SELECT 1 FROM river_job j
-                WHERE j.id = r.job_id AND j.state = 'running'
-                    AND j.attempted_at < now() - @lease_ttl::interval)
-FOR UPDATE OF r SKIP LOCKED;
-
 -- name: RunTakeover :exec
 UPDATE flow_run
 SET status = 'queued', gen = gen + 1, job_id = @job_id,

@@ -7,6 +7,5 @@ CREATE TABLE river_job (
     scheduled_at timestamptz NOT NULL DEFAULT now(),
     args jsonb NOT NULL,
     kind text NOT NULL,
-    queue text NOT NULL DEFAULT 'default',
-    attempted_at timestamptz
+    queue text NOT NULL DEFAULT 'default'
 );

@@ -199,5 +199,4 @@ type RiverJob struct {
 	Args        []byte
 	Kind        string
 	Queue       string
-	AttemptedAt *time.Time
 }

@@ -522,60 +522,6 @@ func (q *Queries) RunListLeaseExpired(ctx context.Context, db DBTX, max int32) (
 	return items, nil
 }
 
-const runListUnclaimed = `-- name: RunListUnclaimed :many
-SELECT r.id, r.gen, r.function_id, (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted
-FROM river_job j
-JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
-WHERE j.state = 'running' AND j.queue = $1 AND j.kind = 'flow_run'
-    AND j.attempted_at < now() - $2::interval
-    AND r.status IN ('queued', 'sleeping', 'waiting')
-LIMIT $3
-`
-
-type RunListUnclaimedParams struct {
-	Queue    string
-	LeaseTtl time.Duration
-	Max      int32
-}
-
-type RunListUnclaimedRow struct {
-	ID         string
-	Gen        int32
-	FunctionID string
-	Slotted    bool
-}
-
-// Runs whose current job River marked running (fetched) on @queue more than
-// @lease_ttl ago, yet the job never claimed its run (a claim makes the run
-// running): the fetching client lost the fetch's result (its connection died
-// as the fetch committed) or died before the claim. River's rescuer would
-// retry such a job only after an hour; the sweeper hands the run to a new
-// job instead. Few jobs are running at once: the scan starts from them.
-func (q *Queries) RunListUnclaimed(ctx context.Context, db DBTX, arg *RunListUnclaimedParams) ([]*RunListUnclaimedRow, error) {
-	rows, err := db.Query(ctx, runListUnclaimed, arg.Queue, arg.LeaseTtl, arg.Max)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []*RunListUnclaimedRow
-	for rows.Next() {
-		var i RunListUnclaimedRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Gen,
-			&i.FunctionID,
-			&i.Slotted,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, &i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const runLockLeaseExpired = `-- name: RunLockLeaseExpired :one
 SELECT id FROM flow_run
 WHERE id = $1 AND gen = $2 AND status = 'running' AND lease_expires_at < now()
@@ -659,29 +605,6 @@ func (q *Queries) RunLockResumable(ctx context.Context, db DBTX, arg *RunLockRes
 		&i.Slotted,
 	)
 	return &i, err
-}
-
-const runLockUnclaimed = `-- name: RunLockUnclaimed :one
-SELECT r.id FROM flow_run r
-WHERE r.id = $1 AND r.gen = $2 AND r.status IN ('queued', 'sleeping', 'waiting')
-    AND EXISTS (SELECT 1 FROM river_job j
-                WHERE j.id = r.job_id AND j.state = 'running'
-                    AND j.attempted_at < now() - $3::interval)
-FOR UPDATE OF r SKIP LOCKED
-`
-
-type RunLockUnclaimedParams struct {
-	ID       string
-	Gen      int32
-	LeaseTtl time.Duration
-}
-
-// Locks a run RunListUnclaimed listed, if it is still so.
-func (q *Queries) RunLockUnclaimed(ctx context.Context, db DBTX, arg *RunLockUnclaimedParams) (string, error) {
-	row := db.QueryRow(ctx, runLockUnclaimed, arg.ID, arg.Gen, arg.LeaseTtl)
-	var id string
-	err := row.Scan(&id)
-	return id, err
 }
 
 const runNextWake = `-- name: RunNextWake :one
