@@ -162,8 +162,7 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			if ctx.Err() == nil {
 				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot; retrying", "run_id", id, "error", err)
 			}
-			failed = true
-			continue
+			return time.Time{}, true // the rest wait for the next try
 		}
 		r.mu.Lock()
 		delete(r.slotWakes, id)
@@ -175,8 +174,7 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			if ctx.Err() == nil {
 				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a run cut off by a database error; retrying", "run_id", id, "error", err)
 			}
-			failed = true
-			continue
+			return time.Time{}, true // the rest wait for the next try
 		}
 		r.mu.Lock()
 		if cur, ok := r.pending[id]; ok && cur == e {
@@ -190,9 +188,6 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			r.recent[id] = resumed{n: h.n + 1, last: time.Now()}
 		}
 		r.mu.Unlock()
-	}
-	if failed {
-		return time.Time{}, true
 	}
 	return next, false
 }
