@@ -157,7 +157,9 @@ func (r *resumer) run(ctx context.Context) {
 // it only after an hour (its rescuer), so it is handed on like a cut-off
 // segment. (A fetch lost by a client that died is the sweeper's.)
 func (r *resumer) checkLostFetches(ctx context.Context) {
-	rows, err := r.c.q.RunListOwnUnclaimed(ctx, r.c.pool, &dbsqlc.RunListOwnUnclaimedParams{Queue: r.c.cfg.Queue, ClientID: r.c.cfg.ID})
+	// River records its own client's ID: Config.ID, or the app's River
+	// client's with Config.ExternalRiver.
+	rows, err := r.c.q.RunListOwnUnclaimed(ctx, r.c.pool, &dbsqlc.RunListOwnUnclaimedParams{Queue: r.c.cfg.Queue, ClientID: r.c.river.ID()})
 	if err != nil {
 		if ctx.Err() == nil {
 			r.c.cfg.Logger.WarnContext(ctx, "flow: look for lost fetches; retrying", "error", err)
