@@ -319,6 +319,35 @@ SELECT id FROM flow_run
 WHERE id = @id AND gen = @gen AND status = 'running' AND lease_expires_at < now()
 FOR UPDATE SKIP LOCKED;
 
+-- name: RunLockResumable :one
+-- Locks a run whose segment, or whose claim, by job @job_id at @gen failed in
+-- this client (@lease_owner) on a database error, if nothing has moved it on
+-- since: it is still running on this client's lease, or still waits for that
+-- job to claim it. The caller, which knows that no segment of the run
+-- executes in its process any more, hands it to a new job (RunTakeover)
+-- without waiting for the lease to lapse. No row: the run moved on (another
+-- job or client has it, or it ended).
+SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
+WHERE id = @id AND gen = @gen AND job_id = @job_id
+    AND ((status = 'running' AND lease_owner = @lease_owner)
+         OR status IN ('queued', 'sleeping', 'waiting'))
+FOR UPDATE;
+
+-- name: RunListOwnUnclaimed :many
+-- Runs whose current job this client (@client_id, the last to fetch it) has
+-- fetched but not claimed the run with: River shows the job running, the run
+-- is not. A live client claims within milliseconds of its fetch, so a job
+-- still so seconds later was lost with its fetch (the connection died as the
+-- fetch committed), and River would retry it only after an hour: the
+-- resumer hands the run on. The scan starts from River's few running jobs.
+SELECT r.id, r.gen, j.id AS job_id
+FROM river_job j
+JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
+WHERE j.state = 'running' AND j.queue = @queue AND j.kind = 'flow_run'
+    AND j.attempted_by[array_upper(j.attempted_by, 1)] = @client_id::text
+    AND r.status IN ('queued', 'sleeping', 'waiting')
+LIMIT 100;
+
 -- name: RunTakeover :exec
 UPDATE flow_run
 SET status = 'queued', gen = gen + 1, job_id = @job_id,

@@ -522,6 +522,53 @@ func (q *Queries) RunListLeaseExpired(ctx context.Context, db DBTX, max int32) (
 	return items, nil
 }
 
+const runListOwnUnclaimed = `-- name: RunListOwnUnclaimed :many
+SELECT r.id, r.gen, j.id AS job_id
+FROM river_job j
+JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
+WHERE j.state = 'running' AND j.queue = $1 AND j.kind = 'flow_run'
+    AND j.attempted_by[array_upper(j.attempted_by, 1)] = $2::text
+    AND r.status IN ('queued', 'sleeping', 'waiting')
+LIMIT 100
+`
+
+type RunListOwnUnclaimedParams struct {
+	Queue    string
+	ClientID string
+}
+
+type RunListOwnUnclaimedRow struct {
+	ID    string
+	Gen   int32
+	JobID int64
+}
+
+// Runs whose current job this client (@client_id, the last to fetch it) has
+// fetched but not claimed the run with: River shows the job running, the run
+// is not. A live client claims within milliseconds of its fetch, so a job
+// still so seconds later was lost with its fetch (the connection died as the
+// fetch committed), and River would retry it only after an hour: the
+// resumer hands the run on. The scan starts from River's few running jobs.
+func (q *Queries) RunListOwnUnclaimed(ctx context.Context, db DBTX, arg *RunListOwnUnclaimedParams) ([]*RunListOwnUnclaimedRow, error) {
+	rows, err := db.Query(ctx, runListOwnUnclaimed, arg.Queue, arg.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*RunListOwnUnclaimedRow
+	for rows.Next() {
+		var i RunListOwnUnclaimedRow
+		if err := rows.Scan(&i.ID, &i.Gen, &i.JobID); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const runLockLeaseExpired = `-- name: RunLockLeaseExpired :one
 SELECT id FROM flow_run
 WHERE id = $1 AND gen = $2 AND status = 'running' AND lease_expires_at < now()
@@ -558,6 +605,52 @@ func (q *Queries) RunLockOpen(ctx context.Context, db DBTX, id string) (*RunLock
 	row := db.QueryRow(ctx, runLockOpen, id)
 	var i RunLockOpenRow
 	err := row.Scan(&i.ID, &i.Status, &i.JobID)
+	return &i, err
+}
+
+const runLockResumable = `-- name: RunLockResumable :one
+SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
+WHERE id = $1 AND gen = $2 AND job_id = $3
+    AND ((status = 'running' AND lease_owner = $4)
+         OR status IN ('queued', 'sleeping', 'waiting'))
+FOR UPDATE
+`
+
+type RunLockResumableParams struct {
+	ID         string
+	Gen        int32
+	JobID      *int64
+	LeaseOwner *string
+}
+
+type RunLockResumableRow struct {
+	ID         string
+	Gen        int32
+	FunctionID string
+	Slotted    bool
+}
+
+// Locks a run whose segment, or whose claim, by job @job_id at @gen failed in
+// this client (@lease_owner) on a database error, if nothing has moved it on
+// since: it is still running on this client's lease, or still waits for that
+// job to claim it. The caller, which knows that no segment of the run
+// executes in its process any more, hands it to a new job (RunTakeover)
+// without waiting for the lease to lapse. No row: the run moved on (another
+// job or client has it, or it ended).
+func (q *Queries) RunLockResumable(ctx context.Context, db DBTX, arg *RunLockResumableParams) (*RunLockResumableRow, error) {
+	row := db.QueryRow(ctx, runLockResumable,
+		arg.ID,
+		arg.Gen,
+		arg.JobID,
+		arg.LeaseOwner,
+	)
+	var i RunLockResumableRow
+	err := row.Scan(
+		&i.ID,
+		&i.Gen,
+		&i.FunctionID,
+		&i.Slotted,
+	)
 	return &i, err
 }
 
