@@ -199,4 +199,5 @@ type RiverJob struct {
 	Args        []byte
 	Kind        string
 	Queue       string
+	AttemptedAt *time.Time
 }
