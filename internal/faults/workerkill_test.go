@@ -1,0 +1,187 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow"
+)
+
+const (
+	// workerEnv names the database URL of a worker process of
+	// TestWorkersKilled; TestWorkerProcess does nothing without it.
+	workerEnv = "FLOW_FAULTS_WORKER_DB_URL"
+	// workerIDEnv names the worker's client ID.
+	workerIDEnv = "FLOW_FAULTS_WORKER_ID"
+	// workerLease is the worker processes' LeaseTTL: a run cut off by a
+	// kill must finish within workerLease + 2 s of it.
+	workerLease = 2 * time.Second
+)
+
+// workerShape is what the killed workers' function does: short sleeps and
+// steps, so that a run taken over after a kill has little left to do.
+var workerShape = shape{sleep: 100 * time.Millisecond, work: 200 * time.Millisecond}
+
+// TestWorkerProcess is the worker process that TestWorkersKilled starts and
+// kills; it does nothing on its own.
+func TestWorkerProcess(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv(workerEnv)
+	if url == "" {
+		t.Skip("the worker process of TestWorkersKilled")
+	}
+	id := os.Getenv(workerIDEnv)
+	pool, err := openPool(url, id, 25)
+	require.NoError(t, err)
+	probes, err := openPool(url, id+"-probe", 5)
+	require.NoError(t, err)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := flow.NewClient(pool, clientConfig(id, workerLease, logger))
+	require.NoError(t, err)
+	require.NoError(t, defineFunction(c, probes, workerShape))
+	require.NoError(t, c.Start(context.Background()))
+	// The parent kills this process long before; this bounds an orphan.
+	time.Sleep(30 * time.Minute)
+	t.Fatal("worker process was not killed")
+}
+
+// worker is a running worker process.
+type worker struct {
+	id     string
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	exited chan struct{}
+}
+
+// startWorker starts a worker process on the database at url; it is killed
+// when the test ends if it still runs.
+func startWorker(t *testing.T, url, id string) *worker {
+	t.Helper()
+	w := &worker{id: id, exited: make(chan struct{})}
+	w.cmd = exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
+	w.cmd.Env = append(os.Environ(), workerEnv+"="+url, workerIDEnv+"="+id)
+	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+	require.NoError(t, w.cmd.Start())
+	go func() {
+		_ = w.cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() {
+			t.Logf("output of worker %s:\n%s", id, w.out.String())
+		}
+	})
+	return w
+}
+
+// kill kills the worker with SIGKILL and waits for it to exit.
+func (w *worker) kill() {
+	_ = w.cmd.Process.Kill()
+	<-w.exited
+}
+
+// TestWorkersKilled kills worker processes with SIGKILL at random points of
+// a steady load, repeatedly, starting a new worker after each kill. No run
+// is lost, no stored step executes again, and each run the kill cut off
+// (running on the killed worker) finishes within the lease TTL plus 2 s.
+func TestWorkersKilled(t *testing.T) {
+	t.Parallel()
+	var (
+		kills = scale(5, 20)
+		batch = scale(2, 5) // per 50 ms: 40 runs/s short, 100 runs/s full
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), scale(3*time.Minute, 15*time.Minute))
+	defer cancel()
+	f := newFixture(t, sharedServer(t))
+
+	// The test's own client only sends; the workers execute.
+	c, err := flow.NewClient(f.pool(t, "faults-sender", 5), clientConfig("sender", workerLease, nil))
+	require.NoError(t, err)
+	require.NoError(t, defineFunction(c, nil, workerShape))
+
+	w := startWorker(t, f.url, "worker-0")
+	require.Eventually(t, func() bool { // the worker registered the function
+		var n int
+		err := f.admin.QueryRow(ctx, `SELECT count(*) FROM flow_trigger WHERE function_id = $1`, functionID).Scan(&n)
+		return err == nil && n > 0
+	}, time.Minute, 20*time.Millisecond, "the first worker did not start")
+
+	s := &sender{c: c}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		s.send(sendCtx, 1<<30, batch, 50*time.Millisecond)
+	}()
+
+	bound := workerLease + 2*time.Second
+	var (
+		mu       sync.Mutex
+		cutOff   int
+		worst    time.Duration
+		tooSlow  []string
+		finishes []time.Duration
+	)
+	for k := 1; k <= kills; k++ {
+		// A random point: after the previous kill's runs had time to finish,
+		// the load goes on for a random while.
+		time.Sleep(bound + 500*time.Millisecond + rand.N(2*time.Second))
+		killedAt := time.Now()
+		w.kill()
+		var ids []string
+		rows, err := f.admin.Query(ctx, `SELECT id::text FROM flow_run WHERE status = 'running' AND lease_owner = $1`, w.id)
+		require.NoError(t, err)
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		w = startWorker(t, f.url, fmt.Sprint("worker-", k))
+
+		// Each run cut off must end within bound; look once it has passed
+		// (with slack for the query), before the next kill.
+		time.Sleep(bound + 200*time.Millisecond)
+		rows, err = f.admin.Query(ctx, `SELECT id::text, ended_at FROM flow_run WHERE id = ANY($1::uuid[])`, ids)
+		require.NoError(t, err)
+		var id string
+		var endedAt *time.Time
+		mu.Lock()
+		_, err = pgx.ForEachRow(rows, []any{&id, &endedAt}, func() error {
+			cutOff++
+			if endedAt == nil {
+				tooSlow = append(tooSlow, fmt.Sprintf("run %s (kill %d) not ended after %s", id, k, ms(time.Since(killedAt))))
+				return nil
+			}
+			d := endedAt.Sub(killedAt)
+			finishes = append(finishes, d)
+			worst = max(worst, d)
+			if d > bound {
+				tooSlow = append(tooSlow, fmt.Sprintf("run %s (kill %d) ended %s after it", id, k, ms(d)))
+			}
+			return nil
+		})
+		mu.Unlock()
+		require.NoError(t, err)
+		t.Logf("kill %d: %d runs cut off", k, len(ids))
+	}
+	stopSending()
+	<-sendDone
+
+	ids, _ := s.sent()
+	awaitEnded(t, f.admin, len(ids), 2*time.Minute)
+	tl := verify(t, f.admin, s)
+	require.Positive(t, cutOff, "no kill cut a run off: the test tests nothing")
+	require.Empty(t, tooSlow, "runs cut off by a kill that did not finish within LeaseTTL (%s) + 2 s", workerLease)
+	t.Logf("runs %d, kills %d, runs cut off %d, lost 0, stored steps executed again %d, bodies executed again after a kill cut them off %d, slowest finish after a kill %s (bound %s)",
+		tl.Runs, kills, cutOff, tl.Reexecuted, tl.Repeats, ms(worst), ms(bound))
+}
