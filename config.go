@@ -25,7 +25,12 @@ type Config struct {
 
 	// ID names this client among the processes sharing the database (it is
 	// River's client ID and the owner recorded on the runs it executes).
-	// Defaults to the host name and start time.
+	// Defaults to the host name and start time. Give each process its own:
+	// a client resumes its own runs after a database error without waiting
+	// for their leases, so with an ID shared by mistake, one process could
+	// take a run from a live segment of the other. The run's generation
+	// fences that segment (its stored steps stay consistent), but a step it
+	// has in flight may then run twice.
 	ID string
 
 	// FetchCooldown is the shortest time between two fetches of River's
@@ -40,7 +45,10 @@ type Config struct {
 	// LeaseTTL is how long a run stays owned by a client that stopped
 	// renewing it (it died, or lost its database) before another client
 	// takes the run over. A live client renews every LeaseTTL/3, however
-	// long its step runs. Defaults to 30 seconds.
+	// long its step runs; a live client whose segment a database error cut
+	// off (a killed connection, a Postgres restart) hands the run to a new
+	// job itself as soon as the database answers, without waiting for the
+	// lease. Defaults to 30 seconds.
 	LeaseTTL time.Duration
 
 	// WakePollInterval is how often a started client looks for sleeping runs

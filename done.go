@@ -71,6 +71,7 @@ func (d *doneNotifier) ended(runID string) {
 func (d *doneNotifier) notifyLoop(pool *pgxpool.Pool, logger *slog.Logger) func(context.Context) {
 	q := dbsqlc.New()
 	return func(ctx context.Context) {
+		backoff := listenRetryMin
 		for {
 			select {
 			case <-ctx.Done():
@@ -92,14 +93,47 @@ func (d *doneNotifier) notifyLoop(pool *pgxpool.Pool, logger *slog.Logger) func(
 					size += len(ids[n]) + 1
 					n++
 				}
-				if err := q.RunNotifyDone(ctx, pool, strings.Join(ids[:n], ",")); err != nil && ctx.Err() == nil {
-					logger.WarnContext(ctx, "flow: notify ended runs", "error", err)
+				if err := q.RunNotifyDone(ctx, pool, strings.Join(ids[:n], ",")); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					// Keep the rest for the next try, soon; AwaitRun callers
+					// elsewhere poll meanwhile.
+					logger.WarnContext(ctx, "flow: notify ended runs; retrying", "error", err, "retry_in", backoff)
+					d.requeue(ids)
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(backoff):
+					}
+					backoff = min(backoff*2, listenRetryMax)
+					break
 				}
+				backoff = listenRetryMin
 				ids = ids[n:]
 			}
 		}
 	}
 }
+
+// requeue puts back ended runs whose notification failed, before those
+// that ended since, and makes the notify loop go again.
+func (d *doneNotifier) requeue(ids []string) {
+	d.pendingMu.Lock()
+	if len(ids) > maxNotifyBacklog {
+		ids = ids[len(ids)-maxNotifyBacklog:] // the oldest go: their callers poll
+	}
+	d.pending = append(ids[:len(ids):len(ids)], d.pending...)
+	d.pendingMu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// maxNotifyBacklog bounds the ended runs kept for notification while the
+// database does not answer.
+const maxNotifyBacklog = 10_000
 
 func (d *doneNotifier) publish(runID string) {
 	d.mu.Lock()
@@ -112,41 +146,76 @@ func (d *doneNotifier) publish(runID string) {
 	}
 }
 
+// Backoff of the LISTEN connection's reconnections: soon at first, so that
+// AwaitRun callers hear of ended runs again right after a brief database
+// error, then less often.
+const (
+	listenRetryMin = 50 * time.Millisecond
+	listenRetryMax = 2 * time.Second
+)
+
 // listen returns the loop that holds a dedicated LISTEN connection,
-// reconnecting after errors, until ctx ends.
+// reconnecting after errors with a short backoff, until ctx ends.
 func (d *doneNotifier) listen(pool *pgxpool.Pool, logger *slog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
+		backoff := listenRetryMin
 		for ctx.Err() == nil {
-			err := d.listenOnce(ctx, pool)
+			listened, err := d.listenOnce(ctx, pool)
 			if ctx.Err() != nil {
 				return
 			}
-			logger.WarnContext(ctx, "flow: run notification listener failed; reconnecting", "error", err)
+			if listened {
+				backoff = listenRetryMin
+			}
+			logger.WarnContext(ctx, "flow: run notification listener failed; reconnecting", "error", err, "retry_in", backoff)
+			timer := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Second):
+				timer.Stop()
+				return
+			case <-timer.C:
 			}
+			backoff = min(backoff*2, listenRetryMax)
 		}
 	}
 }
 
-func (d *doneNotifier) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+// listenOnce listens until its connection fails. listened reports whether
+// it got as far as listening.
+func (d *doneNotifier) listenOnce(ctx context.Context, pool *pgxpool.Pool) (listened bool, err error) {
 	pc, err := pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	conn := pc.Hijack() // outside the pool's accounting for as long as it listens
 	defer conn.Close(context.WithoutCancel(ctx))
 	if err := dbsqlc.New().ListenRunDone(ctx, conn); err != nil {
-		return err
+		return false, err
 	}
+	// Notifications sent while no connection listened are lost: every
+	// AwaitRun caller looks at its run again.
+	d.publishAll()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		for _, id := range strings.Split(n.Payload, ",") {
 			d.publish(id)
+		}
+	}
+}
+
+// publishAll wakes every AwaitRun caller, to look at its run again.
+func (d *doneNotifier) publishAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, subs := range d.subs {
+		for ch := range subs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

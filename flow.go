@@ -42,6 +42,7 @@ type Client struct {
 	leases       *leaseSet
 	steps        *stepBatcher
 	waker        *waker
+	resumer      *resumer
 	done         *doneNotifier
 }
 
@@ -71,6 +72,7 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 		done:      newDoneNotifier(),
 	}
 	c.waker = newWaker(c)
+	c.resumer = newResumer(c)
 	c.steps = &stepBatcher{c: c}
 	c.tracer = newTracer(cfg.TracerProvider)
 	c.insertNotify = &notifyLimiter{interval: cfg.FetchCooldown}
@@ -217,6 +219,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.goBackground(bgCtx, c.waker.run)
 	c.goBackground(bgCtx, c.renewLeases)
 	c.goBackground(bgCtx, c.sweepExpiredLeases)
+	c.goBackground(bgCtx, c.resumer.run)
 	c.goBackground(bgCtx, c.cleanRetention)
 	c.goBackground(bgCtx, c.done.listen(c.pool, c.cfg.Logger))
 	c.goBackground(bgCtx, c.done.notifyLoop(c.pool, c.cfg.Logger))

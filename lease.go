@@ -14,17 +14,29 @@ import (
 )
 
 // leaseSet holds the runs this client is executing, whose leases it renews.
+// It is also the process's lock on each run: a segment enters it before it
+// claims its run, and the resumer (resume.go) hands a run on only while no
+// segment of it is here, keeping new ones out meanwhile.
 type leaseSet struct {
-	mu  sync.Mutex
-	ids map[string]int
+	mu       sync.Mutex
+	ids      map[string]int
+	resuming map[string]bool
 }
 
-func newLeaseSet() *leaseSet { return &leaseSet{ids: map[string]int{}} }
+func newLeaseSet() *leaseSet {
+	return &leaseSet{ids: map[string]int{}, resuming: map[string]bool{}}
+}
 
-func (l *leaseSet) add(id string) {
+// enter records a segment of run id that is about to claim its run. It
+// returns false, recording nothing, while the resumer hands the run on.
+func (l *leaseSet) enter(id string) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.resuming[id] {
+		return false
+	}
 	l.ids[id]++
-	l.mu.Unlock()
+	return true
 }
 
 func (l *leaseSet) remove(id string) {
@@ -32,6 +44,24 @@ func (l *leaseSet) remove(id string) {
 	if l.ids[id]--; l.ids[id] <= 0 {
 		delete(l.ids, id)
 	}
+	l.mu.Unlock()
+}
+
+// reserve reports whether no segment of run id executes in this process, and
+// if so keeps new ones out (enter fails) until release.
+func (l *leaseSet) reserve(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids[id] > 0 || l.resuming[id] {
+		return false
+	}
+	l.resuming[id] = true
+	return true
+}
+
+func (l *leaseSet) release(id string) {
+	l.mu.Lock()
+	delete(l.resuming, id)
 	l.mu.Unlock()
 }
 
@@ -45,42 +75,67 @@ func (l *leaseSet) list() []string {
 	return out
 }
 
+// leaseRetryMin is the first delay before a lease renewal or a sweep that
+// the database failed is tried again; the delay doubles up to the loop's
+// usual period. A brief outage then costs no lease.
+const leaseRetryMin = 50 * time.Millisecond
+
 // renewLeases keeps the leases of this client's executing runs alive, every
-// LeaseTTL/3, however long their steps take.
+// LeaseTTL/3, however long their steps take; soon again after a database
+// error.
 func (c *Client) renewLeases(ctx context.Context) {
-	ticker := time.NewTicker(c.cfg.LeaseTTL / 3)
-	defer ticker.Stop()
+	period := c.cfg.LeaseTTL / 3
+	wait, backoff := period, leaseRetryMin
 	for {
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
+		wait = period
 		ids := c.leases.list()
 		if len(ids) == 0 {
 			continue
 		}
-		if _, err := c.q.RunLeaseRenew(ctx, c.pool, &dbsqlc.RunLeaseRenewParams{
+		_, err := c.q.RunLeaseRenew(ctx, c.pool, &dbsqlc.RunLeaseRenewParams{
 			LeaseTtl: c.cfg.LeaseTTL, IDs: ids, LeaseOwner: &c.cfg.ID,
-		}); err != nil && ctx.Err() == nil {
-			c.cfg.Logger.WarnContext(ctx, "flow: renew run leases", "error", err, "runs", len(ids))
+		})
+		switch {
+		case err == nil:
+			backoff = leaseRetryMin
+		case ctx.Err() == nil:
+			c.cfg.Logger.WarnContext(ctx, "flow: renew run leases; retrying", "error", err, "runs", len(ids), "retry_in", backoff)
+			wait, backoff = backoff, min(backoff*2, period)
 		}
 	}
 }
 
 // sweepExpiredLeases hands runs whose executing client stopped renewing its
 // lease (it died) to a new job, so that any client resumes them from their
-// stored steps. It runs in every started client, every LeaseTTL/2 or so.
+// stored steps. It runs in every started client, every LeaseTTL/2 or so;
+// soon again after a database error.
 func (c *Client) sweepExpiredLeases(ctx context.Context) {
+	backoff := leaseRetryMin
+	var d time.Duration
 	for {
-		d := c.cfg.LeaseTTL/2 + time.Duration(rand.Int64N(int64(c.cfg.LeaseTTL/10)+1))
+		if d == 0 {
+			d = c.cfg.LeaseTTL/2 + time.Duration(rand.Int64N(int64(c.cfg.LeaseTTL/10)+1))
+		}
+		timer := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-time.After(d):
+		case <-timer.C:
 		}
+		d = 0
 		if err := c.sweepOnce(ctx); err != nil && ctx.Err() == nil {
-			c.cfg.Logger.WarnContext(ctx, "flow: sweep runs with lapsed leases", "error", err)
+			c.cfg.Logger.WarnContext(ctx, "flow: sweep runs with lapsed leases; retrying", "error", err, "retry_in", backoff)
+			d, backoff = backoff, min(backoff*2, c.cfg.LeaseTTL/2)
+		} else {
+			backoff = leaseRetryMin
 		}
 	}
 }

@@ -119,6 +119,12 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 	if fn := c.function(job.Args.FunctionID); fn != nil {
 		finishTimeout, startTimeout = fn.timeouts.Finish, fn.timeouts.Start
 	}
+	// Enter the lease set before the claim: the resumer hands a run on only
+	// while no segment of it is here.
+	if !c.leases.enter(job.Args.RunID) {
+		return fmt.Errorf("flow: run %s: %w", job.Args.RunID, errResuming)
+	}
+	defer c.leases.remove(job.Args.RunID)
 	var row *dbsqlc.RunStartRow
 	var err error
 	if job.Args.Slots {
@@ -140,15 +146,13 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
 		}
 	}
-	c.leases.add(row.ID)
-	defer c.leases.remove(row.ID)
 
 	fn := c.function(row.FunctionID)
 	if fn == nil {
 		// Another process's function: leave the run to lapse to one that has
 		// it (the sweeper re-queues it when the lease expires).
 		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
-		return fmt.Errorf("flow: run %s: function %q is not defined in this process", row.ID, row.FunctionID)
+		return fmt.Errorf("flow: run %s: function %q %w", row.ID, row.FunctionID, errNotDefinedHere)
 	}
 	var batch []storedEvent
 	if row.BatchSize > 1 {

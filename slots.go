@@ -69,6 +69,7 @@ func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 	// oldest waiter (perhaps this run). It waits for releases in flight, which
 	// may not have seen this run parked.
 	if _, err := c.q.RunSlotWakeLocked(ctx, c.pool, job.Args.RunID); err != nil {
+		c.resumer.addSlotWake(job.Args.RunID)
 		return nil, fmt.Errorf("flow: wake runs waiting for a concurrency slot: %w", err)
 	}
 	if park.NeverStarted && startTimeout > 0 && park.QueuedFor > startTimeout {
@@ -95,13 +96,14 @@ func (c *Client) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID stri
 }
 
 // releaseSlots wakes the runs waiting for the slots the segment's run has
-// just freed (its change committed). If it fails, or the process dies
-// first, the waiters' recheck makes up for it.
+// just freed (its change committed). If it fails, the resumer tries again
+// soon; if the process dies first, the waiters' recheck makes up for it.
 func (s *segment) releaseSlots(ctx context.Context) {
 	if !s.run.Slotted {
 		return
 	}
 	if err := s.c.wakeSlotWaiters(context.WithoutCancel(ctx), s.c.pool, s.run.ID); err != nil {
-		s.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot", "run_id", s.run.ID, "error", err)
+		s.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot; retrying", "run_id", s.run.ID, "error", err)
+		s.c.resumer.addSlotWake(s.run.ID)
 	}
 }

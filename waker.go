@@ -2,8 +2,11 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // waker makes suspended runs runnable when their wake time comes, on time:
@@ -34,14 +37,37 @@ func (w *waker) wakeAt(t time.Time) {
 	}
 }
 
+// Backoff of the waker while the database does not answer: it tries again
+// soon (a wake-up due meanwhile must not wait a whole WakePollInterval),
+// then less often, up to WakePollInterval.
+const wakeRetryMin = 20 * time.Millisecond
+
 func (w *waker) run(ctx context.Context) {
 	const minGap = 2 * time.Millisecond // guards against a database clock a little behind ours
+	backoff := wakeRetryMin
 	for ctx.Err() == nil {
-		w.wakeDue(ctx)
 		now := time.Now()
 		deadline := now.Add(w.c.cfg.WakePollInterval)
-		if next, err := w.c.q.RunNextWake(ctx, w.c.pool); err == nil && next != nil && next.Before(deadline) {
-			deadline = *next
+		err := w.wakeDue(ctx)
+		if err == nil {
+			var next *time.Time
+			next, err = w.c.q.RunNextWake(ctx, w.c.pool)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				err = nil // no run sleeps
+			case err == nil && next != nil && next.Before(deadline):
+				deadline = *next
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.c.cfg.Logger.WarnContext(ctx, "flow: wake due runs; retrying", "error", err, "retry_in", backoff)
+			deadline = now.Add(backoff)
+			backoff = min(backoff*2, w.c.cfg.WakePollInterval)
+		} else {
+			backoff = wakeRetryMin
 		}
 		deadline = maxTime(deadline, now.Add(minGap))
 		for waiting := true; waiting; {
@@ -73,18 +99,17 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-func (w *waker) wakeDue(ctx context.Context) {
+// wakeDue wakes every run that is due, in batches.
+func (w *waker) wakeDue(ctx context.Context) error {
 	const batch = 500
 	for ctx.Err() == nil {
 		row, err := w.c.q.RunWakeDue(ctx, w.c.pool, batch)
 		if err != nil {
-			if ctx.Err() == nil {
-				w.c.cfg.Logger.WarnContext(ctx, "flow: wake due runs", "error", err)
-			}
-			return
+			return err
 		}
 		if row.Woken < batch {
-			return
+			return nil
 		}
 	}
+	return nil
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -34,5 +35,21 @@ type runWorker struct {
 func (w *runWorker) Timeout(*river.Job[runArgs]) time.Duration { return -1 }
 
 func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
-	return w.c.executeSegment(ctx, job)
+	err := w.c.executeSegment(ctx, job)
+	if err != nil && !errors.Is(err, errNotDefinedHere) && !errors.Is(err, errResuming) {
+		// A database error cut the segment or its claim off: the resumer
+		// hands the run to a new job as soon as the database answers, rather
+		// than leave it to its lease (see resume.go).
+		w.c.resumer.add(job.Args.RunID, job.Args.Gen, job.ID)
+	}
+	return err
 }
+
+// errNotDefinedHere fails a segment whose function this process does not
+// define: the run's lease lapses, and the sweeper hands it to a job that a
+// process defining it may take.
+var errNotDefinedHere = errors.New("is not defined in this process")
+
+// errResuming fails a segment whose run the resumer is handing on: River's
+// retry of its job finds it stale.
+var errResuming = errors.New("the run is being handed to a new job")

@@ -313,6 +313,20 @@ SELECT id FROM flow_run
 WHERE id = @id AND gen = @gen AND status = 'running' AND lease_expires_at < now()
 FOR UPDATE SKIP LOCKED;
 
+-- name: RunLockResumable :one
+-- Locks a run whose segment, or whose claim, by job @job_id at @gen failed in
+-- this client (@lease_owner) on a database error, if nothing has moved it on
+-- since: it is still running on this client's lease, or still waits for that
+-- job to claim it. The caller, which knows that no segment of the run
+-- executes in its process any more, hands it to a new job (RunTakeover)
+-- without waiting for the lease to lapse. No row: the run moved on (another
+-- job or client has it, or it ended).
+SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
+WHERE id = @id AND gen = @gen AND job_id = @job_id
+    AND ((status = 'running' AND lease_owner = @lease_owner)
+         OR status IN ('queued', 'sleeping', 'waiting'))
+FOR UPDATE;
+
 -- name: RunTakeover :exec
 UPDATE flow_run
 SET status = 'queued', gen = gen + 1, job_id = @job_id,

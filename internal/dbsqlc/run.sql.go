@@ -561,6 +561,52 @@ func (q *Queries) RunLockOpen(ctx context.Context, db DBTX, id string) (*RunLock
 	return &i, err
 }
 
+const runLockResumable = `-- name: RunLockResumable :one
+SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
+WHERE id = $1 AND gen = $2 AND job_id = $3
+    AND ((status = 'running' AND lease_owner = $4)
+         OR status IN ('queued', 'sleeping', 'waiting'))
+FOR UPDATE
+`
+
+type RunLockResumableParams struct {
+	ID         string
+	Gen        int32
+	JobID      *int64
+	LeaseOwner *string
+}
+
+type RunLockResumableRow struct {
+	ID         string
+	Gen        int32
+	FunctionID string
+	Slotted    bool
+}
+
+// Locks a run whose segment, or whose claim, by job @job_id at @gen failed in
+// this client (@lease_owner) on a database error, if nothing has moved it on
+// since: it is still running on this client's lease, or still waits for that
+// job to claim it. The caller, which knows that no segment of the run
+// executes in its process any more, hands it to a new job (RunTakeover)
+// without waiting for the lease to lapse. No row: the run moved on (another
+// job or client has it, or it ended).
+func (q *Queries) RunLockResumable(ctx context.Context, db DBTX, arg *RunLockResumableParams) (*RunLockResumableRow, error) {
+	row := db.QueryRow(ctx, runLockResumable,
+		arg.ID,
+		arg.Gen,
+		arg.JobID,
+		arg.LeaseOwner,
+	)
+	var i RunLockResumableRow
+	err := row.Scan(
+		&i.ID,
+		&i.Gen,
+		&i.FunctionID,
+		&i.Slotted,
+	)
+	return &i, err
+}
+
 const runNextWake = `-- name: RunNextWake :one
 SELECT wake_at FROM flow_run WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1
 `

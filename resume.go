@@ -1,0 +1,238 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// resumer hands back to a new job, at once, the runs whose segment (or
+// claim) in this process a database error cut off: a killed connection, a
+// Postgres restart. Such a run still shows as running on this client's lease
+// (or still waits for the job that failed to claim it), and River's retry of
+// the failed job comes a second or more later, or never, if River could not
+// record the failure; without the resumer the run would wait for its lease
+// to lapse and the sweeper to take it over (30 s by default).
+//
+// The resumer is the sweeper's takeover, done early by the one client that
+// knows the run's segment has ended: the leaseSet says that no segment of
+// the run executes in this process, and holds off new ones while the
+// takeover runs, so two segments of one run never execute at once. The
+// takeover bumps the run's gen, which fences anything left of the old
+// segment and makes River's retry of the failed job a stale no-op. If the
+// database does not answer yet, the resumer tries again with a short
+// backoff. It also retries, the same way, waking the runs waiting for the
+// concurrency slots that a run freed, when a database error cut that wake
+// off.
+type resumer struct {
+	c    *Client
+	kick chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]resumeEntry
+	recent  map[string]resumed
+	// slotWakes are runs whose wake of the runs waiting for their
+	// concurrency slots failed: without a retry those would wait for their
+	// recheck (slotRecheck).
+	slotWakes map[string]bool
+}
+
+// resumeEntry is a run to hand on: the gen and job whose segment failed.
+type resumeEntry struct {
+	gen   int32
+	jobID int64
+	at    time.Time // not before
+}
+
+// resumed remembers how often a run was handed on lately, so that a run
+// whose segments keep failing (a database error that is not brief) backs
+// off rather than spinning.
+type resumed struct {
+	n    int
+	last time.Time
+}
+
+// Backoffs of the resumer: between tries while the database does not
+// answer, and for a run handed on again within resumeWindow.
+const (
+	resumeRetryMin = 50 * time.Millisecond
+	resumeRetryMax = 500 * time.Millisecond
+	resumeWindow   = time.Minute
+)
+
+func newResumer(c *Client) *resumer {
+	return &resumer{
+		c: c, kick: make(chan struct{}, 1),
+		pending: map[string]resumeEntry{}, recent: map[string]resumed{}, slotWakes: map[string]bool{},
+	}
+}
+
+// add records that the segment or claim of run runID by job jobID at gen
+// failed.
+func (r *resumer) add(runID string, gen int32, jobID int64) {
+	now := time.Now()
+	r.mu.Lock()
+	at := now
+	if h, ok := r.recent[runID]; ok && now.Sub(h.last) < resumeWindow {
+		at = now.Add(min(resumeRetryMin<<min(h.n, 10), r.c.cfg.LeaseTTL))
+	}
+	if e, ok := r.pending[runID]; !ok || e.gen <= gen {
+		r.pending[runID] = resumeEntry{gen: gen, jobID: jobID, at: at}
+	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// addSlotWake records that waking the runs waiting for the concurrency
+// slots of run runID failed.
+func (r *resumer) addSlotWake(runID string) {
+	r.mu.Lock()
+	r.slotWakes[runID] = true
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run hands on the recorded runs until ctx ends.
+func (r *resumer) run(ctx context.Context) {
+	backoff := resumeRetryMin
+	for ctx.Err() == nil {
+		next, failed := r.resumeDue(ctx)
+		if failed {
+			next = time.Now().Add(backoff)
+			backoff = min(backoff*2, resumeRetryMax)
+		} else {
+			backoff = resumeRetryMin
+		}
+		wait := time.Hour // until kicked
+		if !next.IsZero() {
+			wait = time.Until(next)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-r.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// resumeDue hands on the runs that are due. It returns when the next one is
+// due (zero: none pending), and whether the database failed.
+func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
+	now := time.Now()
+	r.mu.Lock()
+	due := map[string]resumeEntry{}
+	for id, e := range r.pending {
+		if e.at.After(now) {
+			if next.IsZero() || e.at.Before(next) {
+				next = e.at
+			}
+			continue
+		}
+		due[id] = e
+	}
+	for id, h := range r.recent {
+		if now.Sub(h.last) >= resumeWindow {
+			delete(r.recent, id)
+		}
+	}
+	wakes := make([]string, 0, len(r.slotWakes))
+	for id := range r.slotWakes {
+		wakes = append(wakes, id)
+	}
+	r.mu.Unlock()
+
+	for _, id := range wakes {
+		if err := r.c.wakeSlotWaiters(ctx, r.c.pool, id); err != nil {
+			if ctx.Err() == nil {
+				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot; retrying", "run_id", id, "error", err)
+			}
+			failed = true
+			continue
+		}
+		r.mu.Lock()
+		delete(r.slotWakes, id)
+		r.mu.Unlock()
+	}
+	for id, e := range due {
+		done, err := r.resumeOne(ctx, id, e)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a run cut off by a database error; retrying", "run_id", id, "error", err)
+			}
+			failed = true
+			continue
+		}
+		r.mu.Lock()
+		if cur, ok := r.pending[id]; ok && cur == e {
+			delete(r.pending, id)
+		}
+		if done {
+			h := r.recent[id]
+			if now.Sub(h.last) >= resumeWindow {
+				h.n = 0
+			}
+			r.recent[id] = resumed{n: h.n + 1, last: time.Now()}
+		}
+		r.mu.Unlock()
+	}
+	if failed {
+		return time.Time{}, true
+	}
+	return next, false
+}
+
+// resumeOne hands run id to a new job if nothing moved it on since its
+// segment failed. done reports whether it did; an error, that the database
+// failed (try again).
+func (r *resumer) resumeOne(ctx context.Context, id string, e resumeEntry) (done bool, err error) {
+	c := r.c
+	if !c.leases.reserve(id) {
+		// A segment of the run executes here: it owns the run now, and
+		// records it again if it fails.
+		return false, nil
+	}
+	defer c.leases.release(id)
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		run, err := c.q.RunLockResumable(ctx, tx, &dbsqlc.RunLockResumableParams{
+			ID: id, Gen: e.gen, JobID: &e.jobID, LeaseOwner: &c.cfg.ID,
+		})
+		if err != nil {
+			return err
+		}
+		res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: id, Gen: run.Gen + 1, FunctionID: run.FunctionID, Slots: run.Slotted}, c.insertOpts(time.Time{}))
+		if err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: id}); err != nil {
+			return err
+		}
+		if run.Slotted {
+			return c.wakeSlotWaiters(ctx, tx, id)
+		}
+		return nil
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // moved on: another job or client has it, or it ended
+	}
+	if err != nil {
+		return false, fmt.Errorf("flow: hand on run %s: %w", id, err)
+	}
+	c.cfg.Logger.WarnContext(ctx, "flow: resumed a run cut off by a database error", "run_id", id)
+	return true, nil
+}
