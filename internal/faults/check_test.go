@@ -242,3 +242,26 @@ func verify(t *testing.T, admin *pgxpool.Pool, s *sender) tally {
 	}
 	return tl
 }
+
+// timeline describes a run's steps and River jobs with their times, for
+// failure messages.
+func timeline(admin *pgxpool.Pool, runID string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out string
+	err := admin.QueryRow(ctx, `
+		SELECT format('run %s %s created %s ended %s; steps: %s; jobs: %s', r.id, r.status,
+		    to_char(r.created_at, 'HH24:MI:SS.MS'), to_char(r.ended_at, 'HH24:MI:SS.MS'),
+		    (SELECT string_agg(format('%s %s x%s %s-%s', s.id, s.status, s.attempts,
+		        to_char(s.started_at, 'HH24:MI:SS.MS'), to_char(s.ended_at, 'HH24:MI:SS.MS')), ', ' ORDER BY s.seq)
+		     FROM flow_step s WHERE s.run_id = r.id),
+		    (SELECT string_agg(format('%s gen %s %s created %s scheduled %s attempted %s by %s finalized %s', j.id, j.args->>'gen', j.state,
+		        to_char(j.created_at, 'HH24:MI:SS.MS'), to_char(j.scheduled_at, 'HH24:MI:SS.MS'),
+		        to_char(j.attempted_at, 'HH24:MI:SS.MS'), j.attempted_by, to_char(j.finalized_at, 'HH24:MI:SS.MS')), ', ' ORDER BY j.id)
+		     FROM river_job j WHERE j.args->>'run_id' = r.id::text))
+		FROM flow_run r WHERE r.id = $1`, runID).Scan(&out)
+	if err != nil {
+		return err.Error()
+	}
+	return out
+}
