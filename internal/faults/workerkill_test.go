@@ -1,13 +1,9 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -17,79 +13,13 @@ import (
 	"github.com/riverflow/flow"
 )
 
-const (
-	// workerEnv names the database URL of a worker process of
-	// TestWorkersKilled; TestWorkerProcess does nothing without it.
-	workerEnv = "FLOW_FAULTS_WORKER_DB_URL"
-	// workerIDEnv names the worker's client ID.
-	workerIDEnv = "FLOW_FAULTS_WORKER_ID"
-	// workerLease is the worker processes' LeaseTTL: a run cut off by a
-	// kill must finish within workerLease + 2 s of it.
-	workerLease = 2 * time.Second
-)
+// workerLease is the LeaseTTL of TestWorkersKilled's worker processes: a
+// run cut off by a kill must finish within workerLease + 2 s of it.
+const workerLease = 2 * time.Second
 
 // workerShape is what the killed workers' function does: short sleeps and
 // steps, so that a run taken over after a kill has little left to do.
 var workerShape = shape{sleep: 50 * time.Millisecond, work: 100 * time.Millisecond}
-
-// TestWorkerProcess is the worker process that TestWorkersKilled starts and
-// kills; it does nothing on its own.
-func TestWorkerProcess(t *testing.T) {
-	t.Parallel()
-	url := os.Getenv(workerEnv)
-	if url == "" {
-		t.Skip("the worker process of TestWorkersKilled")
-	}
-	id := os.Getenv(workerIDEnv)
-	pool, err := openPool(url, id, 25)
-	require.NoError(t, err)
-	probes, err := openPool(url, id+"-probe", 5)
-	require.NoError(t, err)
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := flow.NewClient(pool, clientConfig(id, workerLease, logger))
-	require.NoError(t, err)
-	require.NoError(t, defineFunction(c, probes, workerShape))
-	require.NoError(t, c.Start(context.Background()))
-	// The parent kills this process long before; this bounds an orphan.
-	time.Sleep(30 * time.Minute)
-	t.Fatal("worker process was not killed")
-}
-
-// worker is a running worker process.
-type worker struct {
-	id     string
-	cmd    *exec.Cmd
-	out    bytes.Buffer
-	exited chan struct{}
-}
-
-// startWorker starts a worker process on the database at url; it is killed
-// when the test ends if it still runs.
-func startWorker(t *testing.T, url, id string) *worker {
-	t.Helper()
-	w := &worker{id: id, exited: make(chan struct{})}
-	w.cmd = exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
-	w.cmd.Env = append(os.Environ(), workerEnv+"="+url, workerIDEnv+"="+id)
-	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
-	require.NoError(t, w.cmd.Start())
-	go func() {
-		_ = w.cmd.Wait()
-		close(w.exited)
-	}()
-	t.Cleanup(func() {
-		w.kill()
-		if t.Failed() {
-			t.Logf("output of worker %s:\n%s", id, w.out.String())
-		}
-	})
-	return w
-}
-
-// kill kills the worker with SIGKILL and waits for it to exit.
-func (w *worker) kill() {
-	_ = w.cmd.Process.Kill()
-	<-w.exited
-}
 
 // TestWorkersKilled kills worker processes with SIGKILL at random points of
 // a steady load, repeatedly, starting a new worker after each kill. No run
@@ -110,7 +40,7 @@ func TestWorkersKilled(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, defineFunction(c, nil, workerShape))
 
-	w := startWorker(t, f.url, "worker-0")
+	w := startWorker(t, f.url, "worker-0", workerKill, nil)
 	require.Eventually(t, func() bool { // the worker registered the function
 		var n int
 		err := f.admin.QueryRow(ctx, `SELECT count(*) FROM flow_trigger WHERE function_id = $1`, functionID).Scan(&n)
@@ -155,7 +85,7 @@ func TestWorkersKilled(t *testing.T) {
 		require.NoError(t, err)
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
-		w = startWorker(t, f.url, fmt.Sprint("worker-", k))
+		w = startWorker(t, f.url, fmt.Sprint("worker-", k), workerKill, nil)
 
 		// Each run cut off must end within bound: wait until all have ended
 		// or bound has passed (with slack for the query), before the next
