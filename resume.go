@@ -29,7 +29,8 @@ import (
 // database does not answer yet, the resumer tries again with a short
 // backoff. It also retries, the same way, waking the runs waiting for the
 // concurrency slots that a run freed, when a database error cut that wake
-// off.
+// off; and it hands on the runs whose job this client fetched but never
+// received (checkLostFetches).
 type resumer struct {
 	c    *Client
 	kick chan struct{}
@@ -41,6 +42,10 @@ type resumer struct {
 	// concurrency slots failed: without a retry those would wait for their
 	// recheck (slotRecheck).
 	slotWakes map[string]bool
+	// suspects are jobs this client fetched that had not claimed their run
+	// when last looked at, by job ID (see checkLostFetches); only run uses
+	// it.
+	suspects map[int64]time.Time
 }
 
 // resumeEntry is a run to hand on: the gen and job whose segment failed.
@@ -66,10 +71,19 @@ const (
 	resumeWindow   = time.Minute
 )
 
+// lostFetchCheck is how often the resumer looks for jobs this client
+// fetched that never claimed their run; lostFetchAfter is how long such a
+// job must stay so to count as lost (a live claim takes milliseconds).
+const (
+	lostFetchCheck = time.Second
+	lostFetchAfter = 2 * time.Second
+)
+
 func newResumer(c *Client) *resumer {
 	return &resumer{
 		c: c, kick: make(chan struct{}, 1),
 		pending: map[string]resumeEntry{}, recent: map[string]resumed{}, slotWakes: map[string]bool{},
+		suspects: map[int64]time.Time{},
 	}
 }
 
@@ -107,7 +121,12 @@ func (r *resumer) addSlotWake(runID string) {
 // run hands on the recorded runs until ctx ends.
 func (r *resumer) run(ctx context.Context) {
 	backoff := resumeRetryMin
+	var checked time.Time
 	for ctx.Err() == nil {
+		if time.Since(checked) >= lostFetchCheck {
+			r.checkLostFetches(ctx)
+			checked = time.Now()
+		}
 		next, failed := r.resumeDue(ctx)
 		if failed {
 			next = time.Now().Add(backoff)
@@ -115,9 +134,9 @@ func (r *resumer) run(ctx context.Context) {
 		} else {
 			backoff = resumeRetryMin
 		}
-		wait := time.Hour // until kicked
+		wait := time.Until(checked.Add(lostFetchCheck))
 		if !next.IsZero() {
-			wait = time.Until(next)
+			wait = min(wait, time.Until(next))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -128,6 +147,42 @@ func (r *resumer) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		timer.Stop()
+	}
+}
+
+// checkLostFetches looks for the jobs this client fetched whose run is not
+// running: River marked them running at the fetch, but no segment claimed
+// the run. A job still so lostFetchAfter later was lost with its fetch's
+// result (a connection that died as the fetch committed): River would retry
+// it only after an hour (its rescuer), so it is handed on like a cut-off
+// segment. (A fetch lost by a client that died is the sweeper's.)
+func (r *resumer) checkLostFetches(ctx context.Context) {
+	// River records its own client's ID: Config.ID, or the app's River
+	// client's with Config.ExternalRiver.
+	rows, err := r.c.q.RunListOwnUnclaimed(ctx, r.c.pool, &dbsqlc.RunListOwnUnclaimedParams{Queue: r.c.cfg.Queue, ClientID: r.c.river.ID()})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.c.cfg.Logger.WarnContext(ctx, "flow: look for lost fetches; retrying", "error", err)
+		}
+		return
+	}
+	now := time.Now()
+	seen := make(map[int64]bool, len(rows))
+	for _, row := range rows {
+		seen[row.JobID] = true
+		first, ok := r.suspects[row.JobID]
+		switch {
+		case !ok:
+			r.suspects[row.JobID] = now
+		case now.Sub(first) >= lostFetchAfter:
+			delete(r.suspects, row.JobID)
+			r.add(row.ID, row.Gen, row.JobID)
+		}
+	}
+	for id := range r.suspects {
+		if !seen[id] {
+			delete(r.suspects, id)
+		}
 	}
 }
 
@@ -162,8 +217,7 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			if ctx.Err() == nil {
 				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot; retrying", "run_id", id, "error", err)
 			}
-			failed = true
-			continue
+			return time.Time{}, true // the rest wait for the next try
 		}
 		r.mu.Lock()
 		delete(r.slotWakes, id)
@@ -175,8 +229,7 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			if ctx.Err() == nil {
 				r.c.cfg.Logger.WarnContext(ctx, "flow: hand on a run cut off by a database error; retrying", "run_id", id, "error", err)
 			}
-			failed = true
-			continue
+			return time.Time{}, true // the rest wait for the next try
 		}
 		r.mu.Lock()
 		if cur, ok := r.pending[id]; ok && cur == e {
@@ -190,9 +243,6 @@ func (r *resumer) resumeDue(ctx context.Context) (next time.Time, failed bool) {
 			r.recent[id] = resumed{n: h.n + 1, last: time.Now()}
 		}
 		r.mu.Unlock()
-	}
-	if failed {
-		return time.Time{}, true
 	}
 	return next, false
 }
@@ -233,6 +283,6 @@ func (r *resumer) resumeOne(ctx context.Context, id string, e resumeEntry) (done
 	if err != nil {
 		return false, fmt.Errorf("flow: hand on run %s: %w", id, err)
 	}
-	c.cfg.Logger.WarnContext(ctx, "flow: resumed a run cut off by a database error", "run_id", id)
+	c.cfg.Logger.WarnContext(ctx, "flow: handed on a run cut off by a database error (its segment, claim or fetch)", "run_id", id)
 	return true, nil
 }

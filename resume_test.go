@@ -440,3 +440,46 @@ func TestResumeSlotWakeAfterConnectionsKilled(t *testing.T) {
 	t.Logf("the waiting run completed %s after the kill (its recheck: 1m)", took.Round(time.Millisecond))
 	require.Less(t, took, 15*time.Second, "the waiting run waited for its recheck")
 }
+
+// TestResumeRunWhoseFetchWasLost marks a run's job as fetched by a started
+// client that never claimed the run, as when the client's connection dies as
+// River's fetch commits: the client hands the run to a new job within
+// seconds, not after its 30 s lease (or River's rescuer, an hour).
+func TestResumeRunWhoseFetchWasLost(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	ctx := testCtx(t)
+	var bodies counter
+	define := func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/lost"}, flow.EventTrigger("resume/lost"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return flow.Step(ctx, "a", func(context.Context) (int, error) { return bodies.add("a"), nil })
+			})
+		require.NoError(t, err)
+	}
+	// A client started and stopped registers the function's trigger, so
+	// that a run can be made before any client that executes runs starts.
+	reg := newClient(t, pool, recoveryConfig("resume-lost-register", 0))
+	define(reg)
+	require.NoError(t, reg.Start(ctx))
+	require.NoError(t, reg.Stop(ctx))
+	c := newClient(t, pool, recoveryConfig("resume-lost-fetch", 0)) // the default lease: 30 s
+	define(c)
+	runID := sendOne(t, c, flow.Event{Name: "resume/lost"})[0]
+
+	// The job as River's fetch by c leaves it, with c never told.
+	tag, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now(),
+		attempted_by = ARRAY['resume-lost-fetch']
+		WHERE id = (SELECT job_id FROM flow_run WHERE id = $1) AND state = 'available'`, runID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	fetched := time.Now()
+	start(t, c)
+
+	run := resumeAwait(t, c, runID, 20*time.Second)
+	took := time.Since(fetched)
+	t.Logf("the run whose fetch was lost completed %s after the fetch (lease 30s)", took.Round(time.Millisecond))
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	require.Less(t, took, 15*time.Second, "the run waited for a lease or River's rescuer")
+	require.Equal(t, 1, bodies.get("a"))
+}

@@ -34,8 +34,16 @@ type runWorker struct {
 // and the run's lease, renewed while the process lives, guards it instead.
 func (w *runWorker) Timeout(*river.Job[runArgs]) time.Duration { return -1 }
 
-func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
-	err := w.c.executeSegment(ctx, job)
+func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug of the library's own (a user's panic fails its step):
+			// hand the run on, and let River record the panic.
+			w.c.resumer.add(job.Args.RunID, job.Args.Gen, job.ID)
+			panic(r)
+		}
+	}()
+	err = w.c.executeSegment(ctx, job)
 	if err != nil && !errors.Is(err, errNotDefinedHere) && !errors.Is(err, errResuming) {
 		// A database error cut the segment or its claim off: the resumer
 		// hands the run to a new job as soon as the database answers, rather

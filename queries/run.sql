@@ -327,6 +327,21 @@ WHERE id = @id AND gen = @gen AND job_id = @job_id
          OR status IN ('queued', 'sleeping', 'waiting'))
 FOR UPDATE;
 
+-- name: RunListOwnUnclaimed :many
+-- Runs whose current job this client (@client_id, the last to fetch it) has
+-- fetched but not claimed the run with: River shows the job running, the run
+-- is not. A live client claims within milliseconds of its fetch, so a job
+-- still so seconds later was lost with its fetch (the connection died as the
+-- fetch committed), and River would retry it only after an hour: the
+-- resumer hands the run on. The scan starts from River's few running jobs.
+SELECT r.id, r.gen, j.id AS job_id
+FROM river_job j
+JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
+WHERE j.state = 'running' AND j.queue = @queue AND j.kind = 'flow_run'
+    AND j.attempted_by[array_upper(j.attempted_by, 1)] = @client_id::text
+    AND r.status IN ('queued', 'sleeping', 'waiting')
+LIMIT 100;
+
 -- name: RunTakeover :exec
 UPDATE flow_run
 SET status = 'queued', gen = gen + 1, job_id = @job_id,

@@ -200,4 +200,5 @@ type RiverJob struct {
 	Kind        string
 	Queue       string
 	AttemptedAt *time.Time
+	AttemptedBy []string
 }

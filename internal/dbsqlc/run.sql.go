@@ -522,6 +522,53 @@ func (q *Queries) RunListLeaseExpired(ctx context.Context, db DBTX, max int32) (
 	return items, nil
 }
 
+const runListOwnUnclaimed = `-- name: RunListOwnUnclaimed :many
+SELECT r.id, r.gen, j.id AS job_id
+FROM river_job j
+JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
+WHERE j.state = 'running' AND j.queue = $1 AND j.kind = 'flow_run'
+    AND j.attempted_by[array_upper(j.attempted_by, 1)] = $2::text
+    AND r.status IN ('queued', 'sleeping', 'waiting')
+LIMIT 100
+`
+
+type RunListOwnUnclaimedParams struct {
+	Queue    string
+	ClientID string
+}
+
+type RunListOwnUnclaimedRow struct {
+	ID    string
+	Gen   int32
+	JobID int64
+}
+
+// Runs whose current job this client (@client_id, the last to fetch it) has
+// fetched but not claimed the run with: River shows the job running, the run
+// is not. A live client claims within milliseconds of its fetch, so a job
+// still so seconds later was lost with its fetch (the connection died as the
+// fetch committed), and River would retry it only after an hour: the
+// resumer hands the run on. The scan starts from River's few running jobs.
+func (q *Queries) RunListOwnUnclaimed(ctx context.Context, db DBTX, arg *RunListOwnUnclaimedParams) ([]*RunListOwnUnclaimedRow, error) {
+	rows, err := db.Query(ctx, runListOwnUnclaimed, arg.Queue, arg.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*RunListOwnUnclaimedRow
+	for rows.Next() {
+		var i RunListOwnUnclaimedRow
+		if err := rows.Scan(&i.ID, &i.Gen, &i.JobID); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const runLockLeaseExpired = `-- name: RunLockLeaseExpired :one
 SELECT id FROM flow_run
 WHERE id = $1 AND gen = $2 AND status = 'running' AND lease_expires_at < now()
