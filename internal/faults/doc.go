@@ -18,7 +18,7 @@
 //	go test -race ./...
 //
 // The full form (20 worker kills, 10 minutes of sustained load, larger run
-// counts; about 20 minutes) is behind a flag:
+// counts; about 11 minutes) is behind a flag:
 //
 //	go test ./internal/faults -faults.full -timeout 60m -v
 //

@@ -15,7 +15,7 @@ import (
 )
 
 // full selects the full form of the suite (see the package documentation).
-var full = flag.Bool("faults.full", false, "run the full fault suite: 20 worker kills, 10 minutes of sustained load, larger run counts (about 20 minutes)")
+var full = flag.Bool("faults.full", false, "run the full fault suite: 20 worker kills, 10 minutes of sustained load, larger run counts (about 11 minutes)")
 
 // scale returns short in the short form and long in the full form.
 func scale[T any](short, long T) T {
