@@ -175,5 +175,5 @@ func (c *Client) sweepOnce(ctx context.Context) error {
 		}
 		c.cfg.Logger.WarnContext(ctx, "flow: took over run whose lease lapsed", "run_id", r.ID)
 	}
-	return nil
+	return c.sweepOrphaned(ctx)
 }

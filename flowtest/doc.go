@@ -49,6 +49,15 @@
 //	run := flowtest.RunEvent(t, c, flow.Event{Name: "user/signed.up", Data: SignedUp{Email: "ada@example.com"}})
 //	require.Equal(t, flow.RunCompleted, run.Status)
 //
+// # Restarting the server
+//
+// A test that checks how code survives a database restart starts a server
+// of its own with [StartServer] (never the one [Pool] shares between tests),
+// creates its databases with [NewDatabase] and calls [Server.Restart]: a fast
+// shutdown that cuts every session, then a start on the same port and data.
+// Only a server started from local binaries can be restarted; the others
+// return [ErrNotRestartable], and such a test should skip.
+//
 // Fresh databases are cloned from a template database that is migrated once
 // per process, so a new database costs a CREATE DATABASE rather than a full
 // migration. Databases left behind by a process that died are dropped by the

@@ -2,6 +2,7 @@ package flowtest_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -112,4 +113,46 @@ func TestStartServerTwice(t *testing.T) {
 		require.NoError(t, srv.Close())
 		require.NoError(t, srv.Close(), "Close twice")
 	}
+}
+
+func TestServerRestart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+
+	srv, err := flowtest.StartServer(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	dbURL, drop, err := flowtest.NewDatabase(ctx, srv.URL)
+	require.NoError(t, err)
+
+	before, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer before.Close(context.Background())
+	_, err = before.Exec(ctx, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
+	require.NoError(t, err)
+
+	err = srv.Restart(ctx)
+	if errors.Is(err, flowtest.ErrNotRestartable) {
+		t.Skip("the server in use cannot be restarted:", err)
+	}
+	require.NoError(t, err)
+
+	// The restart cut the old session off; the same URL reaches the same data.
+	_, err = before.Exec(ctx, "SELECT 1")
+	require.Error(t, err, "a session survived the restart")
+	after, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, after.QueryRow(ctx, "SELECT v FROM kept").Scan(&v))
+	require.Equal(t, 7, v)
+	require.NoError(t, after.Close(ctx))
+
+	require.NoError(t, srv.Restart(ctx), "restart twice")
+	require.NoError(t, drop(ctx), "drop after restarts")
+}
+
+func TestServerRestartNotRestartable(t *testing.T) {
+	t.Parallel()
+	srv := &flowtest.Server{URL: "postgres://elsewhere/db"}
+	require.ErrorIs(t, srv.Restart(t.Context()), flowtest.ErrNotRestartable)
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,26 +114,27 @@ func runLocal(ctx context.Context, binDir, dir string, durable bool) (*Server, e
 			"-c", "shared_buffers=128MB",
 		)
 	}
-	server := command("postgres", args...)
-	if err := server.Start(); err != nil {
-		return nil, fmt.Errorf("flowtest: start postgres: %w", err)
+	proc := &localProc{start: func() (*exec.Cmd, error) {
+		// Each process gets its own descriptor of the log: the one above is
+		// closed when runLocal returns, before any restart.
+		log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("flowtest: open server log: %w", err)
+		}
+		defer log.Close() // the child keeps its own copy once started
+		cmd := command("postgres", args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("flowtest: start postgres: %w", err)
+		}
+		return cmd, nil
+	}}
+	if err := proc.run(); err != nil {
+		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = server.Wait()
-		close(exited)
-	}()
 
 	stop := func() error {
-		if err := server.Process.Signal(stopSignal); err != nil {
-			_ = server.Process.Kill()
-		}
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			_ = server.Process.Kill()
-			<-exited
-		}
+		proc.stop(stopSignal)
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("flowtest: remove server directory: %w", err)
 		}
@@ -140,12 +142,73 @@ func runLocal(ctx context.Context, binDir, dir string, durable bool) (*Server, e
 	}
 
 	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	if err := waitReady(ctx, url, exited); err != nil {
+	if err := waitReady(ctx, url, proc.exitedChan()); err != nil {
 		tail := logTail(logPath) // read before stop removes the log
 		_ = stop()
 		return nil, fmt.Errorf("%w%s", err, tail)
 	}
-	return &Server{URL: url, stop: stop}, nil
+	restart := func(ctx context.Context) error {
+		proc.stop(fastStopSignal)
+		if err := proc.run(); err != nil {
+			return err
+		}
+		if err := waitReady(ctx, url, proc.exitedChan()); err != nil {
+			return fmt.Errorf("%w%s", err, logTail(logPath))
+		}
+		return nil
+	}
+	return &Server{URL: url, stop: stop, restart: restart}, nil
+}
+
+// localProc is the postgres process of a local server, which a restart
+// replaces with a new one on the same data directory and port.
+type localProc struct {
+	start func() (*exec.Cmd, error) // starts a new postgres process
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+}
+
+// run starts a new postgres process.
+func (p *localProc) run() error {
+	cmd, err := p.start()
+	if err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	return nil
+}
+
+// exitedChan returns the channel closed when the current process exits.
+func (p *localProc) exitedChan() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
+}
+
+// stop sends sig to the current process and waits for it to exit, killing
+// it if it takes longer than stopTimeout.
+func (p *localProc) stop(sig os.Signal) {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		_ = cmd.Process.Kill()
+	}
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // waitReady polls url until a connection succeeds, the server exits, or a

@@ -13,6 +13,10 @@ import (
 // stopSignal asks a local server for an immediate shutdown.
 var stopSignal os.Signal = syscall.SIGQUIT
 
+// fastStopSignal asks a local server for a fast shutdown: it disconnects
+// its sessions, rolls back their transactions and writes a checkpoint.
+var fastStopSignal os.Signal = syscall.SIGINT
+
 // serverProcAttr returns the process attributes for initdb and postgres. The
 // kernel kills them if this process dies. Postgres refuses to run as root, so
 // when running as root they run as the postgres user (created if missing),

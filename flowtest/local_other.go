@@ -11,6 +11,9 @@ import (
 // stopSignal asks a local server to shut down.
 var stopSignal = os.Interrupt
 
+// fastStopSignal asks a local server for a fast shutdown.
+var fastStopSignal = os.Interrupt
+
 // serverProcAttr returns the process attributes for initdb and postgres.
 // Outside Linux the harness cannot switch users, and Postgres refuses to run
 // as root.

@@ -19,6 +19,39 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 	stop      func() error // nil when the harness did not start the server
+	// restart is nil when the server cannot be restarted (see Restart).
+	restart func(ctx context.Context) error
+	// restartMu serializes restarts, and Close with them.
+	restartMu sync.Mutex
+}
+
+// ErrNotRestartable is returned by [Server.Restart] for a server that the
+// harness cannot restart: one given by FLOW_DATABASE_URL or DATABASE_URL, or
+// a Docker container (whose published port would change).
+var ErrNotRestartable = errors.New("flowtest: only a server started from local Postgres binaries can be restarted")
+
+// Restart stops the server with a fast shutdown (Postgres disconnects every
+// session, rolls back open transactions and writes a checkpoint, as a
+// production server does when an operator restarts it) and starts it again
+// on the same data and port, returning once it accepts connections. The
+// server's URL and every database on it stay valid; clients lose their
+// connections and must reconnect by themselves, which is what fault tests
+// check.
+//
+// It works on a server the harness started from local Postgres binaries
+// (see [StartServerWith]) and returns [ErrNotRestartable] for the others. Do
+// not restart the server that [Pool] and [DatabaseURL] share between tests:
+// start one of your own.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.restart == nil {
+		return ErrNotRestartable
+	}
+	s.restartMu.Lock()
+	defer s.restartMu.Unlock()
+	if err := s.restart(ctx); err != nil {
+		return fmt.Errorf("flowtest: restart server: %w", err)
+	}
+	return nil
 }
 
 // StartServer finds a Postgres server, starting one if needed: it uses
@@ -79,6 +112,8 @@ func StartServerWith(ctx context.Context, opts *ServerOpts) (*Server, error) {
 // once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.restartMu.Lock()
+		defer s.restartMu.Unlock()
 		if s.stop != nil {
 			forgetTemplates(s.URL)
 			s.closeErr = s.stop()

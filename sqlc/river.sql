@@ -7,5 +7,6 @@ CREATE TABLE river_job (
     scheduled_at timestamptz NOT NULL DEFAULT now(),
     args jsonb NOT NULL,
     kind text NOT NULL,
-    queue text NOT NULL DEFAULT 'default'
+    queue text NOT NULL DEFAULT 'default',
+    attempted_at timestamptz
 );

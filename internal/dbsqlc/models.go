@@ -199,5 +199,6 @@ type RiverJob struct {
 	Args        []byte
 	Kind        string
 	Queue       string
+	AttemptedAt *time.Time
 	AttemptedBy []string
 }
