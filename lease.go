@@ -114,14 +114,20 @@ func (c *Client) renewLeases(ctx context.Context) {
 
 // sweepExpiredLeases hands runs whose executing client stopped renewing its
 // lease (it died) to a new job, so that any client resumes them from their
-// stored steps. It runs in every started client, every LeaseTTL/2 or so;
-// soon again after a database error.
+// stored steps. It runs in every started client, every sweepPeriod (a second
+// or LeaseTTL/2, whichever is shorter), so that a dead process's runs go on
+// within about LeaseTTL plus a second of its death; soon again after a
+// database error. Its statements read only running runs and running jobs,
+// which are few whatever the backlog; the slot table's safety net, which
+// scans more, runs every LeaseTTL/2.
 func (c *Client) sweepExpiredLeases(ctx context.Context) {
+	period := sweepPeriod(c.cfg.LeaseTTL)
 	backoff := leaseRetryMin
 	var d time.Duration
+	var lastSlots time.Time
 	for {
 		if d == 0 {
-			d = c.cfg.LeaseTTL/2 + time.Duration(rand.Int64N(int64(c.cfg.LeaseTTL/10)+1))
+			d = period + time.Duration(rand.Int64N(int64(period/10)+1))
 		}
 		timer := time.NewTimer(d)
 		select {
@@ -131,20 +137,31 @@ func (c *Client) sweepExpiredLeases(ctx context.Context) {
 		case <-timer.C:
 		}
 		d = 0
-		if err := c.sweepOnce(ctx); err != nil && ctx.Err() == nil {
+		slots := time.Since(lastSlots) >= c.cfg.LeaseTTL/2
+		if err := c.sweepOnce(ctx, slots); err != nil && ctx.Err() == nil {
 			c.cfg.Logger.WarnContext(ctx, "flow: sweep runs with lapsed leases; retrying", "error", err, "retry_in", backoff)
-			d, backoff = backoff, min(backoff*2, c.cfg.LeaseTTL/2)
+			d, backoff = backoff, min(backoff*2, period)
 		} else {
 			backoff = leaseRetryMin
+			if slots {
+				lastSlots = time.Now()
+			}
 		}
 	}
 }
 
-func (c *Client) sweepOnce(ctx context.Context) error {
-	// Concurrency slots held by runs that are not running (a claim whose run
-	// changed under it).
-	if _, err := c.q.SlotFreeDangling(ctx, c.pool); err != nil {
-		return fmt.Errorf("free dangling concurrency slots: %w", err)
+// sweepPeriod is how often a client looks for runs of dead processes.
+func sweepPeriod(leaseTTL time.Duration) time.Duration {
+	return min(leaseTTL/2, time.Second)
+}
+
+func (c *Client) sweepOnce(ctx context.Context, slots bool) error {
+	if slots {
+		// Concurrency slots held by runs that are not running (a claim whose
+		// run changed under it).
+		if _, err := c.q.SlotFreeDangling(ctx, c.pool); err != nil {
+			return fmt.Errorf("free dangling concurrency slots: %w", err)
+		}
 	}
 	rows, err := c.q.RunListLeaseExpired(ctx, c.pool, 100)
 	if err != nil {

@@ -8,12 +8,18 @@
 -- bump makes the late claim a harmless no-op.
 
 -- name: RunListOrphaned :many
+-- Read from River's side: running jobs are few (at most the workers of every
+-- process) and River's fetch index leads with state, where queued runs may be
+-- a backlog of thousands. The CASE keeps the uuid cast away from other kinds'
+-- args ('flow_run' is riverJobKind, river_job.go).
 SELECT r.id, r.gen, r.function_id, (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted
-FROM flow_run r
-JOIN river_job j ON j.id = r.job_id
-WHERE r.status = 'queued'
-    AND j.state = 'running'
+FROM river_job j
+JOIN flow_run r ON r.id = CASE WHEN j.kind = 'flow_run' THEN (j.args->>'run_id')::uuid END
+WHERE j.state = 'running'
+    AND j.kind = 'flow_run'
     AND j.attempted_at < now() - @stale_after::interval
+    AND r.job_id = j.id
+    AND r.status = 'queued'
 ORDER BY j.attempted_at
 LIMIT @max;
 

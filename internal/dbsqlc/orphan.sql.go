@@ -14,11 +14,13 @@ import (
 const runListOrphaned = `-- name: RunListOrphaned :many
 
 SELECT r.id, r.gen, r.function_id, (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted
-FROM flow_run r
-JOIN river_job j ON j.id = r.job_id
-WHERE r.status = 'queued'
-    AND j.state = 'running'
+FROM river_job j
+JOIN flow_run r ON r.id = CASE WHEN j.kind = 'flow_run' THEN (j.args->>'run_id')::uuid END
+WHERE j.state = 'running'
+    AND j.kind = 'flow_run'
     AND j.attempted_at < now() - $1::interval
+    AND r.job_id = j.id
+    AND r.status = 'queued'
 ORDER BY j.attempted_at
 LIMIT $2
 `
@@ -43,6 +45,10 @@ type RunListOrphanedRow struct {
 // milliseconds of the fetch, so a job running longer than @stale_after (the
 // lease TTL) over a queued run is orphaned; and if not, the takeover's gen
 // bump makes the late claim a harmless no-op.
+// Read from River's side: running jobs are few (at most the workers of every
+// process) and River's fetch index leads with state, where queued runs may be
+// a backlog of thousands. The CASE keeps the uuid cast away from other kinds'
+// args ('flow_run' is riverJobKind, river_job.go).
 func (q *Queries) RunListOrphaned(ctx context.Context, db DBTX, arg *RunListOrphanedParams) ([]*RunListOrphanedRow, error) {
 	rows, err := db.Query(ctx, runListOrphaned, arg.StaleAfter, arg.Max)
 	if err != nil {
