@@ -94,6 +94,16 @@ package flow
 //     available now, from scheduled, available or pending, and notify (2, 3,
 //     8).
 //
+// Statements that only read river_job, and what each assumes:
+//
+//   - RunListOrphaned and RunLockOrphaned (queries/orphan.sql): a job River
+//     fetched stays running, with attempted_at set at the fetch, until its
+//     completer writes the outcome (4, 5), and the rescuer leaves it alone
+//     for an hour (6); so a running job over a still-queued run, older than
+//     LeaseTTL, was fetched by a process that died before its claim.
+//   - RunListOwnUnclaimed (queries/run.sql): River appends the fetching
+//     client's ID to attempted_by (resume.go).
+//
 // River's own inserts (InsertTx in segment.go, lease.go, invoke.go,
 // rerun.go, cron.go) and JobCompleteTx (cron.go) are River's API, not bets;
 // the cron path checks the completed state (5).

@@ -342,7 +342,7 @@ FOR UPDATE;
 -- resumer hands the run on. The scan starts from River's few running jobs.
 SELECT r.id, r.gen, j.id AS job_id
 FROM river_job j
-JOIN flow_run r ON r.id = (j.args->>'run_id')::uuid AND r.job_id = j.id
+JOIN flow_run r ON r.id = CASE WHEN j.kind = 'flow_run' THEN (j.args->>'run_id')::uuid END AND r.job_id = j.id
 WHERE j.state = 'running' AND j.queue = @queue AND j.kind = 'flow_run'
     AND j.attempted_by[array_upper(j.attempted_by, 1)] = @client_id::text
     AND r.status IN ('queued', 'sleeping', 'waiting')
