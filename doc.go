@@ -49,10 +49,15 @@
 // stale jobs). The client executing a run renews a lease on it; if the
 // process dies, another started client takes the run over once the lease
 // lapses (Config.LeaseTTL, 30 s by default) and resumes it from its stored
-// steps. Wake-ups do not wait for River's polling: a matched event makes the
-// run's job available in the sender's transaction and notifies River's
-// producers at commit, and a waker in each client makes sleeping runs
-// runnable at their wake time.
+// steps. That includes a run whose job the dead process had only fetched
+// from River. A run cut off by a database error in a live process (killed
+// connections, a Postgres restart) is handed on by that process as soon as
+// the database answers again, without waiting for its lease. A step whose
+// result was not stored runs again; a stored step never does, and a value
+// Postgres refuses fails its step once. Wake-ups do not wait for River's
+// polling: a matched event makes the run's job available in the sender's
+// transaction and notifies River's producers at commit, and a waker in each
+// client makes sleeping runs runnable at their wake time.
 //
 // # Flow control
 //
