@@ -172,17 +172,7 @@ func (c *Client) sweepOnce(ctx context.Context, slots bool) error {
 			if _, err := c.q.RunLockLeaseExpired(ctx, tx, &dbsqlc.RunLockLeaseExpiredParams{ID: r.ID, Gen: r.Gen}); err != nil {
 				return err
 			}
-			res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: r.ID, Gen: r.Gen + 1, FunctionID: r.FunctionID, Slots: r.Slotted}, c.insertOpts(time.Time{}))
-			if err != nil {
-				return err
-			}
-			if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: r.ID}); err != nil {
-				return err
-			}
-			if r.Slotted {
-				return c.wakeSlotWaiters(ctx, tx, r.ID)
-			}
-			return nil
+			return c.handOn(ctx, tx, r.ID, r.Gen, r.FunctionID, r.Slotted, true)
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // renewed, ended, or taken by another sweeper meanwhile

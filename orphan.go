@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,11 +27,8 @@ func (c *Client) sweepOrphaned(ctx context.Context) error {
 			if _, err := c.q.RunLockOrphaned(ctx, tx, &dbsqlc.RunLockOrphanedParams{ID: r.ID, Gen: r.Gen, StaleAfter: c.cfg.LeaseTTL}); err != nil {
 				return err
 			}
-			res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: r.ID, Gen: r.Gen + 1, FunctionID: r.FunctionID, Slots: r.Slotted}, c.insertOpts(time.Time{}))
-			if err != nil {
-				return err
-			}
-			return c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: r.ID})
+			// A queued run holds no slot: nothing to wake.
+			return c.handOn(ctx, tx, r.ID, r.Gen, r.FunctionID, r.Slotted, false)
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // claimed, or taken by another sweeper meanwhile

@@ -265,17 +265,7 @@ func (r *resumer) resumeOne(ctx context.Context, id string, e resumeEntry) (done
 		if err != nil {
 			return err
 		}
-		res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: id, Gen: run.Gen + 1, FunctionID: run.FunctionID, Slots: run.Slotted}, c.insertOpts(time.Time{}))
-		if err != nil {
-			return fmt.Errorf("insert job: %w", err)
-		}
-		if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: id}); err != nil {
-			return err
-		}
-		if run.Slotted {
-			return c.wakeSlotWaiters(ctx, tx, id)
-		}
-		return nil
+		return c.handOn(ctx, tx, id, run.Gen, run.FunctionID, run.Slotted, true)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil // moved on: another job or client has it, or it ended
