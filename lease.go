@@ -159,8 +159,8 @@ func (c *Client) sweepOnce(ctx context.Context, slots bool) error {
 	if slots {
 		// Concurrency slots held by runs that are not running (a claim whose
 		// run changed under it).
-		if _, err := c.q.SlotFreeDangling(ctx, c.pool); err != nil {
-			return fmt.Errorf("free dangling concurrency slots: %w", err)
+		if err := c.freeDanglingSlots(ctx); err != nil {
+			return err
 		}
 	}
 	rows, err := c.q.RunListLeaseExpired(ctx, c.pool, 100)

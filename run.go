@@ -189,22 +189,32 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
 // AwaitRun blocks until the run has ended (completed, failed or cancelled)
 // or ctx is done, and returns it with its steps. A started client is told of
 // the end at once (LISTEN/NOTIFY); otherwise AwaitRun polls.
+//
+// A transient database error (a lost connection, a restarting server) does
+// not end the wait: AwaitRun looks again, with a short backoff, until ctx is
+// done. A run that does not exist (ErrNotFound) or any other error returns
+// at once.
 func (c *Client) AwaitRun(ctx context.Context, runID string) (*Run, error) {
 	wait, cancel := c.done.subscribe(runID)
 	defer cancel()
 	delay := 10 * time.Millisecond
+	var lastErr error
 	for {
 		run, err := c.GetRun(ctx, runID)
-		if err != nil {
+		switch {
+		case err == nil && run.Status.Ended():
+			return run, nil
+		case err != nil && (ctx.Err() != nil || !isTransientDBError(err)):
 			return nil, err
 		}
-		if run.Status.Ended() {
-			return run, nil
-		}
+		lastErr = err
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			if lastErr != nil {
+				return nil, fmt.Errorf("flow: await run %s: %w (last database error: %v)", runID, ctx.Err(), lastErr)
+			}
 			return nil, fmt.Errorf("flow: await run %s: %w", runID, ctx.Err())
 		case <-wait:
 		case <-timer.C:

@@ -108,3 +108,23 @@ func (s *segment) releaseSlots(ctx context.Context) {
 		s.c.resumer.addSlotWake(s.run.ID)
 	}
 }
+
+// freeDanglingSlots frees the slots held by runs that are not running (a
+// claim whose run changed under it) and, in the same transaction, wakes the
+// runs parked for those keys: without the wake they would wait for their
+// recheck (slotRecheck), since no run's release will call flow_slot_wake
+// for a slot that no running run held.
+func (c *Client) freeDanglingSlots(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		keys, err := c.q.SlotFreeDangling(ctx, tx)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		_, err = c.q.SlotWakeKeys(ctx, tx, keys)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("free dangling concurrency slots: %w", err)
+	}
+	return nil
+}

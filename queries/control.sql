@@ -227,15 +227,26 @@ FROM run;
 -- per free slot (see flow_slot_wake).
 SELECT flow_slot_wake(@id)::integer AS woken;
 
--- name: SlotFreeDangling :execrows
+-- name: SlotFreeDangling :many
 -- Frees slots held by runs that are not running (a claim whose run changed
--- under it): the lease sweeper's safety net.
+-- under it): the lease sweeper's safety net. It returns the keys of the
+-- freed slots, for SlotWakeKeys in the same transaction.
 UPDATE flow_concurrency_slot s SET run_id = NULL
 FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
       WHERE c.run_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = c.run_id AND r.status = 'running')
       FOR UPDATE OF c SKIP LOCKED) d
-WHERE s.key = d.key AND s.n = d.n;
+WHERE s.key = d.key AND s.n = d.n
+RETURNING s.key;
+
+-- name: SlotWakeKeys :one
+-- Makes runnable the oldest runs parked for the given concurrency keys, one
+-- per free slot: flow_slot_wake, called with the first parked run of each
+-- key (a run that waits for a key has it as ckey1 or ckey2).
+SELECT coalesce(sum(flow_slot_wake(w.run_id)), 0)::integer AS woken
+FROM (SELECT DISTINCT ON (w.key) w.run_id FROM flow_slot_waiter w
+      WHERE w.key = ANY(@keys::text[])
+      ORDER BY w.key, w.order_at, w.run_id) w;
 
 -- name: RunSlotWakeLocked :one
 -- RunSlotWake for a run that has just parked: it first waits for the claims

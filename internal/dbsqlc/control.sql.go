@@ -588,21 +588,52 @@ func (q *Queries) RunSlotWakeLocked(ctx context.Context, db DBTX, id string) (*R
 	return &i, err
 }
 
-const slotFreeDangling = `-- name: SlotFreeDangling :execrows
+const slotFreeDangling = `-- name: SlotFreeDangling :many
 UPDATE flow_concurrency_slot s SET run_id = NULL
 FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
       WHERE c.run_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = c.run_id AND r.status = 'running')
       FOR UPDATE OF c SKIP LOCKED) d
 WHERE s.key = d.key AND s.n = d.n
+RETURNING s.key
 `
 
 // Frees slots held by runs that are not running (a claim whose run changed
-// under it): the lease sweeper's safety net.
-func (q *Queries) SlotFreeDangling(ctx context.Context, db DBTX) (int64, error) {
-	result, err := db.Exec(ctx, slotFreeDangling)
+// under it): the lease sweeper's safety net. It returns the keys of the
+// freed slots, for SlotWakeKeys in the same transaction.
+func (q *Queries) SlotFreeDangling(ctx context.Context, db DBTX) ([]string, error) {
+	rows, err := db.Query(ctx, slotFreeDangling)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return nil, err
+		}
+		items = append(items, key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const slotWakeKeys = `-- name: SlotWakeKeys :one
+SELECT coalesce(sum(flow_slot_wake(w.run_id)), 0)::integer AS woken
+FROM (SELECT DISTINCT ON (w.key) w.run_id FROM flow_slot_waiter w
+      WHERE w.key = ANY($1::text[])
+      ORDER BY w.key, w.order_at, w.run_id) w
+`
+
+// Makes runnable the oldest runs parked for the given concurrency keys, one
+// per free slot: flow_slot_wake, called with the first parked run of each
+// key (a run that waits for a key has it as ckey1 or ckey2).
+func (q *Queries) SlotWakeKeys(ctx context.Context, db DBTX, keys []string) (int32, error) {
+	row := db.QueryRow(ctx, slotWakeKeys, keys)
+	var woken int32
+	err := row.Scan(&woken)
+	return woken, err
 }
