@@ -337,6 +337,9 @@ func TestConcurrencyCancelFreesSlot(t *testing.T) {
 	require.Equal(t, "r2", entered[1], "the slot goes to the next waiter at once")
 	with, _ := g.entry("r2")
 	require.Subset(t, []string{"r0"}, with, "only the cancelled run's step may still be returning when the next starts")
+	if len(with) > 0 {
+		t.Logf("r2 started while the cancelled r0's step was still returning")
+	}
 	// The cancelled run's step sees its context cancelled (River signals the
 	// process running it), though the test never opens its gate.
 	require.Eventually(t, func() bool {
