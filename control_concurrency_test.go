@@ -3,6 +3,7 @@ package flow_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,10 +48,16 @@ type gate struct {
 	entered []string
 	release map[string]chan struct{}
 	changed chan struct{}
+	// with holds, for each key that entered, the keys inside when it did.
+	with map[string][]string
+	// ctxDone holds the keys whose step left the gate because its context
+	// was cancelled.
+	ctxDone map[string]bool
 }
 
 func newGate() *gate {
-	return &gate{inside: map[string]bool{}, release: map[string]chan struct{}{}, changed: make(chan struct{}, 1)}
+	return &gate{inside: map[string]bool{}, release: map[string]chan struct{}{}, changed: make(chan struct{}, 1),
+		with: map[string][]string{}, ctxDone: map[string]bool{}}
 }
 
 func (g *gate) ch(key string) chan struct{} {
@@ -63,6 +70,9 @@ func (g *gate) ch(key string) chan struct{} {
 // enter records key inside and blocks until open(key).
 func (g *gate) enter(ctx context.Context, key string) error {
 	g.mu.Lock()
+	for k := range g.inside {
+		g.with[key] = append(g.with[key], k)
+	}
 	g.inside[key] = true
 	g.entered = append(g.entered, key)
 	g.max = max(g.max, len(g.inside))
@@ -81,8 +91,19 @@ func (g *gate) enter(ctx context.Context, key string) error {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
+		g.mu.Lock()
+		g.ctxDone[key] = true
+		g.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// entry returns the keys that were inside when key entered, and whether
+// key's step has since left the gate with its context cancelled.
+func (g *gate) entry(key string) (with []string, ctxDone bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.with[key]...), g.ctxDone[key]
 }
 
 func (g *gate) open(key string) {
@@ -162,16 +183,25 @@ func TestConcurrencyLimitAcrossProcesses(t *testing.T) {
 		gatedFunction(c, g, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 2}}})
 	})
 	var ids []string
-	for i := range 6 {
+	send := func(i int) {
 		sender := a
 		if i%2 == 1 {
 			sender = b
 		}
 		ids = append(ids, sendKeyed(t, sender, fmt.Sprint("r", i), ""))
 	}
-	// Two runs take the two slots; the others wait, queued, not executing.
+	// Two runs take the two slots. Which runs first try to claim a slot
+	// depends on which process fetches its job first: only runs that have
+	// parked wait in line (README), so the others are sent once both slots
+	// are held.
+	send(0)
+	send(1)
 	entered := g.waitEntered(t, 2)
 	require.ElementsMatch(t, []string{"r0", "r1"}, entered[:2], "the first two runs take the two slots")
+	for i := 2; i < 6; i++ {
+		send(i)
+	}
+	// The others wait, queued, not executing.
 	waitParked(t, pool, 4)
 	for _, id := range ids[2:] {
 		require.Equal(t, flow.RunQueued, runStatus(t, a, id))
@@ -281,6 +311,9 @@ func TestConcurrencySleepingRunsHoldNoSlot(t *testing.T) {
 }
 
 // Cancelling a running run or a waiting one frees the slot for the next.
+// As in Inngest, the slot passes when the cancel commits: the cancelled
+// step's context is cancelled promptly, but its body may still be returning
+// when the next run starts, and nothing it returns is stored.
 func TestConcurrencyCancelFreesSlot(t *testing.T) {
 	t.Parallel()
 	g := newGate()
@@ -302,12 +335,34 @@ func TestConcurrencyCancelFreesSlot(t *testing.T) {
 	require.True(t, ok)
 	entered := g.waitEntered(t, 2)
 	require.Equal(t, "r2", entered[1], "the slot goes to the next waiter at once")
+	with, _ := g.entry("r2")
+	require.Subset(t, []string{"r0"}, with, "only the cancelled run's step may still be returning when the next starts")
+	if len(with) > 0 {
+		t.Logf("r2 started while the cancelled r0's step was still returning")
+	}
+	// The cancelled run's step sees its context cancelled (River signals the
+	// process running it), though the test never opens its gate.
+	require.Eventually(t, func() bool {
+		_, done := g.entry("r0")
+		return done
+	}, 20*time.Second, 2*time.Millisecond, "the cancelled run's step never saw its context cancelled")
 	g.open("r2")
 	run, err := a.AwaitRun(testCtx(t), r2)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
-	_, _, most := g.snapshot()
-	require.Equal(t, 1, most)
+	with, _ = g.entry("r0")
+	require.Empty(t, with, "r0 started alone")
+	_, entered, _ = g.snapshot()
+	require.Equal(t, []string{"r0", "r2"}, entered, "the cancelled waiter never runs, the cancelled run never again")
+	for _, id := range []string{r0, r1} {
+		run, err := a.GetRun(testCtx(t), id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCancelled, run.Status)
+		for _, st := range run.Steps {
+			require.NotEqual(t, "completed", st.Status, "run %s: a cancelled step stores nothing", id)
+			require.Empty(t, st.Output, "run %s: a cancelled step stores nothing", id)
+		}
+	}
 }
 
 // Timeouts.Start counts the time spent waiting for a slot.
@@ -319,14 +374,39 @@ func TestConcurrencyStartTimeoutWhileWaiting(t *testing.T) {
 	gatedFunction(c, g, flow.FunctionOpts{ID: "start-timeout", Concurrency: []flow.Concurrency{{Limit: 1}},
 		Timeouts: flow.Timeouts{Start: 300 * time.Millisecond}})
 	start(t, c)
-	r0 := sendKeyed(t, c, "r0", "")
-	g.waitEntered(t, 1)
+	// The run that holds the slot has the same 300ms start timeout: on a
+	// loaded machine it may itself wait that long for a worker, and is then
+	// rightly cancelled before it starts. Send another until one holds it.
+	var r0, holder string
+	for i := 0; r0 == ""; i++ {
+		require.Less(t, i, 10, "no run started within its 300ms start timeout in 10 tries")
+		key := fmt.Sprint("r0-", i)
+		id := sendKeyed(t, c, key, "")
+		var status flow.RunStatus
+		require.Eventually(t, func() bool {
+			if _, entered, _ := g.snapshot(); slices.Contains(entered, key) {
+				return true
+			}
+			status = runStatus(t, c, id)
+			return status.Ended()
+		}, 20*time.Second, 2*time.Millisecond, "run %s neither started nor ended", key)
+		if status.Ended() {
+			run, err := c.GetRun(testCtx(t), id)
+			require.NoError(t, err)
+			require.Equal(t, flow.RunCancelled, run.Status, run.Error)
+			require.Contains(t, run.Error, "start timeout")
+			continue
+		}
+		r0, holder = id, key
+	}
 	r1 := sendKeyed(t, c, "r1", "")
 	run, err := c.AwaitRun(testCtx(t), r1)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCancelled, run.Status)
 	require.Contains(t, run.Error, "start timeout")
-	g.open("r0")
+	_, entered, _ := g.snapshot()
+	require.NotContains(t, entered, "r1", "a run cancelled by its start timeout never executes")
+	g.open(holder)
 	run, err = c.AwaitRun(testCtx(t), r0)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)

@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,14 +20,14 @@ func TestSleepHoldsNoWorker(t *testing.T) {
 	cfg.Workers = 1
 	c := newClient(t, pool, cfg)
 
-	// Every sleeper sleeps until the same time, fixed before any run starts,
-	// so that the quick run below must finish while they all sleep.
-	wake := time.Now().Add(2 * time.Second)
-	var sleepersEntered atomic.Int32
+	var mu sync.Mutex
+	entered := map[string]int{} // run ID -> how many times the sleeper ran
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sleeper"}, flow.EventTrigger("test/sleeper"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			sleepersEntered.Add(1)
-			if err := flow.SleepUntil(ctx, "until", wake); err != nil {
+		func(ctx context.Context, in flow.Input[sleeperData]) (any, error) {
+			mu.Lock()
+			entered[in.RunID]++
+			mu.Unlock()
+			if err := flow.SleepUntil(ctx, "until", in.Event.Data.Wake); err != nil {
 				return nil, err
 			}
 			return "rested", nil
@@ -39,34 +40,80 @@ func TestSleepHoldsNoWorker(t *testing.T) {
 	require.NoError(t, err)
 	start(t, c)
 
+	// Every sleeper of a round sleeps until the same time, fixed before any
+	// of them starts, and the quick run must finish on the only worker while
+	// they all sleep. A loaded machine may not get that far before the wake
+	// time: then the round proves nothing, and the next gives twice as long.
+	for window := 2 * time.Second; ; window *= 2 {
+		require.LessOrEqual(t, window, 32*time.Second, "no round got five sleepers asleep and a quick run done before their wake time")
+		if sleepRound(t, c, window, func(id string) int {
+			mu.Lock()
+			defer mu.Unlock()
+			return entered[id]
+		}) {
+			return
+		}
+		t.Logf("the round with a %s window ran past its wake time; trying a longer one", window)
+	}
+}
+
+type sleeperData struct{ Wake time.Time }
+
+// sleepRound starts five sleepers that sleep until window from now and a
+// quick run, and checks that the quick run completes on the only worker
+// while they all sleep. It reports false if the wake time passed before that
+// could be seen (the round proved nothing); either way every sleeper must
+// then complete, not before its wake time.
+func sleepRound(t *testing.T, c *flow.Client, window time.Duration, entered func(runID string) int) bool {
+	t.Helper()
 	ctx := testCtx(t)
+	wake := time.Now().Add(window)
 	var sleepers []string
-	for i := 0; i < 5; i++ {
-		sleepers = append(sleepers, sendOne(t, c, flow.Event{Name: "test/sleeper"})...)
+	for range 5 {
+		sleepers = append(sleepers, sendOne(t, c, flow.Event{Name: "test/sleeper", Data: sleeperData{Wake: wake}})...)
 	}
 	require.Len(t, sleepers, 5)
-	require.Eventually(t, func() bool {
+	inTime := func() bool {
+		for time.Now().Before(wake) {
+			asleep := 0
+			for _, id := range sleepers {
+				run, err := c.GetRun(ctx, id)
+				require.NoError(t, err)
+				require.False(t, run.Status.Ended(), "run %s ended before its wake time", id)
+				if run.Status == flow.RunSleeping {
+					asleep++
+				}
+			}
+			if asleep == len(sleepers) {
+				return true
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return false
+	}()
+	if inTime {
+		quick := awaitOnly(t, c, flow.Event{Name: "test/quick"})
+		require.Equal(t, flow.RunCompleted, quick.Status, quick.Error)
+		var runs []*flow.Run
 		for _, id := range sleepers {
 			run, err := c.GetRun(ctx, id)
-			if err != nil || run.Status != flow.RunSleeping {
-				return false
-			}
+			require.NoError(t, err)
+			runs = append(runs, run)
 		}
-		return true
-	}, 10*time.Second, 10*time.Millisecond, "all sleepers must reach the sleeping state with one worker")
-
-	quick := awaitOnly(t, c, flow.Event{Name: "test/quick"})
-	require.Equal(t, flow.RunCompleted, quick.Status, quick.Error)
-	for _, id := range sleepers {
-		run, err := c.GetRun(ctx, id)
-		require.NoError(t, err)
-		require.Equal(t, flow.RunSleeping, run.Status, "run %s must still sleep after the quick run completed on the only worker", id)
-		require.NotNil(t, run.WakeAt)
-		require.WithinDuration(t, wake, *run.WakeAt, time.Millisecond)
-		require.Len(t, run.Steps, 1)
-		require.Equal(t, "sleeping", run.Steps[0].Status)
+		// Only if every read above happened before the wake time must every
+		// sleeper still sleep.
+		inTime = time.Now().Before(wake)
+		for _, run := range runs {
+			if !inTime {
+				break
+			}
+			require.Equal(t, flow.RunSleeping, run.Status, "run %s must still sleep after the quick run completed on the only worker", run.ID)
+			require.NotNil(t, run.WakeAt)
+			require.WithinDuration(t, wake, *run.WakeAt, time.Millisecond)
+			require.Len(t, run.Steps, 1)
+			require.Equal(t, "sleeping", run.Steps[0].Status)
+		}
 	}
-	require.True(t, time.Now().Before(wake), "the quick run completed after the sleepers' wake time: the check above proved nothing")
 
 	for _, id := range sleepers {
 		run, err := c.AwaitRun(ctx, id)
@@ -75,8 +122,14 @@ func TestSleepHoldsNoWorker(t *testing.T) {
 		require.NotNil(t, run.EndedAt)
 		require.False(t, run.EndedAt.Before(wake), "run %s ended before its wake time", id)
 		require.Equal(t, "completed", run.Steps[0].Status)
+		if inTime {
+			require.Equal(t, 2, entered(id), "run %s runs once to sleep and once to finish", id)
+		} else {
+			// A sleeper that first ran after the wake time did not sleep.
+			require.Contains(t, []int{1, 2}, entered(id), "run %s runs once to sleep and once to finish, or once", id)
+		}
 	}
-	require.EqualValues(t, 10, sleepersEntered.Load(), "each sleeper runs once to sleep and once to finish")
+	return inTime
 }
 
 // sleepNoSuspendTest runs a function whose only steps are the given sleeps,
