@@ -3,6 +3,7 @@ package flow_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,4 +68,38 @@ func TestSendTxOneEventFailureUndoesItsInsert(t *testing.T) {
 	var rows int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM app_row`).Scan(&rows))
 	require.Equal(t, 2, rows, "the caller's own writes")
+}
+
+// A one-event SendTx whose writes cancel a run (a CancelOn) may fail later,
+// in the cancellation's system event: there the undo needs the savepoint the
+// send then takes. Nothing of the call remains, the run is not cancelled,
+// and the caller's transaction stays usable.
+func TestSendTxOneEventFailureAfterCancelUndoesAll(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	c := newClient(t, pool, nil)
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-sleeper", CancelOn: []flow.CancelOn{{Event: "undo/stop"}}},
+		flow.EventTrigger("undo/sleep"), func(ctx context.Context, in flow.Input[any]) (any, error) {
+			return nil, flow.Sleep(ctx, "nap", time.Hour)
+		})
+	require.NoError(t, err)
+	exprEchoFunction(t, c, "undo-on-cancel", flow.EventTrigger(flow.EventFunctionCancelled).
+		If(`event.data.event.data.l.all(x, event.data.event.data.l.all(y, x + y >= 0))`))
+	start(t, c)
+	ctx := testCtx(t)
+	runIDs := sendOne(t, c, flow.Event{Name: "undo/sleep", Data: costList(3000)})
+	require.Len(t, runIDs, 1)
+	cancelUntilStatus(t, c, runIDs[0], flow.RunSleeping)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	_, err = c.SendTx(ctx, tx, flow.Event{Name: "undo/stop"})
+	require.ErrorIs(t, err, flow.ErrExpressionCost)
+	var n int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM flow_event WHERE name IN ('undo/stop', $1)`, flow.EventFunctionCancelled).Scan(&n),
+		"the caller's transaction is unusable")
+	require.Zero(t, n, "the failed SendTx left events")
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, flow.RunSleeping, cancelStatus(t, c, runIDs[0]), "the failed SendTx cancelled the run")
 }
