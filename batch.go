@@ -19,12 +19,9 @@ import (
 // joinBatch adds the event to the open batch of its key, or opens one: a
 // run that starts when MaxSize events have joined, or Timeout after the
 // first.
-func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
+func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, keys *runKeys, ev storedEvent) error {
 	b := ctl.Batch
-	key, err := c.controlKey(fnID, "batch", b.Key, body)
-	if err != nil {
-		return err
-	}
+	key := keys.batch
 	for range 8 {
 		if b.MaxSize > 1 {
 			_, err := c.q.BatchAppend(ctx, tx, &dbsqlc.BatchAppendParams{MaxSize: int32(b.MaxSize), BatchKey: &key, EventID: ev.ID})
@@ -42,9 +39,7 @@ func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *con
 		if b.MaxSize > 1 {
 			params.Delay = b.Timeout
 		}
-		if err := c.setConcurrencyKeys(params, fnID, ctl, body); err != nil {
-			return err
-		}
+		keys.setConcurrency(params)
 		created, err := c.insertControlledRun(ctx, tx, params)
 		if err != nil {
 			return fmt.Errorf("batch: start run: %w", err)

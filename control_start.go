@@ -93,21 +93,90 @@ func keyPlace(option string) string {
 	return option
 }
 
+// runKeys are the values of a function's flow-control expressions for one
+// event, evaluated before any of the run's writes so that an expression over
+// Config.MaxExpressionCost fails the send before it has written anything for
+// the function.
+type runKeys struct {
+	batch, idempotency, rate, throttle, singleton, debounce string
+	priority                                                int64
+	ckey1, ckey2                                            *string
+	climit1, climit2                                        *int32
+}
+
+// evalRunKeys evaluates the flow-control expressions that starting a run of
+// fnID for the event needs, in the order the run's start uses them. Its only
+// error is one wrapping ErrExpressionCost.
+func (c *Client) evalRunKeys(fnID string, ctl *controlConfig, body []byte) (*runKeys, error) {
+	k := &runKeys{}
+	var err error
+	key := func(option, src string) string {
+		if err != nil {
+			return ""
+		}
+		var v string
+		v, err = c.controlKey(fnID, option, src, body)
+		return v
+	}
+	if b := ctl.Batch; b != nil {
+		k.batch = key("batch", b.Key)
+	} else {
+		if ctl.Idempotency != "" {
+			k.idempotency = key("idempotency", ctl.Idempotency)
+		}
+		if r := ctl.RateLimit; r != nil {
+			k.rate = key("rate", r.Key)
+		}
+		if t := ctl.Throttle; t != nil {
+			k.throttle = key("throttle", t.Key)
+		}
+		if p := ctl.Priority; p != nil && err == nil {
+			k.priority, err = c.priorityOf(fnID, p.Run, body)
+		}
+	}
+	if err == nil {
+		k.ckey1, k.climit1, k.ckey2, k.climit2, err = c.concurrencyKeys(fnID, ctl, body)
+	}
+	if ctl.Batch == nil {
+		if s := ctl.Singleton; s != nil {
+			k.singleton = key("singleton", s.Key)
+		}
+		if d := ctl.Debounce; d != nil {
+			k.debounce = key("debounce", d.Key)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// setConcurrency gives a new run its concurrency keys and limits.
+func (k *runKeys) setConcurrency(params *dbsqlc.RunInsertControlledParams) {
+	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = k.ckey1, k.climit1, k.ckey2, k.climit2
+	params.Slots = k.ckey1 != nil
+}
+
 // startControlledRun creates the run of a function with flow control for an
 // event, in the sender's transaction, as its options say: it joins a batch,
 // is skipped (idempotency, rate limit, singleton), postpones a debounced run,
 // or starts, possibly delayed (throttle, priority), with its concurrency keys.
 func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
+	keys, err := c.evalRunKeys(fnID, ctl, body)
+	if err != nil {
+		return err
+	}
+	return c.startControlledRunKeys(ctx, tx, fnID, ctl, keys, ev)
+}
+
+// startControlledRunKeys is startControlledRun with the keys evaluated.
+func (c *Client) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, keys *runKeys, ev storedEvent) error {
 	runID := newID()
 	if b := ctl.Batch; b != nil {
-		return c.joinBatch(ctx, tx, fnID, ctl, ev, body)
+		return c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
 	}
 	if ctl.Idempotency != "" {
-		key, err := c.controlKey(fnID, "idempotency", ctl.Idempotency, body)
-		if err != nil {
-			return err
-		}
-		held, err := c.q.IdempotencyClaim(ctx, tx, &dbsqlc.IdempotencyClaimParams{Key: key, RunID: runID})
+		held, err := c.q.IdempotencyClaim(ctx, tx, &dbsqlc.IdempotencyClaimParams{Key: keys.idempotency, RunID: runID})
 		if err != nil {
 			return fmt.Errorf("idempotency key: %w", err)
 		}
@@ -117,12 +186,8 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 	}
 	if r := ctl.RateLimit; r != nil {
 		interval := r.Period / time.Duration(r.Limit)
-		key, err := c.controlKey(fnID, "rate", r.Key, body)
-		if err != nil {
-			return err
-		}
-		_, err = c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
-			Key: key, Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
+		_, err := c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
+			Key: keys.rate, Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
@@ -137,12 +202,8 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 	}
 	if t := ctl.Throttle; t != nil {
 		interval := t.Period / time.Duration(t.Limit)
-		key, err := c.controlKey(fnID, "throttle", t.Key, body)
-		if err != nil {
-			return err
-		}
 		delay, err := c.q.LimitThrottle(ctx, tx, &dbsqlc.LimitThrottleParams{
-			Key: key, Interval: interval,
+			Key: keys.throttle, Interval: interval,
 			Tolerance: interval * time.Duration(t.Limit+t.Burst-1),
 		})
 		if err != nil {
@@ -150,33 +211,19 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 		}
 		params.Delay = max(params.Delay, delay)
 	}
-	if p := ctl.Priority; p != nil {
-		secs, err := c.priorityOf(fnID, p.Run, body)
-		if err != nil {
-			return err
-		}
-		if secs > 0 {
+	if ctl.Priority != nil {
+		if secs := keys.priority; secs > 0 {
 			params.Ahead = time.Duration(secs) * time.Second
 		} else {
 			params.Delay += time.Duration(-secs) * time.Second
 		}
 	}
-	if err := c.setConcurrencyKeys(params, fnID, ctl, body); err != nil {
-		return err
+	keys.setConcurrency(params)
+	if ctl.Singleton != nil {
+		params.SingletonKey = &keys.singleton
 	}
-	if s := ctl.Singleton; s != nil {
-		key, err := c.controlKey(fnID, "singleton", s.Key, body)
-		if err != nil {
-			return err
-		}
-		params.SingletonKey = &key
-	}
-	var debounceKey string
+	debounceKey := keys.debounce
 	if d := ctl.Debounce; d != nil {
-		var err error
-		if debounceKey, err = c.controlKey(fnID, "debounce", d.Key, body); err != nil {
-			return err
-		}
 		params.DebounceKey = &debounceKey
 		params.Delay = max(params.Delay, d.Period)
 	}
@@ -266,14 +313,6 @@ func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, r
 		return fmt.Errorf("record skipped run: %w", err)
 	}
 	return nil
-}
-
-// setConcurrencyKeys gives a new run its concurrency keys and limits.
-func (c *Client) setConcurrencyKeys(params *dbsqlc.RunInsertControlledParams, fnID string, ctl *controlConfig, body []byte) error {
-	var err error
-	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2, err = c.concurrencyKeys(fnID, ctl, body)
-	params.Slots = params.Ckey1 != nil
-	return err
 }
 
 // concurrencyKeys evaluates a function's concurrency keys for an event (nil

@@ -136,14 +136,24 @@ func (c *Client) SendTx(ctx context.Context, tx pgx.Tx, events ...Event) ([]stri
 	return c.sendTx(ctx, tx, true, events)
 }
 
-// sendTx sends events in tx. With savepoint (SendTx), the sends run under a
-// savepoint that an error rolls back: an error found after the first
-// statement (such as a trigger's If over Config.MaxExpressionCost) leaves
-// nothing of the call in the caller's transaction, which stays usable.
+// sendTx sends events in tx. With savepoint (SendTx), a call leaves nothing
+// of itself in the caller's transaction, which stays usable, after an error
+// found once it has written (such as a trigger's If over
+// Config.MaxExpressionCost). A call of several events runs under one
+// savepoint that an error rolls back. A call of one event takes none up
+// front, so that the usual send costs no round trip more: sendEvent undoes
+// its writes itself (see there).
 func (c *Client) sendTx(ctx context.Context, tx pgx.Tx, savepoint bool, events []Event) ([]string, error) {
 	prepared, err := c.prepareEvents(events)
 	if err != nil {
 		return nil, err
+	}
+	if savepoint && len(prepared) == 1 {
+		id, err := c.sendEvent(ctx, tx, prepared[0], true)
+		if err != nil {
+			return nil, fmt.Errorf("flow: send event %q: %w", prepared[0].name, err)
+		}
+		return []string{id}, nil
 	}
 	db := tx
 	if savepoint {
@@ -171,7 +181,27 @@ func (c *Client) sendTx(ctx context.Context, tx pgx.Tx, savepoint bool, events [
 	return ids, nil
 }
 
+// sendPrepared sends one event in tx, whose owner rolls back (the whole
+// transaction, or a savepoint) if it fails.
 func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) (string, error) {
+	return c.sendEvent(ctx, tx, ev, false)
+}
+
+// sendEvent sends one event in tx. With undo, nothing guards tx, and an
+// error that leaves tx usable must also leave nothing of the send in it:
+//
+//   - the send statement's writes (the event, its dedupe claim, the runs of
+//     unconditional functions without flow control and their jobs) are
+//     undone by one compensating statement (EventUndoInsert);
+//   - every expression the remaining writes need (trigger If conditions,
+//     flow-control keys) is evaluated first, so that one over
+//     Config.MaxExpressionCost fails the send before them;
+//   - where the remaining writes may cancel runs (open waits, whose CancelOn
+//     may match; a Singleton in cancel mode), whose system events start
+//     further runs that may fail the same way, they run under a savepoint.
+//
+// Any other error comes from Postgres, which has then aborted tx.
+func (c *Client) sendEvent(ctx context.Context, tx pgx.Tx, ev preparedEvent, undo bool) (string, error) {
 	id := newID()
 	var dedupe *string
 	if ev.dedupeID != "" {
@@ -198,18 +228,50 @@ func (c *Client) sendPrepared(ctx context.Context, tx pgx.Tx, ev preparedEvent) 
 	if len(row.RunIds) > 0 && startAt != nil {
 		c.waker.wakeAt(*startAt)
 	}
+	if len(row.DeferredFunctionIds) == 0 && !row.HasWaits {
+		return id, nil
+	}
 	stored := storedEvent{ID: id, Name: ev.name, Data: ev.data, TS: ev.ts, DedupeID: ev.dedupeID}
-	if len(row.DeferredFunctionIds) > 0 {
-		if err := c.startDeferredRuns(ctx, tx, stored, row.DeferredFunctionIds, row.DeferredExpressions, row.DeferredConfigs); err != nil {
-			return "", err
+	body, err := json.Marshal(stored)
+	if err != nil {
+		return "", err
+	}
+	plan, err := c.planDeferredRuns(stored, body, row.DeferredFunctionIds, row.DeferredExpressions, row.DeferredConfigs)
+	if err != nil {
+		if undo {
+			return "", c.undoSend(ctx, tx, id, dedupe, err)
+		}
+		return "", err
+	}
+	db := tx
+	if undo && (row.HasWaits || plan.mayCancel) {
+		if db, err = tx.Begin(ctx); err != nil {
+			return "", fmt.Errorf("savepoint: %w", err)
 		}
 	}
-	if row.HasWaits {
-		if err := c.resolveWaits(ctx, tx, stored); err != nil {
-			return "", fmt.Errorf("match waits: %w", err)
+	err = c.startPlannedRuns(ctx, db, stored, plan)
+	if err == nil && row.HasWaits {
+		if err = c.resolveWaits(ctx, db, stored, body); err != nil {
+			err = fmt.Errorf("match waits: %w", err)
 		}
 	}
-	return id, nil
+	if err != nil && db != tx {
+		if rbErr := db.Rollback(ctx); rbErr != nil {
+			return "", fmt.Errorf("%w (and rolling back to the savepoint: %v)", err, rbErr)
+		}
+		return "", c.undoSend(ctx, tx, id, dedupe, err)
+	}
+	// A savepoint taken is left open, as sendTx's is.
+	return id, err
+}
+
+// undoSend deletes what the send statement wrote for event id after the send
+// failed with cause, and returns cause.
+func (c *Client) undoSend(ctx context.Context, tx pgx.Tx, id string, dedupe *string, cause error) error {
+	if err := c.q.EventUndoInsert(ctx, tx, &dbsqlc.EventUndoInsertParams{EventID: id, DedupeID: dedupe}); err != nil {
+		return fmt.Errorf("%w (and undoing the event's insert: %v; roll the transaction back)", cause, err)
+	}
+	return cause
 }
 
 // notifyLimiter lets a client send River's insert notification at most once
@@ -233,49 +295,78 @@ func (l *notifyLimiter) allow() bool {
 	return true
 }
 
-// startDeferredRuns starts the runs the send statement left to the sender:
-// those of triggers with a condition (one expression per element, for each
-// function: any that holds starts the run; "" always holds) and those of
-// functions with flow control (config, their registry entry, non-empty).
-func (c *Client) startDeferredRuns(ctx context.Context, tx pgx.Tx, ev storedEvent, fnIDs, exprs, configs []string) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
+// deferredPlan is what the sender must still start for an event, with every
+// expression evaluated: the runs the send statement left to it.
+type deferredPlan struct {
+	starts    []deferredStart
+	mayCancel bool // a start may cancel a run (Singleton in cancel mode)
+}
+
+// deferredStart is one function's run to start: ctl and keys are nil for a
+// function without flow control.
+type deferredStart struct {
+	fnID string
+	ctl  *controlConfig
+	keys *runKeys
+}
+
+// planDeferredRuns decides, without writing, which of the runs the send
+// statement left to the sender start: those of triggers with a condition
+// (one expression per element, for each function: any that holds starts the
+// run; "" always holds) and those of functions with flow control (config,
+// their registry entry, non-empty), whose keys it evaluates.
+func (c *Client) planDeferredRuns(ev storedEvent, body []byte, fnIDs, exprs, configs []string) (deferredPlan, error) {
+	var plan deferredPlan
 	done := map[string]bool{}
-	var runIDs, started []string
 	for i, fnID := range fnIDs {
 		if done[fnID] {
 			continue
 		}
 		ok, err := c.evalCondition(exprs[i], body, nil)
 		if err != nil {
-			return c.costError(fnID, "trigger If", exprs[i])
+			return plan, c.costError(fnID, "trigger If", exprs[i])
 		}
 		if !ok {
 			continue
 		}
 		done[fnID] = true
+		start := deferredStart{fnID: fnID}
 		if configs[i] != "" {
-			ctl, err := parseRegistryControl(configs[i])
-			if err != nil {
-				return fmt.Errorf("function %q: %w", fnID, err)
-			}
-			if ctl != nil {
-				if err := c.startControlledRun(ctx, tx, fnID, ctl, ev, body); err != nil {
-					if errors.Is(err, ErrExpressionCost) {
-						return err // it names the function
-					}
-					return fmt.Errorf("function %q: %w", fnID, err)
-				}
-				continue
+			if start.ctl, err = parseRegistryControl(configs[i]); err != nil {
+				return plan, fmt.Errorf("function %q: %w", fnID, err)
 			}
 		}
-		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: fnID, EventID: ev.ID})
+		if start.ctl != nil {
+			if start.keys, err = c.evalRunKeys(fnID, start.ctl, body); err != nil {
+				return plan, err // it names the function
+			}
+			if s := start.ctl.Singleton; s != nil && s.Mode == SingletonCancel {
+				plan.mayCancel = true
+			}
+		}
+		plan.starts = append(plan.starts, start)
+	}
+	return plan, nil
+}
+
+// startPlannedRuns starts the runs of a plan.
+func (c *Client) startPlannedRuns(ctx context.Context, tx pgx.Tx, ev storedEvent, plan deferredPlan) error {
+	var runIDs, started []string
+	for _, s := range plan.starts {
+		if s.ctl != nil {
+			if err := c.startControlledRunKeys(ctx, tx, s.fnID, s.ctl, s.keys, ev); err != nil {
+				if errors.Is(err, ErrExpressionCost) {
+					return err // it names the function
+				}
+				return fmt.Errorf("function %q: %w", s.fnID, err)
+			}
+			continue
+		}
+		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: s.fnID, EventID: ev.ID})
 		if err != nil {
 			return err
 		}
-		runIDs, started = append(runIDs, runID), append(started, fnID)
+		runIDs, started = append(runIDs, runID), append(started, s.fnID)
 	}
 	if len(runIDs) == 0 {
 		return nil
@@ -317,11 +408,7 @@ func (c *Client) insertRunJobs(ctx context.Context, tx pgx.Tx, runIDs, fnIDs []s
 // their runs, and cancels the runs whose CancelOn it matches, in the sender's
 // transaction. A wait is consumed once: of two events that match it, the
 // first to commit wins.
-func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
+func (c *Client) resolveWaits(ctx context.Context, tx pgx.Tx, ev storedEvent, body []byte) error {
 	matches, err := c.q.WaitMatch(ctx, tx, &dbsqlc.WaitMatchParams{EventName: ev.Name, Event: body})
 	if err != nil {
 		return err

@@ -74,6 +74,11 @@ package flow
 //   - EventInsertAndStartRuns (queries/event.sql): inserts each new run's
 //     first job, available now, or scheduled at the event's future ts, and
 //     notifies (1, 3, 4, 8, 9).
+//   - EventUndoInsert (queries/event.sql): deletes the jobs that
+//     EventInsertAndStartRuns inserted earlier in the same transaction, by
+//     flow_run.job_id, when that SendTx then fails. Uncommitted, no River
+//     component has seen them; it assumes only that River keeps no other
+//     row about a job than river_job's (1).
 //   - RunInsertControlled (queries/control.sql): inserts the first job of a
 //     run with flow control, available now (ordered earlier by a priority)
 //     or scheduled at the run's wake time, never earlier, and notifies (1, 3,

@@ -75,6 +75,23 @@ SELECT
     EXISTS (SELECT 1 FROM flow_wait_path p WHERE p.event_name = @name) AS has_waits,
     (SELECT count(*) FROM notified)::integer AS notified;
 
+-- name: EventUndoInsert :exec
+-- Undoes, in the sender's transaction, what EventDedupeClaim and
+-- EventInsertAndStartRuns wrote for an event whose send then failed before
+-- any other write (SendTx of one event, see sendEvent): its runs, their first
+-- River jobs, the event and its dedupe claim. The jobs were inserted by this
+-- same uncommitted transaction, so no River component has seen them.
+WITH runs AS (
+    DELETE FROM flow_run WHERE flow_run.event_id = @event_id::uuid RETURNING job_id
+),
+jobs AS (
+    DELETE FROM river_job WHERE id IN (SELECT job_id FROM runs)
+),
+dedupe AS (
+    DELETE FROM flow_event_dedupe WHERE flow_event_dedupe.dedupe_id = sqlc.narg('dedupe_id') AND flow_event_dedupe.event_id = @event_id::uuid
+)
+DELETE FROM flow_event WHERE flow_event.id = @event_id::uuid;
+
 -- name: EventInsert :exec
 -- Stores an event that starts no run by trigger (the input of an invoked run).
 INSERT INTO flow_event (id, name, data, ts) VALUES (@id, @name, @data, @ts);

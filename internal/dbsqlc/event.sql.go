@@ -185,3 +185,31 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 	)
 	return &i, err
 }
+
+const eventUndoInsert = `-- name: EventUndoInsert :exec
+WITH runs AS (
+    DELETE FROM flow_run WHERE flow_run.event_id = $1::uuid RETURNING job_id
+),
+jobs AS (
+    DELETE FROM river_job WHERE id IN (SELECT job_id FROM runs)
+),
+dedupe AS (
+    DELETE FROM flow_event_dedupe WHERE flow_event_dedupe.dedupe_id = $2 AND flow_event_dedupe.event_id = $1::uuid
+)
+DELETE FROM flow_event WHERE flow_event.id = $1::uuid
+`
+
+type EventUndoInsertParams struct {
+	EventID  string
+	DedupeID *string
+}
+
+// Undoes, in the sender's transaction, what EventDedupeClaim and
+// EventInsertAndStartRuns wrote for an event whose send then failed before
+// any other write (SendTx of one event, see sendEvent): its runs, their first
+// River jobs, the event and its dedupe claim. The jobs were inserted by this
+// same uncommitted transaction, so no River component has seen them.
+func (q *Queries) EventUndoInsert(ctx context.Context, db DBTX, arg *EventUndoInsertParams) error {
+	_, err := db.Exec(ctx, eventUndoInsert, arg.EventID, arg.DedupeID)
+	return err
+}
