@@ -324,7 +324,11 @@ func (c *Client) planDeferredRuns(ev storedEvent, body []byte, fnIDs, exprs, con
 		}
 		ok, err := c.evalCondition(exprs[i], body, nil)
 		if err != nil {
-			return plan, c.costError(fnID, "trigger If", exprs[i])
+			err = c.costError(fnID, "trigger If", exprs[i])
+			if c.skipOnSystemEvent(ev, fnID, err) {
+				continue
+			}
+			return plan, err
 		}
 		if !ok {
 			continue
@@ -338,6 +342,9 @@ func (c *Client) planDeferredRuns(ev storedEvent, body []byte, fnIDs, exprs, con
 		}
 		if start.ctl != nil {
 			if start.keys, err = c.evalRunKeys(fnID, start.ctl, body); err != nil {
+				if c.skipOnSystemEvent(ev, fnID, err) {
+					continue
+				}
 				return plan, err // it names the function
 			}
 			if s := start.ctl.Singleton; s != nil && s.Mode == SingletonCancel {
@@ -347,6 +354,21 @@ func (c *Client) planDeferredRuns(ev storedEvent, body []byte, fnIDs, exprs, con
 		plan.starts = append(plan.starts, start)
 	}
 	return plan, nil
+}
+
+// skipOnSystemEvent reports whether a function whose trigger If or key went
+// over Config.MaxExpressionCost on a system event ("flow/...") is left out
+// rather than failing the send, and logs it at warn. A system event's sender
+// is the engine ending or cancelling a run, or the user whose event cancelled
+// one: neither is at fault for a listener's expression, and failing would
+// leave the ending run unable to end (retried until River gives up).
+func (c *Client) skipOnSystemEvent(ev storedEvent, fnID string, err error) bool {
+	if !strings.HasPrefix(ev.Name, reservedPrefix) || !errors.Is(err, ErrExpressionCost) {
+		return false
+	}
+	c.cfg.Logger.Warn("flow: function not started for a system event: an expression is over the cost limit",
+		"function_id", fnID, "event", ev.Name, "error", err.Error())
+	return true
 }
 
 // startPlannedRuns starts the runs of a plan.

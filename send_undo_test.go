@@ -2,6 +2,8 @@ package flow_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,36 +72,58 @@ func TestSendTxOneEventFailureUndoesItsInsert(t *testing.T) {
 	require.Equal(t, 2, rows, "the caller's own writes")
 }
 
-// A one-event SendTx whose writes cancel a run (a CancelOn) may fail later,
-// in the cancellation's system event: there the undo needs the savepoint the
-// send then takes. Nothing of the call remains, the run is not cancelled,
-// and the caller's transaction stays usable.
-func TestSendTxOneEventFailureAfterCancelUndoesAll(t *testing.T) {
+// TestSystemEventListenerOverCostIsSkipped: a function listening on a system
+// event whose If goes over Config.MaxExpressionCost is left out, with a
+// warning; it neither fails the send whose event cancelled a run nor keeps a
+// failing run from ending.
+func TestSystemEventListenerOverCostIsSkipped(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
+	cfg, logs := loggedConfig()
+	c := newClient(t, pool, cfg)
 	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-sleeper", CancelOn: []flow.CancelOn{{Event: "undo/stop"}}},
 		flow.EventTrigger("undo/sleep"), func(ctx context.Context, in flow.Input[any]) (any, error) {
 			return nil, flow.Sleep(ctx, "nap", time.Hour)
 		})
 	require.NoError(t, err)
-	exprEchoFunction(t, c, "undo-on-cancel", flow.EventTrigger(flow.EventFunctionCancelled).
-		If(`event.data.event.data.l.all(x, event.data.event.data.l.all(y, x + y >= 0))`))
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-fails", Retries: flow.Ptr(0)},
+		flow.EventTrigger("undo/fail"), func(ctx context.Context, in flow.Input[any]) (any, error) {
+			return nil, flow.NonRetriable(errors.New("boom"))
+		})
+	require.NoError(t, err)
+	quadratic := `event.data.event.data.l.all(x, event.data.event.data.l.all(y, x + y >= 0))`
+	exprEchoFunction(t, c, "undo-on-cancel", flow.EventTrigger(flow.EventFunctionCancelled).If(quadratic))
+	exprEchoFunction(t, c, "undo-on-failure", flow.EventTrigger(flow.EventFunctionFailed).If(quadratic))
 	start(t, c)
 	ctx := testCtx(t)
+
+	// A user's SendTx whose event cancels a run.
 	runIDs := sendOne(t, c, flow.Event{Name: "undo/sleep", Data: costList(3000)})
 	require.Len(t, runIDs, 1)
 	cancelUntilStatus(t, c, runIDs[0], flow.RunSleeping)
-
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	_, err = c.SendTx(ctx, tx, flow.Event{Name: "undo/stop"})
-	require.ErrorIs(t, err, flow.ErrExpressionCost)
-	var n int
-	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM flow_event WHERE name IN ('undo/stop', $1)`, flow.EventFunctionCancelled).Scan(&n),
-		"the caller's transaction is unusable")
-	require.Zero(t, n, "the failed SendTx left events")
+	require.NoError(t, err, "a system event's listener failed the user's send")
 	require.NoError(t, tx.Commit(ctx))
-	require.Equal(t, flow.RunSleeping, cancelStatus(t, c, runIDs[0]), "the failed SendTx cancelled the run")
+	require.Equal(t, flow.RunCancelled, cancelStatus(t, c, runIDs[0]))
+
+	// The engine ending a failed run.
+	failed := sendOne(t, c, flow.Event{Name: "undo/fail", Data: costList(3000)})
+	require.Len(t, failed, 1)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	run, err := c.AwaitRun(actx, failed[0])
+	require.NoError(t, err, "the failing run never ended")
+	require.Equal(t, flow.RunFailed, run.Status)
+
+	for _, fn := range []string{"undo-on-cancel", "undo-on-failure"} {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM flow_run WHERE function_id = $1`, fn).Scan(&n))
+		require.Zero(t, n, "%s started though its If is over the cost limit", fn)
+	}
+	require.Eventually(t, func() bool {
+		return strings.Count(logs.String(), "function not started for a system event") >= 2
+	}, 10*time.Second, 20*time.Millisecond, "no warnings: %s", logs.String())
 }
