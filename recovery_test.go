@@ -403,6 +403,73 @@ func TestRecoveryLiveSlowStepNotTakenOver(t *testing.T) {
 	require.Equal(t, 0, jobs[0].Gen)
 }
 
+// TestRecoveryLongStepTxKeepsOtherLeases checks that a StepTx whose function
+// runs for several lease TTLs, holding its run's row locked all that time,
+// stalls neither its own lease nor the renewal of the client's other runs:
+// a run with a slow plain step, started meanwhile (its ID sorts after the
+// StepTx run's, where a renewal that waited for the lock would stop), is not
+// taken over by the client's own sweeper, and no step executes twice.
+func TestRecoveryLongStepTxKeepsOtherLeases(t *testing.T) {
+	t.Parallel()
+	dbURL := flowtest.DatabaseURL(t)
+	pool := recoveryPool(t, dbURL)
+	c := newClient(t, pool, recoveryConfig("recovery-long-tx", 300*time.Millisecond))
+	var txRuns, plainRuns atomic.Int64
+	txStarted := make(chan struct{}, 10)
+	slow := func(ctx context.Context) error {
+		select {
+		case <-time.After(1500 * time.Millisecond): // five lease TTLs
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/long-tx"}, flow.EventTrigger("recovery/long-tx"),
+		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+			return flow.StepTx(ctx, "tx", func(ctx context.Context, tx pgx.Tx) (int64, error) {
+				n := txRuns.Add(1)
+				txStarted <- struct{}{}
+				return n, slow(ctx)
+			})
+		})
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/long-plain"}, flow.EventTrigger("recovery/long-plain"),
+		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+			return flow.Step(ctx, "plain", func(ctx context.Context) (int64, error) {
+				return plainRuns.Add(1), slow(ctx)
+			})
+		})
+	require.NoError(t, err)
+	start(t, c)
+
+	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
+	defer cancel()
+	txRun := sendOne(t, c, flow.Event{Name: "recovery/long-tx"})
+	require.Len(t, txRun, 1)
+	select {
+	case <-txStarted:
+	case <-ctx.Done():
+		t.Fatal("the StepTx function never started")
+	}
+	plainRun := sendOne(t, c, flow.Event{Name: "recovery/long-plain"})
+	require.Len(t, plainRun, 1)
+	require.Less(t, txRun[0], plainRun[0], "run IDs sort by creation")
+
+	for _, id := range []string{txRun[0], plainRun[0]} {
+		run, err := c.AwaitRun(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+		require.Len(t, run.Steps, 1)
+		require.Equal(t, 1, run.Steps[0].Attempts, "attempts of %s", run.Steps[0].ID)
+		// No takeover: the run's only job is the one that started it.
+		jobs := recoveryJobsSettled(t, pool, id)
+		require.Len(t, jobs, 1, "jobs of run %s (%s): %+v", id, run.FunctionID, jobs)
+		require.Equal(t, 0, jobs[0].Gen)
+	}
+	require.Equal(t, int64(1), txRuns.Load(), "executions of the StepTx function")
+	require.Equal(t, int64(1), plainRuns.Load(), "executions of the plain step")
+}
+
 // recoveryRunArgs forges the library's run job (kind flow_run), to insert
 // stale jobs.
 type recoveryRunArgs struct {

@@ -118,6 +118,7 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 		if err := s.fence(ctx, tx); err != nil {
 			return err
 		}
+		fenced := time.Now()
 		val, err := callStep(sctx, s, sid, func(ctx context.Context) (T, error) { return fn(ctx, tx) })
 		if err == nil {
 			out, err = s.encodeOutput(sid, val)
@@ -128,6 +129,14 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 		}
 		now := time.Now()
 		rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
+		if now.Sub(fenced) > s.c.cfg.LeaseTTL/3 {
+			// The run's row was locked for the whole of fn, and lease
+			// renewals skip locked rows: renew the lease before the commit,
+			// or it could lapse as the lock goes.
+			if err := s.fence(ctx, tx); err != nil {
+				return err
+			}
+		}
 		return s.saveTx(ctx, tx, rec)
 	})
 	switch {

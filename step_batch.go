@@ -57,17 +57,44 @@ func (b *stepBatcher) save(s *segment, r stepRecord) (saveOutcome, error) {
 func (b *stepBatcher) loop() {
 	for {
 		b.mu.Lock()
-		n := min(len(b.queue), maxStepBatch)
-		if n == 0 {
+		if len(b.queue) == 0 {
 			b.running--
 			b.mu.Unlock()
 			return
 		}
-		batch := b.queue[:n:n]
-		b.queue = b.queue[n:]
+		var batch []*stepSave
+		batch, b.queue = takeStepBatch(b.queue)
 		b.mu.Unlock()
 		b.flush(batch)
 	}
+}
+
+// stepKey names one step of one segment's run.
+type stepKey struct {
+	runID string
+	gen   int32
+	id    string
+}
+
+func (r *stepSave) key() stepKey { return stepKey{r.s.run.ID, r.s.run.Gen, r.r.id} }
+
+// takeStepBatch splits queue into the next batch, up to maxStepBatch saves
+// in queue order, and the rest. A batch never holds two saves of one step of
+// one run (a segment that lost its run and the one that took it over, both
+// in this process): one statement cannot write a row twice, and the whole
+// batch would fail. The second waits for the next batch.
+func takeStepBatch(queue []*stepSave) (batch, rest []*stepSave) {
+	seen := make(map[[2]string]bool, min(len(queue), maxStepBatch))
+	for _, req := range queue {
+		k := [2]string{req.s.run.ID, req.r.id}
+		if len(batch) == maxStepBatch || seen[k] {
+			rest = append(rest, req)
+			continue
+		}
+		seen[k] = true
+		batch = append(batch, req)
+	}
+	return batch, rest
 }
 
 func (b *stepBatcher) flush(batch []*stepSave) {
@@ -97,19 +124,20 @@ func (b *stepBatcher) flush(batch []*stepSave) {
 		}
 		return
 	}
-	outs := make(map[[2]string]saveOutcome, len(rows))
+	outs := make(map[stepKey]saveOutcome, len(rows))
 	for _, row := range rows {
+		k := stepKey{row.RunID, row.Gen, row.ID}
 		switch {
 		case !row.Owned:
-			outs[[2]string{row.RunID, row.ID}] = saveLost
+			outs[k] = saveLost
 		case !row.Saved:
-			outs[[2]string{row.RunID, row.ID}] = saveRefused
+			outs[k] = saveRefused
 		default:
-			outs[[2]string{row.RunID, row.ID}] = saveStored
+			outs[k] = saveStored
 		}
 	}
 	for _, req := range batch {
-		out, ok := outs[[2]string{req.s.run.ID, req.r.id}]
+		out, ok := outs[req.key()]
 		if !ok && err == nil {
 			out = saveLost
 		}

@@ -111,8 +111,10 @@ RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, 
 -- name: RunFence :one
 -- Locks a run that the caller's segment still owns and renews its lease, for
 -- the rest of the caller's transaction. No row: the segment lost the run.
+-- The lease counts from the clock (after any wait for the row's lock), not
+-- from the transaction's start; StepTx fences again before it commits.
 UPDATE flow_run
-SET lease_expires_at = now() + @lease_ttl::interval, updated_at = now()
+SET lease_expires_at = clock_timestamp() + @lease_ttl::interval, updated_at = now()
 WHERE id = @id AND gen = @gen AND status = 'running'
 RETURNING id;
 
@@ -299,11 +301,16 @@ SELECT
 SELECT wake_at FROM flow_run WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1;
 
 -- name: RunLeaseRenew :execrows
--- The rows are locked in ID order, as the group step store locks them, so
--- that the two never deadlock.
+-- Rows another transaction has locked are skipped, not waited for: a StepTx
+-- holds its run's row for as long as the user's function runs, and waiting
+-- for it would stall the renewal of every other run of the client until
+-- their leases lapse. A skipped run is renewed by the statement that holds
+-- it (they all set the lease as they commit) or by the next renewal, and
+-- the sweeper skips locked rows too. The lease counts from the clock, not
+-- from the transaction's start.
 UPDATE flow_run f
-SET lease_expires_at = now() + @lease_ttl::interval
-FROM (SELECT r.id FROM flow_run r WHERE r.id = ANY(@ids::uuid[]) ORDER BY r.id FOR UPDATE) l
+SET lease_expires_at = clock_timestamp() + @lease_ttl::interval
+FROM (SELECT r.id FROM flow_run r WHERE r.id = ANY(@ids::uuid[]) ORDER BY r.id FOR UPDATE SKIP LOCKED) l
 WHERE f.id = l.id AND f.lease_owner = @lease_owner AND f.status = 'running';
 
 -- name: RunListLeaseExpired :many

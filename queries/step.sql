@@ -8,7 +8,7 @@ SELECT * FROM flow_step WHERE run_id = @run_id ORDER BY seq;
 -- final row (completed, failed, timed_out), which is never replaced.
 WITH run AS (
     UPDATE flow_run
-    SET lease_expires_at = now() + @lease_ttl::interval, updated_at = now()
+    SET lease_expires_at = clock_timestamp() + @lease_ttl::interval, updated_at = now()
     WHERE flow_run.id = @run_id AND gen = @gen AND status = 'running'
     RETURNING flow_run.id
 ),
@@ -82,22 +82,26 @@ locked AS (
 ),
 fenced AS (
     UPDATE flow_run r
-    SET lease_expires_at = now() + @lease_ttl::interval, updated_at = now()
+    SET lease_expires_at = clock_timestamp() + @lease_ttl::interval, updated_at = now()
     FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
     WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
-    RETURNING r.id
+    RETURNING r.id, r.gen
 ),
 saved AS (
     INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
     SELECT input.run_id, input.id, input.seq, input.kind, 'completed', input.attempts, input.output, input.started_at, input.ended_at
-    FROM input JOIN fenced ON fenced.id = input.run_id
+    -- Only the steps of the run's current gen: a segment that lost its run
+    -- (an older gen, in the same batch as the segment that took over) stores
+    -- nothing.
+    FROM input JOIN fenced ON fenced.id = input.run_id AND fenced.gen = input.gen
     ON CONFLICT (run_id, id) DO UPDATE
     SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
         error = NULL, wake_at = NULL, detail = NULL, ended_at = excluded.ended_at
     WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
     RETURNING flow_step.run_id, flow_step.id
 )
-SELECT input.run_id::uuid AS run_id, input.id::text AS id,
-    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id))::boolean AS owned,
-    (EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved
+SELECT input.run_id::uuid AS run_id, input.gen::integer AS gen, input.id::text AS id,
+    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen))::boolean AS owned,
+    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen)
+     AND EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved
 FROM input;

@@ -116,7 +116,7 @@ func (q *Queries) RunCompleteQuiet(ctx context.Context, db DBTX, arg *RunComplet
 
 const runFence = `-- name: RunFence :one
 UPDATE flow_run
-SET lease_expires_at = now() + $1::interval, updated_at = now()
+SET lease_expires_at = clock_timestamp() + $1::interval, updated_at = now()
 WHERE id = $2 AND gen = $3 AND status = 'running'
 RETURNING id
 `
@@ -129,6 +129,8 @@ type RunFenceParams struct {
 
 // Locks a run that the caller's segment still owns and renews its lease, for
 // the rest of the caller's transaction. No row: the segment lost the run.
+// The lease counts from the clock (after any wait for the row's lock), not
+// from the transaction's start; StepTx fences again before it commits.
 func (q *Queries) RunFence(ctx context.Context, db DBTX, arg *RunFenceParams) (string, error) {
 	row := db.QueryRow(ctx, runFence, arg.LeaseTtl, arg.ID, arg.Gen)
 	var id string
@@ -341,8 +343,8 @@ func (q *Queries) RunInsertChild(ctx context.Context, db DBTX, arg *RunInsertChi
 
 const runLeaseRenew = `-- name: RunLeaseRenew :execrows
 UPDATE flow_run f
-SET lease_expires_at = now() + $1::interval
-FROM (SELECT r.id FROM flow_run r WHERE r.id = ANY($3::uuid[]) ORDER BY r.id FOR UPDATE) l
+SET lease_expires_at = clock_timestamp() + $1::interval
+FROM (SELECT r.id FROM flow_run r WHERE r.id = ANY($3::uuid[]) ORDER BY r.id FOR UPDATE SKIP LOCKED) l
 WHERE f.id = l.id AND f.lease_owner = $2 AND f.status = 'running'
 `
 
@@ -352,8 +354,13 @@ type RunLeaseRenewParams struct {
 	IDs        []string
 }
 
-// The rows are locked in ID order, as the group step store locks them, so
-// that the two never deadlock.
+// Rows another transaction has locked are skipped, not waited for: a StepTx
+// holds its run's row for as long as the user's function runs, and waiting
+// for it would stall the renewal of every other run of the client until
+// their leases lapse. A skipped run is renewed by the statement that holds
+// it (they all set the lease as they commit) or by the next renewal, and
+// the sweeper skips locked rows too. The lease counts from the clock, not
+// from the transaction's start.
 func (q *Queries) RunLeaseRenew(ctx context.Context, db DBTX, arg *RunLeaseRenewParams) (int64, error) {
 	result, err := db.Exec(ctx, runLeaseRenew, arg.LeaseTtl, arg.LeaseOwner, arg.IDs)
 	if err != nil {
