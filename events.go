@@ -347,7 +347,7 @@ func (c *Client) planDeferredRuns(ev storedEvent, body []byte, fnIDs, exprs, con
 				}
 				return plan, err // it names the function
 			}
-			if s := start.ctl.Singleton; s != nil && s.Mode == SingletonCancel {
+			if s := start.ctl.Singleton; s != nil && s.Mode == string(SingletonCancel) {
 				plan.mayCancel = true
 			}
 		}

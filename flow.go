@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // Client sends events, executes function runs in this process, and shows
@@ -279,46 +280,16 @@ func (c *Client) Stop(ctx context.Context) error {
 // register records the functions and their triggers in the registry.
 func (c *Client) register(ctx context.Context, fns []*Function) error {
 	for _, fn := range fns {
-		var names []string
-		var prefixes []bool
-		var exprs []string
-		index := map[string]int{}
+		entry := registry.Function{ID: fn.id, Name: fn.name, Retries: fn.retries, Control: fn.control}
 		for _, t := range fn.triggers {
 			if t.event == "" {
 				continue
 			}
 			name, isPrefix := t.eventPattern()
-			key := fmt.Sprint(isPrefix, name)
-			if i, ok := index[key]; ok {
-				// One row per pattern: any passing condition starts the run.
-				if exprs[i] != "" && t.ifExpr != "" {
-					exprs[i] = "(" + exprs[i] + ") || (" + t.ifExpr + ")"
-				} else {
-					exprs[i] = ""
-				}
-				continue
-			}
-			index[key] = len(names)
-			names = append(names, name)
-			prefixes = append(prefixes, isPrefix)
-			exprs = append(exprs, t.ifExpr)
+			entry.Triggers = append(entry.Triggers, registry.Trigger{Name: name, IsPrefix: isPrefix, If: t.ifExpr})
 		}
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-			if err := c.q.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{
-				ID: fn.id, Name: fn.name, Retries: int32(fn.retries), Config: encodeRegistryConfig(fn.control),
-			}); err != nil {
-				return err
-			}
-			if err := c.q.TriggerDeleteByFunction(ctx, tx, fn.id); err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				return nil
-			}
-			return c.q.TriggerInsertMany(ctx, tx, &dbsqlc.TriggerInsertManyParams{
-				FunctionID: fn.id, EventNames: names, IsPrefixes: prefixes, Expressions: exprs,
-				Controlled: fn.control != nil,
-			})
+			return registry.Register(ctx, tx, entry)
 		})
 		if err != nil {
 			return fmt.Errorf("flow: register function %q: %w", fn.id, schemaError(err))

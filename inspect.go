@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // This file holds the read-only API that dashboards and command lines use to
@@ -391,7 +392,7 @@ type TriggerInfo struct {
 // ListFunctions returns the functions in the registry and those defined on
 // this client, ordered by ID.
 func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
-	fns, err := c.q.FunctionList(ctx, c.pool)
+	fns, err := registry.List(ctx, c.pool)
 	if err != nil {
 		return nil, fmt.Errorf("flow: list functions: %w", err)
 	}
@@ -401,9 +402,9 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	}
 	byID := map[string]*FunctionInfo{}
 	for _, f := range fns {
-		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: int(f.Retries), Registered: true, UpdatedAt: f.UpdatedAt}
+		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: f.Retries, Registered: true, UpdatedAt: f.UpdatedAt}
 		if ctl, err := parseRegistryControl(string(f.Config)); err == nil && ctl != nil {
-			fi.FlowControl = ctl.describe()
+			fi.FlowControl = describeControl(ctl)
 		}
 		byID[f.ID] = fi
 	}
