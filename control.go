@@ -208,6 +208,7 @@ func checkControl(c *controlConfig) error {
 		}
 	}
 	if err := checkExpression(c.Idempotency); err != nil {
+		//lint:ignore ST1005 the first word is the field FunctionOpts.Idempotency, named as the user spells it, like "Batch.Key" above
 		return fmt.Errorf("Idempotency: %v", err)
 	}
 	if s := c.Singleton; s != nil {

@@ -526,9 +526,12 @@ func (s *segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
 	return e
 }
 
-// end closes the segment once the handler has returned: it finishes the
-// run, suspends it, or schedules a retry of the function, in one
-// transaction that also completes the River job.
+// end closes the segment once the handler has returned: it finishes the run
+// (finish), suspends it or schedules a retry of the function (suspend, which
+// inserts the continuation job), or cancels it when its Timeouts.Finish has
+// passed; or, when the segment lost its run, does nothing. None of these
+// touches the segment's own River job: River completes it once Work returns
+// nil, and retries it when end returns an error (an interruption).
 func (s *segment) end(ctx context.Context, out any, herr error) error {
 	s.mu.Lock()
 	s.ended = true
@@ -684,10 +687,15 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	return nil
 }
 
-// finish ends the run, resolves its parent's Invoke step if it has one, and
-// completes the River job, in one transaction. If the database refuses that
-// for good (an output jsonb cannot hold), the run fails with its message
-// instead, rather than run again.
+// finish ends the run. A completed run with no parent and no deferred step
+// records ends in one statement (RunCompleteQuiet); any other end is one
+// transaction that sets the run's status, stores the deferred step records,
+// resolves its parent's Invoke step if it has one and emits the run's
+// system events. The run's concurrency slots are freed by the status change
+// (a trigger) and their waiters woken after the commit (releaseSlots). The
+// segment's River job is not part of it: River completes the job once Work
+// returns. If the database refuses the end for good (an output jsonb cannot
+// hold), the run fails with its message instead, rather than run again.
 func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
 	errMsg = storableText(errMsg)
 	err := s.finishOnce(ctx, status, output, errMsg)

@@ -158,6 +158,7 @@ func parseRunsFilter(q url.Values) (runsFilter, flow.RunQuery, error) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
+			//lint:ignore ST1005 the dashboard shows this message to a person as it is, as a sentence (handler.runs passes it to badRequest)
 			return f, rq, errors.New("The page size must be a number from 1 to 500.")
 		}
 		f.Limit, rq.Limit = l, n
@@ -198,9 +199,11 @@ func parseRunsFilter(q url.Values) (runsFilter, flow.RunQuery, error) {
 		rq.CreatedBefore = t
 	}
 	if f.Before != "" && !isUUID(f.Before) {
+		//lint:ignore ST1005 the dashboard shows this message to a person as it is, as a sentence (handler.runs passes it to badRequest)
 		return f, rq, errors.New("The page cursor is not a run ID.")
 	}
 	if f.Event != "" && !isUUID(f.Event) {
+		//lint:ignore ST1005 the dashboard shows this message to a person as it is, as a sentence (handler.runs passes it to badRequest)
 		return f, rq, errors.New("The event filter is not an event ID.")
 	}
 	return f, rq, nil

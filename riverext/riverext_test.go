@@ -11,10 +11,11 @@ import (
 
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/leakcheck"
 	"github.com/riverflow/flow/riverext"
 )
 
-func TestMain(m *testing.M) { flowtest.Main(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestQueuesAddsFlowsQueueToACopy(t *testing.T) {
 	t.Parallel()
