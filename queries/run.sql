@@ -385,13 +385,14 @@ SELECT * FROM flow_run WHERE id = @id;
 -- @min_id is a lower bound on the ID derived from @created_after: run IDs are
 -- time-ordered and never older than created_at, so the bound lets the scan
 -- stop at the right place of the ID index. The caller asks for one row more
--- than a page to learn whether another page follows.
+-- than a page to learn whether another page follows. The event's name is a
+-- subquery, not a join: it is looked up for the page's rows only, after the
+-- LIMIT, and leaves the plan of the scan alone.
 SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
     r.created_at, r.started_at, r.ended_at,
     (CASE WHEN @with_output::boolean THEN r.output END)::jsonb AS output,
-    coalesce(e.name, '')::text AS event_name
+    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name
 FROM flow_run r
-LEFT JOIN flow_event e ON e.id = r.event_id
 WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('function_id'))
     AND (sqlc.narg('event_id')::uuid IS NULL OR r.event_id = sqlc.narg('event_id'))
     AND (cardinality(@statuses::text[]) = 0 OR r.status = ANY(@statuses::text[]))

@@ -373,9 +373,8 @@ const runList = `-- name: RunList :many
 SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
     r.created_at, r.started_at, r.ended_at,
     (CASE WHEN $1::boolean THEN r.output END)::jsonb AS output,
-    coalesce(e.name, '')::text AS event_name
+    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name
 FROM flow_run r
-LEFT JOIN flow_event e ON e.id = r.event_id
 WHERE ($2::text IS NULL OR r.function_id = $2)
     AND ($3::uuid IS NULL OR r.event_id = $3)
     AND (cardinality($4::text[]) = 0 OR r.status = ANY($4::text[]))
@@ -423,7 +422,9 @@ type RunListRow struct {
 // @min_id is a lower bound on the ID derived from @created_after: run IDs are
 // time-ordered and never older than created_at, so the bound lets the scan
 // stop at the right place of the ID index. The caller asks for one row more
-// than a page to learn whether another page follows.
+// than a page to learn whether another page follows. The event's name is a
+// subquery, not a join: it is looked up for the page's rows only, after the
+// LIMIT, and leaves the plan of the scan alone.
 func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*RunListRow, error) {
 	rows, err := db.Query(ctx, runList,
 		arg.WithOutput,
