@@ -169,6 +169,7 @@ func TestListRunsEachFilter(t *testing.T) {
 	})
 	t.Run("EventID", func(t *testing.T) {
 		t.Parallel()
+		ctx := testCtx(t) // not the parent's: it may run out while parallel subtests wait their turn
 		run, err := c.GetRun(ctx, b1[1])
 		require.NoError(t, err)
 		require.Equal(t, []string{b1[1]}, list(t, flow.RunFilter{EventID: run.EventID}))
@@ -182,6 +183,7 @@ func TestListRunsEachFilter(t *testing.T) {
 	})
 	t.Run("CreatedAfterAndBefore", func(t *testing.T) {
 		t.Parallel()
+		ctx := testCtx(t) // not the parent's: it may run out while parallel subtests wait their turn
 		second, err := c.GetRun(ctx, a2[0])
 		require.NoError(t, err)
 		first, err := c.GetRun(ctx, b1[0])
@@ -206,6 +208,7 @@ func TestListRunsEachFilter(t *testing.T) {
 	})
 	t.Run("OutputAndEventName", func(t *testing.T) {
 		t.Parallel()
+		ctx := testCtx(t) // not the parent's: it may run out while parallel subtests wait their turn
 		runs, err := c.ListRuns(ctx, flow.RunFilter{Status: []flow.RunStatus{flow.RunCompleted}})
 		require.NoError(t, err)
 		require.Len(t, runs, 3)
