@@ -33,7 +33,7 @@ func setup(t *testing.T) *testBundle {
 
 // newRun registers function fnID (with triggers on the given events, if
 // any) and creates a queued run of it for a new event; gen 0.
-func (b *testBundle) newRun(t *testing.T, fnID string, triggers ...string) store.RunRef {
+func (b *testBundle) newRun(t testing.TB, fnID string, triggers ...string) store.RunRef {
 	t.Helper()
 	var ts []store.Trigger
 	for _, name := range triggers {
@@ -51,7 +51,7 @@ func (b *testBundle) newRun(t *testing.T, fnID string, triggers ...string) store
 }
 
 // claim claims run for a segment of this test's client, fast path.
-func (b *testBundle) claim(t *testing.T, run store.RunRef) store.ClaimedRun {
+func (b *testBundle) claim(t testing.TB, run store.RunRef) store.ClaimedRun {
 	t.Helper()
 	claimed, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: 1, Owner: "test-client"})
 	require.NoError(t, err)
