@@ -49,10 +49,16 @@ type ClaimedRun struct {
 // pgx.ErrNoRows: see ParkRun, RequeueEarly and RunQueuedAtGen for what the
 // caller does then.
 func (s *Store) ClaimRun(ctx context.Context, p ClaimParams) (ClaimedRun, error) {
-	jobID, owner := p.JobID, p.Owner
+	// The queries take the job and the owner by pointer (nullable columns):
+	// one allocation for both.
+	by := &struct {
+		jobID int64
+		owner string
+	}{p.JobID, p.Owner}
+	jobID, owner := &by.jobID, &by.owner
 	if p.Slotted {
 		row, err := s.q.RunStartSlotted(ctx, s.pool, &dbsqlc.RunStartSlottedParams{
-			ID: p.Run.ID, Gen: p.Run.Gen, JobID: &jobID, LeaseOwner: &owner, LeaseTtl: s.leaseTTL,
+			ID: p.Run.ID, Gen: p.Run.Gen, JobID: jobID, LeaseOwner: owner, LeaseTtl: s.leaseTTL,
 			FinishTimeout: p.FinishTimeout,
 		})
 		if err != nil {
@@ -61,7 +67,7 @@ func (s *Store) ClaimRun(ctx context.Context, p ClaimParams) (ClaimedRun, error)
 		return ClaimedRun(*row), nil
 	}
 	row, err := s.q.RunStart(ctx, s.pool, &dbsqlc.RunStartParams{
-		ID: p.Run.ID, Gen: p.Run.Gen, JobID: &jobID, LeaseOwner: &owner, LeaseTtl: s.leaseTTL,
+		ID: p.Run.ID, Gen: p.Run.Gen, JobID: jobID, LeaseOwner: owner, LeaseTtl: s.leaseTTL,
 		FinishTimeout: p.FinishTimeout,
 	})
 	if err != nil {
