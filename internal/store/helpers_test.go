@@ -80,3 +80,11 @@ func (b *testBundle) eventOf(t *testing.T, runID string) string {
 	require.NoError(t, err)
 	return run.EventID
 }
+
+// newID returns a new UUID from the database.
+func (b *testBundle) newID(t testing.TB) string {
+	t.Helper()
+	var id string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow_uuid_v7()::text`).Scan(&id))
+	return id
+}
