@@ -59,7 +59,7 @@ func (s *Store) FunctionConfig(ctx context.Context, db DB, id string) ([]byte, e
 	return s.q.FunctionConfig(ctx, db, id)
 }
 
-// ListFunctions returns the registered functions.
+// ListFunctions returns the registered functions, in ID order.
 func (s *Store) ListFunctions(ctx context.Context) ([]*Function, error) {
 	rows, err := s.q.FunctionList(ctx, s.pool)
 	if err != nil {
@@ -72,7 +72,8 @@ func (s *Store) ListFunctions(ctx context.Context) ([]*Function, error) {
 	return fns, nil
 }
 
-// ListTriggers returns the event triggers of every registered function.
+// ListTriggers returns the event triggers of every registered function,
+// in function ID order.
 func (s *Store) ListTriggers(ctx context.Context) ([]*Trigger, error) {
 	rows, err := s.q.InspectTriggerList(ctx, s.pool)
 	if err != nil {

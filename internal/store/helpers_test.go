@@ -40,8 +40,7 @@ func (b *testBundle) newRun(t testing.TB, fnID string, triggers ...string) store
 		ts = append(ts, store.Trigger{EventName: name})
 	}
 	require.NoError(t, b.store.RegisterFunction(b.ctx, store.Function{ID: fnID, Name: fnID, Config: []byte(`{}`)}, ts, false))
-	var eventID string
-	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow_uuid_v7()::text`).Scan(&eventID))
+	eventID := b.newID(t)
 	data, err := json.Marshal(map[string]string{"fn": fnID})
 	require.NoError(t, err)
 	require.NoError(t, b.store.InsertEvent(b.ctx, b.pool, store.Event{ID: eventID, Name: "test/start", Data: data, Ts: time.Now()}))

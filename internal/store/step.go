@@ -58,7 +58,7 @@ var ErrStepFinal = errors.New("flow: refusing to replace a step's final stored r
 // stepCompleted is flow_step.status of a step that returned.
 const stepCompleted = "completed"
 
-// ListSteps returns the step rows of a run, in no particular order. The
+// ListSteps returns the step rows of a run, in seq order. The
 // rows are the query's own, so loading a run's steps costs one slice more
 // than the query does, and nothing per step.
 func (s *Store) ListSteps(ctx context.Context, runID string) ([]*Step, error) {
