@@ -1,10 +1,10 @@
-package flow
-
+// Package riverjob is the one room that writes River's job table.
+//
 // River's job table, river_job, belongs to River: its scheduler, fetch,
 // completer, rescuer and cleaner write the same rows as we do. Every
 // statement of ours that writes river_job directly is a bet on what River
 // does to those rows. The bets are written down here, numbered; each has a
-// test in river_job_test.go against the pinned River, after Migrate. When
+// test in assumptions_test.go against the pinned River, after Migrate. When
 // River is upgraded, re-read its code for each of them and run those tests.
 //
 // River version: github.com/riverqueue/river v0.51.2, with its pgx driver
@@ -65,9 +65,9 @@ package flow
 //     pg_notify(current_schema() || '.river_insert', ...) in the same
 //     transaction (delivered at commit).
 //  9. Args. The args we write in SQL, {"run_id", "gen", "fn", "slots"}, are
-//     runArgs as River's insert encodes it (encoding/json), with kind
+//     RunArgs as River's insert encodes it (encoding/json), with kind
 //     flow_run, max_attempts 25 (River's default) and the client's queue, as
-//     River's own inserts of runArgs have them.
+//     River's own inserts of RunArgs have them.
 //
 // The statements that write river_job directly, and what each assumes:
 //
@@ -109,7 +109,8 @@ package flow
 //   - RunListOwnUnclaimed (queries/run.sql): River appends the fetching
 //     client's ID to attempted_by (resume.go).
 //
-// River's own inserts (InsertTx in segment.go, lease.go, invoke.go,
-// rerun.go, cron.go) and JobCompleteTx (cron.go) are River's API, not bets;
-// the cron path checks the completed state (5).
-const riverJobKind = "flow_run"
+// River's own inserts and cancels go through [Inserter] (segment.go,
+// takeover.go, invoke.go, rerun.go, cron.go and events.go of package flow
+// call it) and JobCompleteTx through [CompleteTx] (cron.go): they are
+// River's API, not bets; CompleteTx checks the completed state (5).
+package riverjob
