@@ -7,6 +7,9 @@
 // test in assumptions_test.go against the pinned River, after Migrate. When
 // River is upgraded, re-read its code for each of them and run those tests.
 //
+// The scheduler, rescuer and cleaner are also tested as services, on a
+// running River client (maintenance_test.go).
+//
 // River version: github.com/riverqueue/river v0.51.2, with its pgx driver
 // riverdriver/riverpgxv5 v0.51.2 (River's migration line "main", version 6
 // or later on Postgres).
@@ -48,9 +51,12 @@
 //     belongs to the job of its current gen.
 //  6. Rescuer. River's leader moves jobs running for longer than
 //     RescueStuckJobsAfter (1 h by default) to retryable or discarded
-//     (JobGetStuck, JobRescueMany); it touches no other state. A segment's
-//     job runs as long as the segment (no job timeout); a rescued one runs
-//     again, and the run's gen and lease make that harmless.
+//     (JobGetStuck, JobRescueMany); it touches no other state. It ignores a
+//     stuck job whose worker's Timeout is negative: the run worker's is -1
+//     (a segment runs as long as its steps), so River never rescues our run
+//     jobs, and the lease sweeper alone hands on a dead process's runs. A
+//     job of a kind the rescuing client has no worker for is discarded: an
+//     app's River client must register our workers (riverext.AddWorkers).
 //  7. Cleaner. River's leader deletes completed, cancelled and discarded
 //     jobs finalized before their retention period (JobDeleteBefore), never
 //     a scheduled, available, pending or running one: a run's pending job is
