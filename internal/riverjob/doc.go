@@ -75,35 +75,54 @@
 //     flow_run, max_attempts 25 (River's default) and the client's queue, as
 //     River's own inserts of RunArgs have them.
 //
-// The statements that write river_job directly, and what each assumes:
+// The SQL that writes river_job directly is the functions of
+// sql/004_river_job_owner.up.sql; every query and PL/pgSQL function of the
+// library that inserts, wakes, moves or deletes a run's job, or wakes
+// River's producers, calls them. What each function assumes:
+//
+//   - flow_job_next_id: the job's id from river_job_id_seq, taken before the
+//     insert so that flow_run.job_id names it (1).
+//   - flow_job_args: the args, as River encodes RunArgs (9).
+//   - flow_job_insert: inserts a job of kind flow_run with max_attempts 25,
+//     available or scheduled, the other columns left to their defaults (1,
+//     3, 4, 9).
+//   - flow_job_wake: makes a job available at a given time if it is in one
+//     of the given states, never a running or finalized one (2, 3, 5, 7).
+//   - flow_job_move: moves a scheduled or early-available job's time, back
+//     to scheduled if it is due later (3); a running job is left to the
+//     claim's check (4, 5).
+//   - flow_job_delete: deletes jobs the calling transaction inserted (1).
+//   - flow_job_notify: the notification River's producers act on (8).
+//
+// Their callers, and the states they pass:
 //
 //   - EventInsertAndStartRuns (queries/event.sql): inserts each new run's
 //     first job, available now, or scheduled at the event's future ts, and
-//     notifies (1, 3, 4, 8, 9).
+//     notifies.
 //   - EventUndoInsert (queries/event.sql): deletes the jobs that
 //     EventInsertAndStartRuns inserted earlier in the same transaction, by
-//     flow_run.job_id, when that SendTx then fails. Uncommitted, no River
-//     component has seen them; it assumes only that River keeps no other
-//     row about a job than river_job's (1).
+//     flow_run.job_id, when that SendTx then fails.
 //   - RunInsertControlled (queries/control.sql): inserts the first job of a
 //     run with flow control, available now (ordered earlier by a priority)
-//     or scheduled at the run's wake time, never earlier, and notifies (1, 3,
-//     4, 8, 9).
+//     or scheduled at the run's wake time, never earlier, and notifies.
 //   - DebouncePush (queries/control.sql): moves the job of a debounced run to
-//     its new wake time, scheduled or already available (3); a running job is
-//     left to the claim's check (4, 5).
+//     its new wake time.
 //   - BatchAppend (queries/control.sql): makes the job of a full batch
 //     available now, scheduled, already available or retryable, and
-//     notifies (2, 3, 8).
+//     notifies.
 //   - RunPark (queries/control.sql): inserts the job of a run waiting for a
-//     concurrency slot, scheduled at its recheck time (1, 9); flow_slot_wake
-//     (sql/003) makes it available when a slot frees, scheduled or already
-//     available, and notifies (3, 8).
+//     concurrency slot, scheduled at its recheck time; flow_slot_wake
+//     (sql/004) makes it available when a slot frees, scheduled or already
+//     available, and notifies.
 //   - RunRequeueEarly (queries/control.sql): inserts a job scheduled at the
-//     wake time of a run whose job River fetched too early (1, 4, 9).
+//     wake time of a run whose job River fetched too early.
 //   - RunWake and RunWakeDue (queries/run.sql): make a suspended run's job
-//     available now, from scheduled, available or pending, and notify (2, 3,
-//     8).
+//     available now, from scheduled, available or pending, and notify.
+//
+// The calls sit in the RETURNING list of the statement's data-modifying
+// CTE (or under an aggregate), never in a plain SELECT CTE: Postgres runs a
+// SELECT CTE only as far as its reader reads, and not at all if nothing
+// reads it.
 //
 // Statements that only read river_job, and what each assumes:
 //
