@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // Step kinds, as stored in flow_step.kind.
@@ -606,13 +607,13 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		wake = d // wake at the deadline, to be cancelled
 	}
 	now := time.Now()
-	opts := s.c.insertOpts(time.Time{})
+	var start riverjob.Start
 	runWake := wake
 	switch {
 	case wake == nil:
-		opts.Pending = true // only an event or a child run wakes it
+		start.Pending = true // only an event or a child run wakes it
 	case wake.After(now):
-		opts.ScheduledAt = *wake // River's scheduler is the fallback; the waker is on time
+		start.At = *wake // River's scheduler is the fallback; the waker is on time
 	default:
 		runWake = nil // due already: available now
 	}
@@ -640,10 +641,10 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 				return err
 			}
 			if n > 0 {
-				opts.ScheduledAt, opts.Pending, runWake = time.Time{}, false, nil
+				start, runWake = riverjob.Start{}, nil
 			}
 		}
-		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted}, opts)
+		jobID, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted}, start)
 		if err != nil {
 			return fmt.Errorf("insert continuation job: %w", err)
 		}
@@ -651,7 +652,7 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		// continuation does not wait for that, and the gen fence makes the
 		// old job harmless whatever becomes of it.
 		waiters, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
-			Status: string(status), JobID: &res.Job.ID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
+			Status: string(status), JobID: &jobID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errLost

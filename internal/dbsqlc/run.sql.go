@@ -1032,17 +1032,11 @@ WITH run AS (
     UPDATE flow_run
     SET status = 'queued', wake_at = NULL, updated_at = now()
     WHERE flow_run.id = $1 AND flow_run.status IN ('sleeping', 'waiting')
-    RETURNING flow_run.job_id
-),
-job AS (
-    UPDATE river_job
-    SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
-    RETURNING river_job.queue
+    RETURNING flow_run.job_id,
+        flow_job_wake(flow_run.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
 )
-SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', job.queue)::text)
-FROM job
+SELECT flow_job_notify(run.job_queue)
+FROM run WHERE run.job_queue IS NOT NULL
 `
 
 // Makes a suspended run's continuation job available now and wakes River's
@@ -1067,20 +1061,14 @@ run AS (
         updated_at = now()
     FROM due
     WHERE r.id = due.id
-    RETURNING r.job_id
-),
-job AS (
-    UPDATE river_job
-    SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
-    RETURNING river_job.queue
+    RETURNING r.job_id,
+        flow_job_wake(r.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
 )
 SELECT
     (SELECT count(*) FROM run)::integer AS woken,
     (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
+        SELECT flow_job_notify(q.queue)
+        FROM (SELECT DISTINCT job_queue AS queue FROM run WHERE job_queue IS NOT NULL) q
     ) n)::integer AS notified
 `
 
