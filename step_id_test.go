@@ -31,9 +31,6 @@ func awaitRun(t *testing.T, c *flow.Client, runID string, limit time.Duration) *
 // share its stored result with the repeat, whichever comes first.
 func TestStepIDExplicitNeverTakesARepeatsID(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	cases := map[string]struct {
 		calls []string // the step IDs the handler calls, in order
 		ids   []string // the IDs stored, in order
@@ -44,29 +41,31 @@ func TestStepIDExplicitNeverTakesARepeatsID(t *testing.T) {
 	}
 	counters := map[string]*atomic.Int32{}
 	seens := map[string]*stepRecorder[[]int]{}
-	for name, tc := range cases {
-		counter := &atomic.Int32{}
-		seen := &stepRecorder[[]int]{}
-		counters[name], seens[name] = counter, seen
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/ids-"+name),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				var got []int
-				for _, id := range tc.calls {
-					v, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return int(counter.Add(1)), nil })
-					if err != nil {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		for name, tc := range cases {
+			counter := &atomic.Int32{}
+			seen := &stepRecorder[[]int]{}
+			counters[name], seens[name] = counter, seen
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/ids-"+name),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					var got []int
+					for _, id := range tc.calls {
+						v, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return int(counter.Add(1)), nil })
+						if err != nil {
+							return nil, err
+						}
+						got = append(got, v)
+					}
+					seen.add(got)
+					if err := flow.Sleep(ctx, "nap", 10*time.Millisecond); err != nil {
 						return nil, err
 					}
-					got = append(got, v)
-				}
-				seen.add(got)
-				if err := flow.Sleep(ctx, "nap", 10*time.Millisecond); err != nil {
-					return nil, err
-				}
-				return got, nil
-			})
-		require.NoError(t, err)
-	}
-	start(t, c)
+					return got, nil
+				})
+			require.NoError(t, err)
+		}
+	})
 	for name, tc := range cases {
 		run := awaitOnly(t, c, flow.Event{Name: "test/ids-" + name})
 		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -170,27 +169,26 @@ func TestStepIDInvalidFailsStep(t *testing.T) {
 // once, instead of looping.
 func TestSleepUntilOutOfRangeFailsStep(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	times := []time.Time{
 		time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Unix(1<<62, 0),
 	}
 	var entered, isInvalid counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "far"}, flow.EventTrigger("test/far"),
-		func(ctx context.Context, in flow.Input[int]) (any, error) {
-			key := fmt.Sprint(in.Event.Data)
-			entered.add(key)
-			err := flow.SleepUntil(ctx, "far", times[in.Event.Data])
-			if errors.Is(err, flow.ErrInvalidTime) {
-				isInvalid.add(key)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "far"}, flow.EventTrigger("test/far"),
+			func(ctx context.Context, in flow.Input[int]) (any, error) {
+				key := fmt.Sprint(in.Event.Data)
+				entered.add(key)
+				err := flow.SleepUntil(ctx, "far", times[in.Event.Data])
+				if errors.Is(err, flow.ErrInvalidTime) {
+					isInvalid.add(key)
+				}
+				return nil, err
+			})
+		require.NoError(t, err)
+	})
 
 	runs := map[string]string{}
 	for i := range times {

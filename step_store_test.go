@@ -123,35 +123,34 @@ func TestStepStoreRefusesToReplaceFinalStep(t *testing.T) {
 // step with the database's message, at once: the body never runs again.
 func TestStepOutputPostgresRefusesFailsStepOnce(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls, others atomic.Int32
 	var stepErr atomic.Pointer[flow.StepError]
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nul-output"}, flow.EventTrigger("test/nul-output"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.Step(ctx, "nul", func(ctx context.Context) (map[string]string, error) {
-				calls.Add(1)
-				return map[string]string{"s": "a\x00b"}, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nul-output"}, flow.EventTrigger("test/nul-output"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Step(ctx, "nul", func(ctx context.Context) (map[string]string, error) {
+					calls.Add(1)
+					return map[string]string{"s": "a\x00b"}, nil
+				})
+				var se *flow.StepError
+				if errors.As(err, &se) {
+					stepErr.Store(se)
+				}
+				return nil, err
 			})
-			var se *flow.StepError
-			if errors.As(err, &se) {
-				stepErr.Store(se)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	// Good runs whose steps complete alongside: a bad row in a shared
-	// (group commit) statement must not fail them.
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "good-output"}, flow.EventTrigger("test/good-output"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "good", func(ctx context.Context) (string, error) {
-				others.Add(1)
-				return "fine", nil
+		require.NoError(t, err)
+		// Good runs whose steps complete alongside: a bad row in a shared
+		// (group commit) statement must not fail them.
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "good-output"}, flow.EventTrigger("test/good-output"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "good", func(ctx context.Context) (string, error) {
+					others.Add(1)
+					return "fine", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	evs := []flow.Event{{Name: "test/nul-output"}}
 	for range 30 {
