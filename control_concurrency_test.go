@@ -30,11 +30,7 @@ func twoWorkers(t *testing.T, define func(c *flow.Client)) (*flow.Client, *flow.
 		require.NoError(t, err)
 		t.Cleanup(p.Close)
 		pool = p
-		clients[i] = newClient(t, p, nil)
-		define(clients[i])
-	}
-	for _, c := range clients {
-		start(t, c)
+		clients[i] = flowtest.ClientOn(t, p, testConfig(), define)
 	}
 	return clients[0], clients[1], pool
 }

@@ -376,19 +376,18 @@ func TestCronTZFiresOncePerTickAcrossClients(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	const spec = "TZ=Europe/Paris @every 1s"
-	clients := []*flow.Client{newClient(t, pool, nil), newClient(t, pool, nil)}
-	for _, c := range clients {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "paris-tick"}, flow.CronTrigger(spec),
-			func(ctx context.Context, in flow.Input[flow.ScheduledTimer]) (any, error) {
-				if in.Event.Name != "flow/scheduled.timer" || in.Event.Data.Cron != spec || in.Event.Data.FunctionID != "paris-tick" {
-					return nil, flow.NonRetriable(fmt.Errorf("unexpected event %+v", in.Event))
-				}
-				return in.Event.Data.Tick, nil
-			})
-		require.NoError(t, err)
-	}
-	for _, c := range clients {
-		start(t, c)
+	clients := make([]*flow.Client, 2)
+	for i := range clients {
+		clients[i] = flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "paris-tick"}, flow.CronTrigger(spec),
+				func(ctx context.Context, in flow.Input[flow.ScheduledTimer]) (any, error) {
+					if in.Event.Name != "flow/scheduled.timer" || in.Event.Data.Cron != spec || in.Event.Data.FunctionID != "paris-tick" {
+						return nil, flow.NonRetriable(fmt.Errorf("unexpected event %+v", in.Event))
+					}
+					return in.Event.Data.Tick, nil
+				})
+			require.NoError(t, err)
+		})
 	}
 	ctx := testCtx(t)
 	listRuns := func() []*flow.Run {

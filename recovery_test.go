@@ -104,42 +104,39 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 	clients := make([]*flow.Client, 2)
 	for i, pool := range []*pgxpool.Pool{poolA, poolB} {
 		name := fmt.Sprintf("client-%d", i)
-		c := newClient(t, pool, recoveryConfig(name, 0))
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/share"}, flow.EventTrigger("recovery/share"),
-			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-				segments[i].Add(1)
-				a, err := flow.Step(ctx, "a", func(context.Context) (string, error) {
-					bodies.add(in.RunID + "/a")
-					return name, nil
+		clients[i] = flowtest.ClientOn(t, pool, recoveryConfig(name, 0), func(c *flow.Client) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/share"}, flow.EventTrigger("recovery/share"),
+				func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+					segments[i].Add(1)
+					a, err := flow.Step(ctx, "a", func(context.Context) (string, error) {
+						bodies.add(in.RunID + "/a")
+						return name, nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
+						return nil, err
+					}
+					b, err := flow.StepTx(ctx, "b", func(ctx context.Context, tx pgx.Tx) (string, error) {
+						bodies.add(in.RunID + "/b")
+						_, err := tx.Exec(ctx, `INSERT INTO recovery_exec (run_id, step, client) VALUES ($1, 'b', $2)`, in.RunID, name)
+						return name, err
+					})
+					if err != nil {
+						return nil, err
+					}
+					cc, err := flow.Step(ctx, "c", func(context.Context) (string, error) {
+						bodies.add(in.RunID + "/c")
+						return name, nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					return []string{a, b, cc}, nil
 				})
-				if err != nil {
-					return nil, err
-				}
-				if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
-					return nil, err
-				}
-				b, err := flow.StepTx(ctx, "b", func(ctx context.Context, tx pgx.Tx) (string, error) {
-					bodies.add(in.RunID + "/b")
-					_, err := tx.Exec(ctx, `INSERT INTO recovery_exec (run_id, step, client) VALUES ($1, 'b', $2)`, in.RunID, name)
-					return name, err
-				})
-				if err != nil {
-					return nil, err
-				}
-				cc, err := flow.Step(ctx, "c", func(context.Context) (string, error) {
-					bodies.add(in.RunID + "/c")
-					return name, nil
-				})
-				if err != nil {
-					return nil, err
-				}
-				return []string{a, b, cc}, nil
-			})
-		require.NoError(t, err)
-		clients[i] = c
-	}
-	for _, c := range clients {
-		start(t, c)
+			require.NoError(t, err)
+		})
 	}
 
 	events := make([]flow.Event, runs)
@@ -362,25 +359,22 @@ func TestRecoveryLiveSlowStepNotTakenOver(t *testing.T) {
 		if i == 0 {
 			pool0 = pool
 		}
-		c := newClient(t, pool, recoveryConfig(fmt.Sprintf("recovery-slow-%d", i), 300*time.Millisecond))
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/slow"}, flow.EventTrigger("recovery/slow"),
-			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-				return flow.Step(ctx, "slow", func(ctx context.Context) (int64, error) {
-					n := slowRuns.Add(1)
-					// The user's slow work: five lease TTLs.
-					select {
-					case <-time.After(1500 * time.Millisecond):
-					case <-ctx.Done():
-						return 0, ctx.Err()
-					}
-					return n, nil
+		clients[i] = flowtest.ClientOn(t, pool, recoveryConfig(fmt.Sprintf("recovery-slow-%d", i), 300*time.Millisecond), func(c *flow.Client) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/slow"}, flow.EventTrigger("recovery/slow"),
+				func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+					return flow.Step(ctx, "slow", func(ctx context.Context) (int64, error) {
+						n := slowRuns.Add(1)
+						// The user's slow work: five lease TTLs.
+						select {
+						case <-time.After(1500 * time.Millisecond):
+						case <-ctx.Done():
+							return 0, ctx.Err()
+						}
+						return n, nil
+					})
 				})
-			})
-		require.NoError(t, err)
-		clients[i] = c
-	}
-	for _, c := range clients {
-		start(t, c)
+			require.NoError(t, err)
+		})
 	}
 
 	runIDs := sendOne(t, clients[0], flow.Event{Name: "recovery/slow"})

@@ -88,64 +88,64 @@ var badStepIDs = []string{"", "nul\x00inside", "bad\xff\xfeutf8", strings.Repeat
 func TestStepIDInvalidFailsStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
-	require.NoError(t, err)
-	kinds := map[string]func(ctx context.Context, id string) error{
-		"step": func(ctx context.Context, id string) error {
-			_, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 1, nil })
-			return err
-		},
-		"steptx": func(ctx context.Context, id string) error {
-			_, err := flow.StepTx(ctx, id, func(ctx context.Context, tx pgx.Tx) (int, error) { return 1, nil })
-			return err
-		},
-		"sleep": func(ctx context.Context, id string) error { return flow.Sleep(ctx, id, time.Millisecond) },
-		"sleepuntil": func(ctx context.Context, id string) error {
-			return flow.SleepUntil(ctx, id, time.Now().Add(time.Millisecond))
-		},
-		"wait": func(ctx context.Context, id string) error {
-			_, err := flow.WaitForEvent[any](ctx, id, flow.WaitOpts{Event: "test/never", Timeout: time.Hour})
-			return err
-		},
-		"send": func(ctx context.Context, id string) error {
-			_, err := flow.SendEvent(ctx, id, flow.Event{Name: "test/never"})
-			return err
-		},
-		"invoke": func(ctx context.Context, id string) error {
-			_, err := flow.Invoke[string](ctx, id, child, nil, flow.InvokeOpts{})
-			return err
-		},
-		"parallel": func(ctx context.Context, id string) error {
-			_, err := flow.Parallel(ctx,
-				func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, "fine", func(ctx context.Context) (int, error) { return 1, nil })
-				},
-				func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 2, nil })
-				})
-			return err
-		},
-	}
+	var kinds map[string]func(ctx context.Context, id string) error
 	type caseData struct {
 		Kind string
 		Case int
 	}
 	var entered, isInvalid counter
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-ids"}, flow.EventTrigger("test/bad-ids"),
-		func(ctx context.Context, in flow.Input[caseData]) (any, error) {
-			key := fmt.Sprint(in.Event.Data.Kind, in.Event.Data.Case)
-			entered.add(key)
-			err := kinds[in.Event.Data.Kind](ctx, badStepIDs[in.Event.Data.Case])
-			if errors.Is(err, flow.ErrInvalidStepID) {
-				isInvalid.add(key)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
+		require.NoError(t, err)
+		kinds = map[string]func(ctx context.Context, id string) error{
+			"step": func(ctx context.Context, id string) error {
+				_, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 1, nil })
+				return err
+			},
+			"steptx": func(ctx context.Context, id string) error {
+				_, err := flow.StepTx(ctx, id, func(ctx context.Context, tx pgx.Tx) (int, error) { return 1, nil })
+				return err
+			},
+			"sleep": func(ctx context.Context, id string) error { return flow.Sleep(ctx, id, time.Millisecond) },
+			"sleepuntil": func(ctx context.Context, id string) error {
+				return flow.SleepUntil(ctx, id, time.Now().Add(time.Millisecond))
+			},
+			"wait": func(ctx context.Context, id string) error {
+				_, err := flow.WaitForEvent[any](ctx, id, flow.WaitOpts{Event: "test/never", Timeout: time.Hour})
+				return err
+			},
+			"send": func(ctx context.Context, id string) error {
+				_, err := flow.SendEvent(ctx, id, flow.Event{Name: "test/never"})
+				return err
+			},
+			"invoke": func(ctx context.Context, id string) error {
+				_, err := flow.Invoke[string](ctx, id, child, nil, flow.InvokeOpts{})
+				return err
+			},
+			"parallel": func(ctx context.Context, id string) error {
+				_, err := flow.Parallel(ctx,
+					func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, "fine", func(ctx context.Context) (int, error) { return 1, nil })
+					},
+					func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 2, nil })
+					})
+				return err
+			},
+		}
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-ids"}, flow.EventTrigger("test/bad-ids"),
+			func(ctx context.Context, in flow.Input[caseData]) (any, error) {
+				key := fmt.Sprint(in.Event.Data.Kind, in.Event.Data.Case)
+				entered.add(key)
+				err := kinds[in.Event.Data.Kind](ctx, badStepIDs[in.Event.Data.Case])
+				if errors.Is(err, flow.ErrInvalidStepID) {
+					isInvalid.add(key)
+				}
+				return nil, err
+			})
+		require.NoError(t, err)
+	})
 
 	runs := map[string]string{}
 	for kind := range kinds {

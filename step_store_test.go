@@ -29,8 +29,6 @@ func storeTheirs(ctx context.Context, pool *pgxpool.Pool, runID, stepID string) 
 func TestStepStoreRefusesToReplaceFinalStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	handlers := map[string]func(ctx context.Context, runID string) (any, error){
 		// A completed step, stored with others' (group commit).
 		"step": func(ctx context.Context, runID string) (any, error) {
@@ -86,18 +84,19 @@ func TestStepStoreRefusesToReplaceFinalStep(t *testing.T) {
 		},
 	}
 	var entered counter
-	for name, h := range handlers {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/final-"+name),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				entered.add(name)
-				return h(ctx, in.RunID)
-			})
-		require.NoError(t, err)
-	}
 	ctx := testCtx(t)
 	_, err := pool.Exec(ctx, `CREATE TABLE steptx_effect (n int)`)
 	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		for name, h := range handlers {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/final-"+name),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					entered.add(name)
+					return h(ctx, in.RunID)
+				})
+			require.NoError(t, err)
+		}
+	})
 
 	for name := range handlers {
 		ids := sendOne(t, c, flow.Event{Name: "test/final-" + name})
@@ -194,11 +193,7 @@ func TestStepOutputPostgresRefusesFailsStepOnce(t *testing.T) {
 func TestUnstorableErrorAndOutputFailRunOnce(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
-	require.NoError(t, err)
+	var child *flow.Function // created with the client, before any handler runs
 	var entered counter
 	handlers := map[string]func(ctx context.Context) (any, error){
 		"send-data": func(ctx context.Context) (any, error) {
@@ -224,15 +219,20 @@ func TestUnstorableErrorAndOutputFailRunOnce(t *testing.T) {
 			return map[string]string{"s": "nul\x00"}, nil
 		},
 	}
-	for name, h := range handlers {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name, Retries: flow.Ptr(1)}, flow.EventTrigger("test/unstorable-"+name),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				entered.add(name)
-				return h(ctx)
-			})
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		var err error
+		child, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
 		require.NoError(t, err)
-	}
-	start(t, c)
+		for name, h := range handlers {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name, Retries: flow.Ptr(1)}, flow.EventTrigger("test/unstorable-"+name),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					entered.add(name)
+					return h(ctx)
+				})
+			require.NoError(t, err)
+		}
+	})
 
 	for name := range handlers {
 		ids := sendOne(t, c, flow.Event{Name: "test/unstorable-" + name})
