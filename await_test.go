@@ -46,8 +46,7 @@ func TestAwaitRunThroughConnectionsKilled(t *testing.T) {
 	awaiter := newClient(t, awaitPool, recoveryConfig("await-killed-awaiter", 0)) // not started: it polls
 
 	runID := sendOne(t, c, flow.Event{Name: "await/start"})[0]
-	require.Eventually(t, func() bool { return runStatus(t, c, runID) == flow.RunWaiting },
-		20*time.Second, 5*time.Millisecond, "the run never waited for its event")
+	flowtest.AwaitStatus(t, c, runID, flow.RunWaiting)
 	// The awaiting pool's one connection exists before the kill.
 	_, err = awaiter.GetRun(ctx, runID)
 	require.NoError(t, err)

@@ -29,18 +29,7 @@ type cancelData struct {
 // it. It fails if the run ends with another status first.
 func cancelUntilStatus(t *testing.T, c *flow.Client, runID string, want flow.RunStatus) *flow.Run {
 	t.Helper()
-	ctx := testCtx(t)
-	var run *flow.Run
-	require.Eventually(t, func() bool {
-		r, err := c.GetRun(ctx, runID)
-		require.NoError(t, err)
-		if r.Status != want {
-			require.False(t, r.Status.Ended(), "run %s ended as %s (%s) before reaching %s", runID, r.Status, r.Error, want)
-		}
-		run = r
-		return r.Status == want
-	}, 20*time.Second, 5*time.Millisecond, "run %s never reached status %s", runID, want)
-	return run
+	return flowtest.AwaitStatus(t, c, runID, want)
 }
 
 // cancelStatus returns a run's current status.

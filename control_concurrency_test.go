@@ -293,7 +293,7 @@ func TestConcurrencySleepingRunsHoldNoSlot(t *testing.T) {
 	})
 
 	waiting := sendOne(t, c, flow.Event{Name: "sleepy/run", Data: map[string]any{"wait": true}})[0]
-	require.Eventually(t, func() bool { return runStatus(t, c, waiting) == flow.RunWaiting }, 20*time.Second, 2*time.Millisecond)
+	flowtest.AwaitStatus(t, c, waiting, flow.RunWaiting)
 	// The waiting run holds no slot: another run of the function completes.
 	other := awaitOnly(t, c, flow.Event{Name: "sleepy/run"})
 	require.Equal(t, flow.RunCompleted, other.Status, other.Error)

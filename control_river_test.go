@@ -237,7 +237,7 @@ func TestSlotWaiterAfterRiverSchedulerPromotedJob(t *testing.T) {
 
 	sendData(t, c, "row/added", map[string]any{"hold": true})
 	first := runsOf(t, c, "limited")[0].ID
-	require.Eventually(t, func() bool { return runStatus(t, c, first) == flow.RunRunning }, 20*time.Second, 10*time.Millisecond)
+	flowtest.AwaitStatus(t, c, first, flow.RunRunning)
 	sendData(t, c, "row/added", map[string]any{"hold": false})
 	second := runsOf(t, c, "limited")[1].ID
 	require.Eventually(t, func() bool {

@@ -406,7 +406,7 @@ func TestSingletonCancelWhileStepExecutes(t *testing.T) {
 	ctx := testCtx(t)
 	sendData(t, a, "single/e", map[string]any{"block": true})
 	old := runsOf(t, a, "single")[0].ID
-	require.Eventually(t, func() bool { return runStatus(t, a, old) == flow.RunRunning }, 20*time.Second, 2*time.Millisecond)
+	flowtest.AwaitStatus(t, a, old, flow.RunRunning)
 	sendData(t, b, "single/e", map[string]any{"block": false})
 
 	run, err := a.AwaitRun(ctx, old)

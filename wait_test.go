@@ -34,16 +34,7 @@ const waitLongTimeout = time.Minute
 // waitUntilWaiting polls the run until it shows as waiting, and returns it.
 func waitUntilWaiting(t *testing.T, c *flow.Client, runID string) *flow.Run {
 	t.Helper()
-	ctx := testCtx(t)
-	var run *flow.Run
-	require.Eventually(t, func() bool {
-		r, err := c.GetRun(ctx, runID)
-		require.NoError(t, err)
-		require.False(t, r.Status.Ended(), "run ended before waiting: %s %s", r.Status, r.Error)
-		run = r
-		return r.Status == flow.RunWaiting
-	}, 20*time.Second, 5*time.Millisecond, "run %s never showed as waiting", runID)
-	return run
+	return flowtest.AwaitStatus(t, c, runID, flow.RunWaiting)
 }
 
 // waitStep returns the step of run with the given ID.
