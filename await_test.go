@@ -24,17 +24,17 @@ func TestAwaitRunThroughConnectionsKilled(t *testing.T) {
 	admin := resumeAdmin(t, dbURL)
 	ctx := testCtx(t)
 
-	c := newClient(t, recoveryPool(t, dbURL), recoveryConfig("await-killed", 0))
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "await/killed"}, flow.EventTrigger("await/start"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			ev, err := flow.WaitForEvent[string](ctx, "go", flow.WaitOpts{Event: "await/go", Timeout: time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			return ev.Data, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, recoveryPool(t, dbURL), recoveryConfig("await-killed", 0), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "await/killed"}, flow.EventTrigger("await/start"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				ev, err := flow.WaitForEvent[string](ctx, "go", flow.WaitOpts{Event: "await/go", Timeout: time.Hour})
+				if err != nil {
+					return nil, err
+				}
+				return ev.Data, nil
+			})
+		require.NoError(t, err)
+	})
 
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	require.NoError(t, err)
@@ -46,8 +46,7 @@ func TestAwaitRunThroughConnectionsKilled(t *testing.T) {
 	awaiter := newClient(t, awaitPool, recoveryConfig("await-killed-awaiter", 0)) // not started: it polls
 
 	runID := sendOne(t, c, flow.Event{Name: "await/start"})[0]
-	require.Eventually(t, func() bool { return runStatus(t, c, runID) == flow.RunWaiting },
-		20*time.Second, 5*time.Millisecond, "the run never waited for its event")
+	flowtest.AwaitStatus(t, c, runID, flow.RunWaiting)
 	// The awaiting pool's one connection exists before the kill.
 	_, err = awaiter.GetRun(ctx, runID)
 	require.NoError(t, err)

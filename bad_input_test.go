@@ -64,12 +64,12 @@ func badSetup(t *testing.T) (*flow.Client, *pgxpool.Pool) {
 	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.MaxEventBytes = 1024
-	c := newClient(t, pool, cfg)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-input"}, flow.EventTrigger("bad/ok"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil })
-	require.NoError(t, err)
-	start(t, c)
-	_, err = pool.Exec(testCtx(t), "CREATE TABLE caller_write (label text NOT NULL)")
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-input"}, flow.EventTrigger("bad/ok"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil })
+		require.NoError(t, err)
+	})
+	_, err := pool.Exec(testCtx(t), "CREATE TABLE caller_write (label text NOT NULL)")
 	require.NoError(t, err)
 	return c, pool
 }
@@ -226,23 +226,23 @@ func TestBadInputAPI(t *testing.T) {
 // reaching the database; no child run starts.
 func TestBadInputInvokeData(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-child"}, flow.Triggers(),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "ran", nil })
-	require.NoError(t, err)
 	var gotErr atomic.Pointer[error]
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-parent"}, flow.EventTrigger("bad/invoke"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.Invoke[string](ctx, "call", child, map[string]string{"note": "a\x00b"}, flow.InvokeOpts{})
-			if flow.IsSuspend(err) {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-child"}, flow.Triggers(),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "ran", nil })
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-parent"}, flow.EventTrigger("bad/invoke"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Invoke[string](ctx, "call", child, map[string]string{"note": "a\x00b"}, flow.InvokeOpts{})
+				if flow.IsSuspend(err) {
+					return nil, err
+				}
+				gotErr.Store(&err)
 				return nil, err
-			}
-			gotErr.Store(&err)
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "bad/invoke"})
 	require.Equal(t, flow.RunFailed, run.Status)

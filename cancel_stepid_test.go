@@ -70,9 +70,9 @@ func cancelKeyAwaitStep(t *testing.T, c *flow.Client, runID, id, status string) 
 func TestCancelOnWithWaitStepIDCancel0Resumes(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	cancelKeyFunction(t, c)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelKeyFunction(t, c)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "ckey/start", Data: cancelData{ID: "a"}})[0]
 	waitUntilWaiting(t, c, runID)
@@ -90,10 +90,9 @@ func TestCancelOnWithWaitStepIDCancel0Resumes(t *testing.T) {
 // condition 0 still cancels the run afterwards.
 func TestCancelOnWithWaitStepIDCancel0TimesOut(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	cancelKeyFunction(t, c)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		cancelKeyFunction(t, c)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "ckey/start", Data: cancelData{ID: "b", Quick: true}})[0]
 	cancelKeyAwaitStep(t, c, runID, "cancel:0", "timed_out")
@@ -110,9 +109,9 @@ func TestCancelOnWithWaitStepIDCancel0TimesOut(t *testing.T) {
 func TestCancelOnLegacyRowWithWaitStepIDCancel0(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	cancelKeyFunction(t, c)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelKeyFunction(t, c)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "ckey/start", Data: cancelData{ID: "c", Reason: "ckey/gate"}})[0]
 	waitUntilWaiting(t, c, runID)

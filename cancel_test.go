@@ -29,18 +29,7 @@ type cancelData struct {
 // it. It fails if the run ends with another status first.
 func cancelUntilStatus(t *testing.T, c *flow.Client, runID string, want flow.RunStatus) *flow.Run {
 	t.Helper()
-	ctx := testCtx(t)
-	var run *flow.Run
-	require.Eventually(t, func() bool {
-		r, err := c.GetRun(ctx, runID)
-		require.NoError(t, err)
-		if r.Status != want {
-			require.False(t, r.Status.Ended(), "run %s ended as %s (%s) before reaching %s", runID, r.Status, r.Error, want)
-		}
-		run = r
-		return r.Status == want
-	}, 20*time.Second, 5*time.Millisecond, "run %s never reached status %s", runID, want)
-	return run
+	return flowtest.AwaitStatus(t, c, runID, want)
 }
 
 // cancelStatus returns a run's current status.
@@ -235,11 +224,12 @@ func cancelWaiter(t *testing.T, c *flow.Client, opts flow.FunctionOpts, event st
 func TestCancelRunSleeping(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-sleeper"}, "cancel/sleep", 300*time.Millisecond, &before, &after)
-	cancelMarkerFunction(t, c)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-sleeper"}, "cancel/sleep", 300*time.Millisecond, &before, &after)
+		cancelMarkerFunction(t, c)
+	})
 	ctx := testCtx(t)
 
 	runID := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "s"}})[0]
@@ -281,10 +271,11 @@ func TestCancelRunSleeping(t *testing.T) {
 func TestCancelRunWaiting(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after counter
-	cancelWaiter(t, c, flow.FunctionOpts{ID: "cancel-waiter"}, "cancel/wait", &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelWaiter(t, c, flow.FunctionOpts{ID: "cancel-waiter"}, "cancel/wait", &after)
+	})
 	ctx := testCtx(t)
 
 	runID := sendOne(t, c, flow.Event{Name: "cancel/wait", Data: cancelData{ID: "w"}})[0]
@@ -320,12 +311,11 @@ func TestCancelRunWaiting(t *testing.T) {
 
 func TestCancelRunEndedOrUnknown(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "cancel-done"}, flow.EventTrigger("cancel/done"),
-		func(ctx context.Context, in flow.Input[cancelData]) (any, error) { return "done", nil })
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "cancel-done"}, flow.EventTrigger("cancel/done"),
+			func(ctx context.Context, in flow.Input[cancelData]) (any, error) { return "done", nil })
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	run := awaitOnly(t, c, flow.Event{Name: "cancel/done"})
@@ -347,27 +337,29 @@ func TestCancelRunEndedOrUnknown(t *testing.T) {
 func TestCancelRunTxRollback(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-tx-sleeper"}, "cancel/tx-sleep", time.Minute, &before, &after)
 
 	started := make(chan string, 1)
 	release := make(chan struct{})
 	var stepCtxCancelled atomic.Bool
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "cancel-tx-step"}, flow.EventTrigger("cancel/tx-step"),
-		func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
-			return flow.Step(ctx, "block", func(ctx context.Context) (string, error) {
-				started <- in.RunID
-				select {
-				case <-release:
-				case <-ctx.Done():
-					stepCtxCancelled.Store(true)
-				}
-				return "released", nil
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-tx-sleeper"}, "cancel/tx-sleep", time.Minute, &before, &after)
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "cancel-tx-step"}, flow.EventTrigger("cancel/tx-step"),
+			func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
+				return flow.Step(ctx, "block", func(ctx context.Context) (string, error) {
+					started <- in.RunID
+					select {
+					case <-release:
+					case <-ctx.Done():
+						stepCtxCancelled.Store(true)
+					}
+					return "released", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
+	var err error
 	ctx := testCtx(t)
 
 	rollbackCancel := func(runID string) {
@@ -489,9 +481,11 @@ func (b *cancelBlocker) checkInterrupted(t *testing.T, c *flow.Client, pool *pgx
 func TestCancelRunDuringStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	b := newCancelBlocker(t, c, flow.FunctionOpts{ID: "cancel-blocker"}, "cancel/block")
-	start(t, c)
+	var b *cancelBlocker
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		b = newCancelBlocker(t, c, flow.FunctionOpts{ID: "cancel-blocker"}, "cancel/block")
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "cancel/block", Data: cancelData{ID: "b"}})[0]
 	b.awaitStarted(t, runID)
@@ -505,12 +499,14 @@ func TestCancelRunDuringStep(t *testing.T) {
 func TestCancelOnDuringStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	b := newCancelBlocker(t, c, flow.FunctionOpts{
-		ID:       "cancel-on-blocker",
-		CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.id"}},
-	}, "cancel/block")
-	start(t, c)
+	var b *cancelBlocker
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		b = newCancelBlocker(t, c, flow.FunctionOpts{
+			ID:       "cancel-on-blocker",
+			CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.id"}},
+		}, "cancel/block")
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "cancel/block", Data: cancelData{ID: "b"}})[0]
 	b.awaitStarted(t, runID)
@@ -533,13 +529,14 @@ func cancelSend(t *testing.T, c *flow.Client, ev flow.Event) string {
 func TestCancelOnMatch(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{
-		ID:       "cancel-on-match",
-		CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.id"}},
-	}, "cancel/sleep", time.Minute, &before, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{
+			ID:       "cancel-on-match",
+			CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.id"}},
+		}, "cancel/sleep", time.Minute, &before, &after)
+	})
 
 	runA := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "a"}})[0]
 	runB := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "b"}})[0]
@@ -579,13 +576,14 @@ func TestCancelOnMatchMissingIsNotRegistered(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	cfg, logs := loggedConfig()
-	c := newClient(t, pool, cfg)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{
-		ID:       "cancel-on-missing",
-		CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.reason"}},
-	}, "cancel/sleep", time.Minute, &before, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{
+			ID:       "cancel-on-missing",
+			CancelOn: []flow.CancelOn{{Event: "cancel/stop", Match: "data.reason"}},
+		}, "cancel/sleep", time.Minute, &before, &after)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "a"}})[0]
 	cancelUntilStatus(t, c, runID, flow.RunSleeping)
@@ -599,17 +597,17 @@ func TestCancelOnMatchMissingIsNotRegistered(t *testing.T) {
 
 func TestCancelOnIf(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{
-		ID: "cancel-on-if",
-		CancelOn: []flow.CancelOn{{
-			Event: "cancel/stop",
-			If:    `async.data.reason == "fraud" && async.data.id == event.data.id`,
-		}},
-	}, "cancel/sleep", time.Minute, &before, &after)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{
+			ID: "cancel-on-if",
+			CancelOn: []flow.CancelOn{{
+				Event: "cancel/stop",
+				If:    `async.data.reason == "fraud" && async.data.id == event.data.id`,
+			}},
+		}, "cancel/sleep", time.Minute, &before, &after)
+	})
 
 	runA := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "a"}})[0]
 	runB := sendOne(t, c, flow.Event{Name: "cancel/sleep", Data: cancelData{ID: "b"}})[0]
@@ -630,26 +628,26 @@ func TestCancelOnIf(t *testing.T) {
 func TestCancelOnTimeout(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	// Both functions wait for "cancel/proceed"; "cancel/stop" cancels them
-	// within their CancelOn timeout: 300ms for one, a minute for the other.
-	for _, f := range []struct {
-		id      string
-		timeout time.Duration
-	}{{"cancel-on-short", 300 * time.Millisecond}, {"cancel-on-long", time.Minute}} {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{
-			ID:       f.id,
-			CancelOn: []flow.CancelOn{{Event: "cancel/stop", Timeout: f.timeout}},
-		}, flow.EventTrigger("cancel/go"),
-			func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
-				if _, err := flow.WaitForEvent[cancelData](ctx, "proceed", flow.WaitOpts{Event: "cancel/proceed", Timeout: time.Minute}); err != nil {
-					return nil, err
-				}
-				return "done", nil
-			})
-		require.NoError(t, err)
-	}
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		// Both functions wait for "cancel/proceed"; "cancel/stop" cancels them
+		// within their CancelOn timeout: 300ms for one, a minute for the other.
+		for _, f := range []struct {
+			id      string
+			timeout time.Duration
+		}{{"cancel-on-short", 300 * time.Millisecond}, {"cancel-on-long", time.Minute}} {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{
+				ID:       f.id,
+				CancelOn: []flow.CancelOn{{Event: "cancel/stop", Timeout: f.timeout}},
+			}, flow.EventTrigger("cancel/go"),
+				func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
+					if _, err := flow.WaitForEvent[cancelData](ctx, "proceed", flow.WaitOpts{Event: "cancel/proceed", Timeout: time.Minute}); err != nil {
+						return nil, err
+					}
+					return "done", nil
+				})
+			require.NoError(t, err)
+		}
+	})
 	ctx := testCtx(t)
 
 	evID := cancelSend(t, c, flow.Event{Name: "cancel/go"})
@@ -787,11 +785,12 @@ func TestCancelOnInvalid(t *testing.T) {
 func TestCancelRunsByFunctionAndTime(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-bulk"}, "cancel/bulk", time.Minute, &before, &after)
-	cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-bulk-other"}, "cancel/bulk-other", time.Minute, &before, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-bulk"}, "cancel/bulk", time.Minute, &before, &after)
+		cancelSleeper(t, c, flow.FunctionOpts{ID: "cancel-bulk-other"}, "cancel/bulk-other", time.Minute, &before, &after)
+	})
 	ctx := testCtx(t)
 	dbNow := func() time.Time {
 		t.Helper()
@@ -855,10 +854,11 @@ func TestCancelRunsByFunctionAndTime(t *testing.T) {
 func TestCancelRaceWithWake(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after counter
-	cancelWaiter(t, c, flow.FunctionOpts{ID: "cancel-race"}, "cancel/race", &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelWaiter(t, c, flow.FunctionOpts{ID: "cancel-race"}, "cancel/race", &after)
+	})
 	ctx := testCtx(t)
 
 	outcomes := map[string]int{}

@@ -30,11 +30,7 @@ func twoWorkers(t *testing.T, define func(c *flow.Client)) (*flow.Client, *flow.
 		require.NoError(t, err)
 		t.Cleanup(p.Close)
 		pool = p
-		clients[i] = newClient(t, p, nil)
-		define(clients[i])
-	}
-	for _, c := range clients {
-		start(t, c)
+		clients[i] = flowtest.ClientOn(t, p, testConfig(), define)
 	}
 	return clients[0], clients[1], pool
 }
@@ -279,30 +275,30 @@ func TestConcurrencyKeyedLimits(t *testing.T) {
 // A sleeping or waiting run holds no slot; it takes one again to resume.
 func TestConcurrencySleepingRunsHoldNoSlot(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var resumed atomic.Int64
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sleepy", Concurrency: []flow.Concurrency{{Limit: 1}}},
-		flow.EventTrigger("sleepy/run"),
-		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
-			if in.Event.Data["wait"] == true {
-				if _, err := flow.WaitForEvent[map[string]any](ctx, "wait", flow.WaitOpts{Event: "sleepy/go", Timeout: time.Hour}); err != nil {
-					return nil, err
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sleepy", Concurrency: []flow.Concurrency{{Limit: 1}}},
+			flow.EventTrigger("sleepy/run"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				if in.Event.Data["wait"] == true {
+					if _, err := flow.WaitForEvent[map[string]any](ctx, "wait", flow.WaitOpts{Event: "sleepy/go", Timeout: time.Hour}); err != nil {
+						return nil, err
+					}
+					resumed.Add(1)
 				}
-				resumed.Add(1)
-			}
-			return "done", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return "done", nil
+			})
+		require.NoError(t, err)
+	})
 
 	waiting := sendOne(t, c, flow.Event{Name: "sleepy/run", Data: map[string]any{"wait": true}})[0]
-	require.Eventually(t, func() bool { return runStatus(t, c, waiting) == flow.RunWaiting }, 20*time.Second, 2*time.Millisecond)
+	flowtest.AwaitStatus(t, c, waiting, flow.RunWaiting)
 	// The waiting run holds no slot: another run of the function completes.
 	other := awaitOnly(t, c, flow.Event{Name: "sleepy/run"})
 	require.Equal(t, flow.RunCompleted, other.Status, other.Error)
 
-	_, err = c.Send(testCtx(t), flow.Event{Name: "sleepy/go"})
+	_, err := c.Send(testCtx(t), flow.Event{Name: "sleepy/go"})
 	require.NoError(t, err)
 	run, err := c.AwaitRun(testCtx(t), waiting)
 	require.NoError(t, err)
@@ -369,11 +365,10 @@ func TestConcurrencyCancelFreesSlot(t *testing.T) {
 func TestConcurrencyStartTimeoutWhileWaiting(t *testing.T) {
 	t.Parallel()
 	g := newGate()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	gatedFunction(c, g, flow.FunctionOpts{ID: "start-timeout", Concurrency: []flow.Concurrency{{Limit: 1}},
-		Timeouts: flow.Timeouts{Start: 300 * time.Millisecond}})
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		gatedFunction(c, g, flow.FunctionOpts{ID: "start-timeout", Concurrency: []flow.Concurrency{{Limit: 1}},
+			Timeouts: flow.Timeouts{Start: 300 * time.Millisecond}})
+	})
 	// The run that holds the slot has the same 300ms start timeout: on a
 	// loaded machine it may itself wait that long for a worker, and is then
 	// rightly cancelled before it starts. Send another until one holds it.
@@ -417,21 +412,21 @@ func TestConcurrencyAppliesToRerunsAndInvokes(t *testing.T) {
 	t.Parallel()
 	g := newGate()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	limited, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 1}}},
-		flow.EventTrigger("gated/run"),
-		func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
-			return flow.Step(ctx, "hold", func(ctx context.Context) (string, error) {
-				return in.Event.Data["Key"], g.enter(ctx, in.Event.Data["Key"])
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		limited, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 1}}},
+			flow.EventTrigger("gated/run"),
+			func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
+				return flow.Step(ctx, "hold", func(ctx context.Context) (string, error) {
+					return in.Event.Data["Key"], g.enter(ctx, in.Event.Data["Key"])
+				})
 			})
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "parent"}, flow.EventTrigger("parent/run"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Invoke[string](ctx, "child", limited, map[string]string{"Key": "child"}, flow.InvokeOpts{})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "parent"}, flow.EventTrigger("parent/run"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Invoke[string](ctx, "child", limited, map[string]string{"Key": "child"}, flow.InvokeOpts{})
+			})
+		require.NoError(t, err)
+	})
 
 	g.open("c0")
 	c0 := sendKeyed(t, c, "c0", "")
@@ -466,23 +461,23 @@ func TestConcurrencySuspendHandsSlotOn(t *testing.T) {
 	t.Parallel()
 	g := newGate()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "suspender", Concurrency: []flow.Concurrency{{Limit: 1}}},
-		flow.EventTrigger("gated/run"),
-		func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
-			key := in.Event.Data["Key"]
-			if _, err := flow.Step(ctx, "hold", func(ctx context.Context) (string, error) { return key, g.enter(ctx, key) }); err != nil {
-				return nil, err
-			}
-			if key == "a" {
-				if _, err := flow.WaitForEvent[any](ctx, "go", flow.WaitOpts{Event: "suspender/go", Timeout: time.Hour}); err != nil {
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "suspender", Concurrency: []flow.Concurrency{{Limit: 1}}},
+			flow.EventTrigger("gated/run"),
+			func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
+				key := in.Event.Data["Key"]
+				if _, err := flow.Step(ctx, "hold", func(ctx context.Context) (string, error) { return key, g.enter(ctx, key) }); err != nil {
 					return nil, err
 				}
-			}
-			return key, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				if key == "a" {
+					if _, err := flow.WaitForEvent[any](ctx, "go", flow.WaitOpts{Event: "suspender/go", Timeout: time.Hour}); err != nil {
+						return nil, err
+					}
+				}
+				return key, nil
+			})
+		require.NoError(t, err)
+	})
 	a := sendKeyed(t, c, "a", "")
 	g.waitEntered(t, 1)
 	b := sendKeyed(t, c, "b", "")

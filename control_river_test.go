@@ -50,9 +50,9 @@ func TestDebounceAfterRiverSchedulerPromotedJob(t *testing.T) {
 	t.Parallel()
 	const period = 2 * time.Second
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "debounced", Debounce: &flow.Debounce{Period: period}}, "doc/edited")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "debounced", Debounce: &flow.Debounce{Period: period}}, "doc/edited")
+	})
 
 	sendData(t, c, "doc/edited", map[string]any{"v": 1})
 	runID := runsOf(t, c, "debounced")[0].ID
@@ -91,10 +91,11 @@ func TestDebounceWithConcurrencyAfterRiverFetchedJob(t *testing.T) {
 func debounceAfterRiverFetchedJob(t *testing.T, opts flow.FunctionOpts) {
 	const period = 2 * time.Second
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	opts.ID, opts.Debounce = "debounced", &flow.Debounce{Period: period}
-	echoData(t, c, opts, "doc/edited")
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, opts, "doc/edited")
+	})
 	ctx := testCtx(t)
 
 	sendData(t, c, "doc/edited", map[string]any{"v": 1})
@@ -138,9 +139,9 @@ func TestDebounceBurstStartsOneRunAfterLastEvent(t *testing.T) {
 	t.Parallel()
 	const period = time.Second
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "debounced", Debounce: &flow.Debounce{Period: period}}, "doc/edited")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "debounced", Debounce: &flow.Debounce{Period: period}}, "doc/edited")
+	})
 
 	var last string
 	for i := range 13 {
@@ -164,9 +165,9 @@ func TestBatchFullAfterRiverSchedulerPromotedJob(t *testing.T) {
 	t.Parallel()
 	const timeout = time.Minute
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "batched", Batch: &flow.Batch{MaxSize: 3, Timeout: timeout}}, "row/added")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "batched", Batch: &flow.Batch{MaxSize: 3, Timeout: timeout}}, "row/added")
+	})
 
 	sendData(t, c, "row/added", map[string]any{"n": 0})
 	runID := runsOf(t, c, "batched")[0].ID
@@ -186,9 +187,9 @@ func TestBatchFullAfterRiverSchedulerPromotedJob(t *testing.T) {
 func TestThrottleWithPriorityAfterRiverScheduler(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "throttled", Throttle: &flow.Throttle{Limit: 1, Period: 2 * time.Second}, Priority: &flow.Priority{Run: "60"}}, "row/added")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "throttled", Throttle: &flow.Throttle{Limit: 1, Period: 2 * time.Second}, Priority: &flow.Priority{Run: "60"}}, "row/added")
+	})
 
 	sendData(t, c, "row/added", map[string]any{"n": 0})
 	sendData(t, c, "row/added", map[string]any{"n": 1})
@@ -214,28 +215,29 @@ func TestThrottleWithPriorityAfterRiverScheduler(t *testing.T) {
 func TestSlotWaiterAfterRiverSchedulerPromotedJob(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	release := make(chan struct{})
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 1}}}, flow.EventTrigger("row/added"),
-		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
-			return flow.Step(ctx, "work", func(ctx context.Context) (any, error) {
-				if in.Event.Data["hold"] == true {
-					select {
-					case <-release:
-					case <-ctx.Done():
-						return nil, ctx.Err()
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "limited", Concurrency: []flow.Concurrency{{Limit: 1}}}, flow.EventTrigger("row/added"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				return flow.Step(ctx, "work", func(ctx context.Context) (any, error) {
+					if in.Event.Data["hold"] == true {
+						select {
+						case <-release:
+						case <-ctx.Done():
+							return nil, ctx.Err()
+						}
 					}
-				}
-				return in.Event.Data, nil
+					return in.Event.Data, nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	sendData(t, c, "row/added", map[string]any{"hold": true})
 	first := runsOf(t, c, "limited")[0].ID
-	require.Eventually(t, func() bool { return runStatus(t, c, first) == flow.RunRunning }, 20*time.Second, 10*time.Millisecond)
+	flowtest.AwaitStatus(t, c, first, flow.RunRunning)
 	sendData(t, c, "row/added", map[string]any{"hold": false})
 	second := runsOf(t, c, "limited")[1].ID
 	require.Eventually(t, func() bool {

@@ -147,9 +147,9 @@ func TestRateLimitFromSenderOnlyProcess(t *testing.T) {
 	senderPool, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(senderPool.Close)
-	worker := newClient(t, workerPool, nil)
-	echoData(t, worker, flow.FunctionOpts{ID: "rated", RateLimit: &flow.RateLimit{Limit: 1, Period: time.Hour}}, "rate/e")
-	start(t, worker)
+	worker := flowtest.ClientOn(t, workerPool, testConfig(), func(worker *flow.Client) {
+		echoData(t, worker, flow.FunctionOpts{ID: "rated", RateLimit: &flow.RateLimit{Limit: 1, Period: time.Hour}}, "rate/e")
+	})
 	sender := newClient(t, senderPool, nil) // defines nothing, never started
 	sendData(t, sender, "rate/e", map[string]any{"n": 0})
 	sendData(t, sender, "rate/e", map[string]any{"n": 1})
@@ -219,9 +219,9 @@ func TestDebounceRunsOnceWithLastEvent(t *testing.T) {
 func TestDebounceTimeoutCapsDelay(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "capped", Debounce: &flow.Debounce{Period: time.Hour, Timeout: 300 * time.Millisecond}}, "doc/edited")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "capped", Debounce: &flow.Debounce{Period: time.Hour, Timeout: 300 * time.Millisecond}}, "doc/edited")
+	})
 	sendData(t, c, "doc/edited", map[string]any{"v": 1})
 	sendData(t, c, "doc/edited", map[string]any{"v": 2})
 	runs := awaitAll(t, c, "capped") // a Period of an hour would outlast the test
@@ -258,9 +258,9 @@ func TestBatchStartsWhenFull(t *testing.T) {
 func TestBatchStartsAtTimeout(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "batched", Batch: &flow.Batch{MaxSize: 10, Timeout: 300 * time.Millisecond}}, "row/added")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "batched", Batch: &flow.Batch{MaxSize: 10, Timeout: 300 * time.Millisecond}}, "row/added")
+	})
 	sendData(t, c, "row/added", map[string]any{"n": 0})
 	sendData(t, c, "row/added", map[string]any{"n": 1})
 	runs := awaitAll(t, c, "batched")
@@ -339,9 +339,9 @@ func TestPriorityJumpsTheQueue(t *testing.T) {
 func TestPriorityNegativeDelays(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "later", Priority: &flow.Priority{Run: "-1"}}, "later/e")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "later", Priority: &flow.Priority{Run: "-1"}}, "later/e")
+	})
 	sendData(t, c, "later/e", nil)
 	runs := awaitAll(t, c, "later")
 	require.Equal(t, flow.RunCompleted, runs[0].Status, runs[0].Error)
@@ -406,7 +406,7 @@ func TestSingletonCancelWhileStepExecutes(t *testing.T) {
 	ctx := testCtx(t)
 	sendData(t, a, "single/e", map[string]any{"block": true})
 	old := runsOf(t, a, "single")[0].ID
-	require.Eventually(t, func() bool { return runStatus(t, a, old) == flow.RunRunning }, 20*time.Second, 2*time.Millisecond)
+	flowtest.AwaitStatus(t, a, old, flow.RunRunning)
 	sendData(t, b, "single/e", map[string]any{"block": false})
 
 	run, err := a.AwaitRun(ctx, old)
@@ -467,13 +467,13 @@ func TestFlowControlValidation(t *testing.T) {
 func TestFlowControlListed(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "listed",
-		Concurrency: []flow.Concurrency{{Limit: 5}, {Limit: 1, Key: "event.data.account"}},
-		Throttle:    &flow.Throttle{Limit: 10, Period: time.Minute, Burst: 2},
-		Singleton:   &flow.Singleton{Mode: flow.SingletonCancel, Key: "event.data.user"},
-	}, "listed/e")
-	start(t, c)
+	flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "listed",
+			Concurrency: []flow.Concurrency{{Limit: 5}, {Limit: 1, Key: "event.data.account"}},
+			Throttle:    &flow.Throttle{Limit: 10, Period: time.Minute, Burst: 2},
+			Singleton:   &flow.Singleton{Mode: flow.SingletonCancel, Key: "event.data.user"},
+		}, "listed/e")
+	})
 	other := newClient(t, pool, nil) // defines nothing
 	fns, err := other.ListFunctions(testCtx(t))
 	require.NoError(t, err)
@@ -492,10 +492,10 @@ func TestFlowControlListed(t *testing.T) {
 func TestFlowControlStateExpires(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	echoData(t, c, flow.FunctionOpts{ID: "once", Idempotency: "event.data.id"}, "once/e")
-	echoData(t, c, flow.FunctionOpts{ID: "rated", RateLimit: &flow.RateLimit{Limit: 1, Period: time.Hour}}, "rated/e")
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		echoData(t, c, flow.FunctionOpts{ID: "once", Idempotency: "event.data.id"}, "once/e")
+		echoData(t, c, flow.FunctionOpts{ID: "rated", RateLimit: &flow.RateLimit{Limit: 1, Period: time.Hour}}, "rated/e")
+	})
 	ctx := testCtx(t)
 	sendData(t, c, "once/e", map[string]any{"id": 1})
 	sendData(t, c, "rated/e", nil)
@@ -529,12 +529,11 @@ func TestFlowControlStateExpires(t *testing.T) {
 func TestPriorityOrdersTheQueue(t *testing.T) {
 	t.Parallel()
 	g := newGate()
-	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.Workers = 1
-	c := newClient(t, pool, cfg)
-	gatedFunction(c, g, flow.FunctionOpts{ID: "queued", Priority: &flow.Priority{Run: "event.data.Account == 'vip' ? 60 : 0"}})
-	start(t, c)
+	c := flowtest.Client(t, cfg, func(c *flow.Client) {
+		gatedFunction(c, g, flow.FunctionOpts{ID: "queued", Priority: &flow.Priority{Run: "event.data.Account == 'vip' ? 60 : 0"}})
+	})
 	sendKeyed(t, c, "first", "")
 	g.waitEntered(t, 1)
 	sendKeyed(t, c, "low1", "")

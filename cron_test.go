@@ -13,14 +13,14 @@ import (
 
 func TestCronTriggerStartsRuns(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "tick"}, flow.CronTrigger("@every 1s"),
-		func(ctx context.Context, in flow.Input[flow.ScheduledTimer]) (any, error) {
-			return in.Event.Name + " " + in.Event.Data.Cron, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "tick"}, flow.CronTrigger("@every 1s"),
+			func(ctx context.Context, in flow.Input[flow.ScheduledTimer]) (any, error) {
+				return in.Event.Name + " " + in.Event.Data.Cron, nil
+			})
+		require.NoError(t, err)
+	})
+	var err error
 
 	ctx := testCtx(t)
 	var runs []*flow.Run

@@ -68,17 +68,17 @@ func eventsAwaitOutput(t *testing.T, c *flow.Client, runID, want string) *flow.R
 
 func TestEventsSendStartsMatchingRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	type in struct{ User string }
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "welcome"}, flow.EventTrigger("user/signed.up"),
-		func(ctx context.Context, input flow.Input[in]) (any, error) {
-			return "welcome " + input.Event.Data.User + " via " + input.Event.Name, nil
-		})
-	require.NoError(t, err)
 	var other atomic.Int64
-	eventsEcho(t, c, "other", flow.EventTrigger("user/signed.out"), &other)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "welcome"}, flow.EventTrigger("user/signed.up"),
+			func(ctx context.Context, input flow.Input[in]) (any, error) {
+				return "welcome " + input.Event.Data.User + " via " + input.Event.Name, nil
+			})
+		require.NoError(t, err)
+		eventsEcho(t, c, "other", flow.EventTrigger("user/signed.out"), &other)
+	})
 
 	ctx := testCtx(t)
 	ids, err := c.Send(ctx, flow.Event{Name: "user/signed.up", Data: in{User: "ann"}})
@@ -97,12 +97,12 @@ func TestEventsSendStartsMatchingRun(t *testing.T) {
 
 func TestEventsFanOut(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var n1, n2 atomic.Int64
-	eventsEcho(t, c, "fan-one", flow.EventTrigger("order/placed"), &n1)
-	eventsEcho(t, c, "fan-two", flow.EventTrigger("order/placed"), &n2)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "fan-one", flow.EventTrigger("order/placed"), &n1)
+		eventsEcho(t, c, "fan-two", flow.EventTrigger("order/placed"), &n2)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/placed", Data: map[string]any{"id": 1}})
 	require.Len(t, runIDs, 2, "both functions on the event start a run")
@@ -118,11 +118,10 @@ func TestEventsFanOut(t *testing.T) {
 
 func TestEventsPrefixWildcard(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	eventsEcho(t, c, "billing-all", flow.EventTrigger("billing/*"), nil)
-	eventsEcho(t, c, "user-all", flow.EventTrigger("user.*"), nil)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "billing-all", flow.EventTrigger("billing/*"), nil)
+		eventsEcho(t, c, "user-all", flow.EventTrigger("user.*"), nil)
+	})
 
 	for _, name := range []string{"billing/paid", "billing/refund.issued"} {
 		runIDs := sendOne(t, c, flow.Event{Name: name})
@@ -143,15 +142,15 @@ func TestEventsPrefixWildcard(t *testing.T) {
 
 func TestEventsMultipleTriggers(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var n atomic.Int64
-	eventsEcho(t, c, "multi", flow.Triggers(
-		flow.EventTrigger("shop/cart.abandoned"),
-		flow.EventTrigger("shop/checkout.failed"),
-		flow.EventTrigger("promo/*"),
-	), &n)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "multi", flow.Triggers(
+			flow.EventTrigger("shop/cart.abandoned"),
+			flow.EventTrigger("shop/checkout.failed"),
+			flow.EventTrigger("promo/*"),
+		), &n)
+	})
 
 	for _, name := range []string{"shop/cart.abandoned", "shop/checkout.failed", "promo/spring"} {
 		runIDs := sendOne(t, c, flow.Event{Name: name})
@@ -167,10 +166,11 @@ func TestEventsMultipleTriggers(t *testing.T) {
 func TestEventsNoMatchingFunctionIsStored(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var n atomic.Int64
-	eventsEcho(t, c, "listener", flow.EventTrigger("someone/listens"), &n)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "listener", flow.EventTrigger("someone/listens"), &n)
+	})
 
 	ctx := testCtx(t)
 	ts := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -199,11 +199,12 @@ func TestEventsNoMatchingFunctionIsStored(t *testing.T) {
 func TestEventsSendTxRollback(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counted, marker atomic.Int64
-	eventsEcho(t, c, "counted", flow.EventTrigger("tx/event"), &counted)
-	eventsEcho(t, c, "marker", flow.EventTrigger("tx/marker"), &marker)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "counted", flow.EventTrigger("tx/event"), &counted)
+		eventsEcho(t, c, "marker", flow.EventTrigger("tx/marker"), &marker)
+	})
 
 	ctx := testCtx(t)
 	tx, err := pool.Begin(ctx)
@@ -233,10 +234,11 @@ func TestEventsSendTxRollback(t *testing.T) {
 func TestEventsSendTxCommit(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counted atomic.Int64
-	eventsEcho(t, c, "counted", flow.EventTrigger("tx/event"), &counted)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "counted", flow.EventTrigger("tx/event"), &counted)
+	})
 
 	ctx := testCtx(t)
 	tx, err := pool.Begin(ctx)
@@ -268,21 +270,22 @@ func TestEventsSendTxWithAppRow(t *testing.T) {
 	_, err := pool.Exec(ctx, "CREATE TABLE app_order (id int PRIMARY KEY, status text NOT NULL)")
 	require.NoError(t, err)
 
-	c := newClient(t, pool, nil)
 	type orderEvent struct{ OrderID int }
 	var executions atomic.Int64
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "ship"}, flow.EventTrigger("order/created"),
-		func(ctx context.Context, in flow.Input[orderEvent]) (any, error) {
-			executions.Add(1)
-			// The run sees the order row committed with its event.
-			return flow.Step(ctx, "read-order", func(ctx context.Context) (string, error) {
-				var status string
-				err := pool.QueryRow(ctx, "SELECT status FROM app_order WHERE id = $1", in.Event.Data.OrderID).Scan(&status)
-				return status, err
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "ship"}, flow.EventTrigger("order/created"),
+			func(ctx context.Context, in flow.Input[orderEvent]) (any, error) {
+				executions.Add(1)
+				// The run sees the order row committed with its event.
+				return flow.Step(ctx, "read-order", func(ctx context.Context) (string, error) {
+					var status string
+					err := pool.QueryRow(ctx, "SELECT status FROM app_order WHERE id = $1", in.Event.Data.OrderID).Scan(&status)
+					return status, err
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	placeOrder := func(id int) (string, pgx.Tx) {
 		tx, err := pool.Begin(ctx)
@@ -330,10 +333,11 @@ func TestEventsSendTxWithAppRow(t *testing.T) {
 func TestEventsDedupe(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var n atomic.Int64
-	eventsEcho(t, c, "dedupe", flow.EventTrigger("dedupe/e"), &n)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "dedupe", flow.EventTrigger("dedupe/e"), &n)
+	})
 
 	ctx := testCtx(t)
 	first, err := c.Send(ctx, flow.Event{ID: "k1", Name: "dedupe/e", Data: map[string]any{"try": 1}})
@@ -371,9 +375,9 @@ func TestEventsDedupe(t *testing.T) {
 func TestEventsDedupeConcurrentSends(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	eventsEcho(t, c, "dedupe", flow.EventTrigger("dedupe/e"), nil)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "dedupe", flow.EventTrigger("dedupe/e"), nil)
+	})
 	ctx := testCtx(t)
 
 	// Racing goroutines, each sending every ID once in its own transaction.
@@ -414,9 +418,9 @@ func TestEventsDedupeConcurrentSends(t *testing.T) {
 func TestEventsDedupeOverlappingTransactions(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	eventsEcho(t, c, "dedupe", flow.EventTrigger("dedupe/e"), nil)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		eventsEcho(t, c, "dedupe", flow.EventTrigger("dedupe/e"), nil)
+	})
 	ctx := testCtx(t)
 
 	tx1, err := pool.Begin(ctx)
@@ -474,16 +478,17 @@ func TestEventsSenderOnlyClient(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(senderPool.Close)
 
-	worker := newClient(t, workerPool, nil)
 	var n atomic.Int64
 	type in struct{ X int }
-	_, err = flow.CreateFunction(worker, flow.FunctionOpts{ID: "remote"}, flow.EventTrigger("remote/job"),
-		func(ctx context.Context, input flow.Input[in]) (any, error) {
-			n.Add(1)
-			return input.Event.Data.X * 2, nil
-		})
-	require.NoError(t, err)
-	start(t, worker)
+
+	flowtest.ClientOn(t, workerPool, testConfig(), func(worker *flow.Client) {
+		_, err = flow.CreateFunction(worker, flow.FunctionOpts{ID: "remote"}, flow.EventTrigger("remote/job"),
+			func(ctx context.Context, input flow.Input[in]) (any, error) {
+				n.Add(1)
+				return input.Event.Data.X * 2, nil
+			})
+		require.NoError(t, err)
+	})
 
 	sender := newClient(t, senderPool, nil) // no functions, never started
 	ids, err := sender.Send(ctx, flow.Event{Name: "remote/job", Data: in{X: 21}})
@@ -507,9 +512,9 @@ func TestEventsInvalidRejected(t *testing.T) {
 	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.MaxEventBytes = 200
-	c := newClient(t, pool, cfg)
-	eventsEcho(t, c, "valid", flow.EventTrigger("valid/e"), nil)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		eventsEcho(t, c, "valid", flow.EventTrigger("valid/e"), nil)
+	})
 
 	type withChan struct{ C chan int }
 	cases := []struct {

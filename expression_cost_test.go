@@ -71,10 +71,10 @@ func loggedConfig() (*flow.Config, *logBuffer) {
 func TestExpressionCostTriggerIfFailsSendAndStoresNothing(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	exprEchoFunction(t, c, "quadratic-if", flow.EventTrigger("cost/list").If(quadratic))
-	exprEchoFunction(t, c, "plain", flow.EventTrigger("cost/list"))
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		exprEchoFunction(t, c, "quadratic-if", flow.EventTrigger("cost/list").If(quadratic))
+		exprEchoFunction(t, c, "plain", flow.EventTrigger("cost/list"))
+	})
 	ctx := testCtx(t)
 
 	// Small lists pass.
@@ -119,9 +119,9 @@ func TestExpressionCostTriggerIfFailsSendAndStoresNothing(t *testing.T) {
 func TestExpressionCostLimitIsConfigurable(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	worker := newClient(t, pool, nil)
-	exprEchoFunction(t, worker, "any-big", flow.EventTrigger("cost/any").If(`event.data.l.exists(x, x > 0)`))
-	start(t, worker)
+	worker := flowtest.ClientOn(t, pool, testConfig(), func(worker *flow.Client) {
+		exprEchoFunction(t, worker, "any-big", flow.EventTrigger("cost/any").If(`event.data.l.exists(x, x > 0)`))
+	})
 
 	// 200 items cost about 1,200: within the default, over a limit of 500.
 	fns, _ := exprRunsOf(t, worker, worker, flow.Event{Name: "cost/any", Data: map[string]any{"l": append(make([]int, 199), 1)}})
@@ -143,7 +143,6 @@ func TestExpressionCostLimitIsConfigurable(t *testing.T) {
 func TestExpressionCostFlowControlKeyFailsSend(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	key := `string(` + quadratic + `)`
 	cases := []struct {
 		place string
@@ -159,13 +158,15 @@ func TestExpressionCostFlowControlKeyFailsSend(t *testing.T) {
 		{"Idempotency", flow.FunctionOpts{Idempotency: key}},
 		{"Singleton.Key", flow.FunctionOpts{Singleton: &flow.Singleton{Key: key, Mode: flow.SingletonSkip}}},
 	}
-	for i, tc := range cases {
-		tc.opts.ID = fmt.Sprintf("key-%d", i)
-		_, err := flow.CreateFunction(c, tc.opts, flow.EventTrigger(fmt.Sprintf("cost/key-%d", i)),
-			func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil })
-		require.NoError(t, err, tc.place)
-	}
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		for i, tc := range cases {
+			tc.opts.ID = fmt.Sprintf("key-%d", i)
+			_, err := flow.CreateFunction(c, tc.opts, flow.EventTrigger(fmt.Sprintf("cost/key-%d", i)),
+				func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil })
+			require.NoError(t, err, tc.place)
+		}
+	})
 	for i, tc := range cases {
 		name := fmt.Sprintf("cost/key-%d", i)
 		_, err := c.Send(testCtx(t), flow.Event{Name: name, Data: costList(3000)})
@@ -185,28 +186,27 @@ func TestExpressionCostFlowControlKeyFailsSend(t *testing.T) {
 // still get the event.
 func TestExpressionCostWaitIfFailsTheWaitNotTheSender(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
 	cfg, logs := loggedConfig()
-	c := newClient(t, pool, cfg)
-	waiter := func(id, cond string) {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: id}, flow.EventTrigger("cost/start"),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				_, err := flow.WaitForEvent[json.RawMessage](ctx, "wait-list", flow.WaitOpts{Event: "cost/list", If: cond, Timeout: time.Hour})
-				if errors.Is(err, flow.ErrExpressionCost) {
-					var se *flow.StepError
-					require.True(t, errors.As(err, &se))
-					return "cost: " + se.StepID, nil
-				}
-				if err != nil {
-					return nil, err
-				}
-				return "matched", nil
-			})
-		require.NoError(t, err)
-	}
-	waiter("wait-quadratic", strings.ReplaceAll(quadratic, "event.", "async."))
-	waiter("wait-plain", `size(async.data.l) > 0`)
-	start(t, c)
+	c := flowtest.Client(t, cfg, func(c *flow.Client) {
+		waiter := func(id, cond string) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: id}, flow.EventTrigger("cost/start"),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					_, err := flow.WaitForEvent[json.RawMessage](ctx, "wait-list", flow.WaitOpts{Event: "cost/list", If: cond, Timeout: time.Hour})
+					if errors.Is(err, flow.ErrExpressionCost) {
+						var se *flow.StepError
+						require.True(t, errors.As(err, &se))
+						return "cost: " + se.StepID, nil
+					}
+					if err != nil {
+						return nil, err
+					}
+					return "matched", nil
+				})
+			require.NoError(t, err)
+		}
+		waiter("wait-quadratic", strings.ReplaceAll(quadratic, "event.", "async."))
+		waiter("wait-plain", `size(async.data.l) > 0`)
+	})
 
 	runs := sendOne(t, c, flow.Event{Name: "cost/start"})
 	require.Len(t, runs, 2)
@@ -240,13 +240,14 @@ func TestExpressionCostCancelOnIfDoesNotCancel(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	cfg, logs := loggedConfig()
-	c := newClient(t, pool, cfg)
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{
-		ID:       "cancel-quadratic",
-		CancelOn: []flow.CancelOn{{Event: "cost/list", If: strings.ReplaceAll(quadratic, "event.", "async.")}},
-	}, "cost/sleep", time.Hour, &before, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{
+			ID:       "cancel-quadratic",
+			CancelOn: []flow.CancelOn{{Event: "cost/list", If: strings.ReplaceAll(quadratic, "event.", "async.")}},
+		}, "cost/sleep", time.Hour, &before, &after)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "cost/sleep", Data: cancelData{ID: "a"}})[0]
 	cancelUntilStatus(t, c, runID, flow.RunSleeping)
@@ -263,17 +264,16 @@ func TestExpressionCostCancelOnIfDoesNotCancel(t *testing.T) {
 // A wait's If is also bounded where it looks back at stored events.
 func TestExpressionCostLookbackIfFailsTheWait(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lookback-quadratic"}, flow.EventTrigger("cost/go"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.WaitForEvent[json.RawMessage](ctx, "look", flow.WaitOpts{
-				Event: "cost/early", If: strings.ReplaceAll(quadratic, "event.", "async."), Timeout: time.Hour, Lookback: time.Hour,
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lookback-quadratic"}, flow.EventTrigger("cost/go"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.WaitForEvent[json.RawMessage](ctx, "look", flow.WaitOpts{
+					Event: "cost/early", If: strings.ReplaceAll(quadratic, "event.", "async."), Timeout: time.Hour, Lookback: time.Hour,
+				})
+				return nil, err
 			})
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	cancelSend(t, c, flow.Event{Name: "cost/early", Data: costList(3000)})
 	run := awaitOnly(t, c, flow.Event{Name: "cost/go"})
@@ -286,35 +286,35 @@ func TestExpressionCostLookbackIfFailsTheWait(t *testing.T) {
 
 func TestExpressionNonBoolConditionIsRefused(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	handler := func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil }
 
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "str-if"}, flow.EventTrigger("x/y").If(`event.data.x + "a"`), handler)
-	require.ErrorIs(t, err, flow.ErrInvalidFunction)
-	require.ErrorContains(t, err, `a condition must be a bool, but its type is string`)
-	require.ErrorContains(t, err, `event trigger "x/y": If`)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
 
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "int-cancel", CancelOn: []flow.CancelOn{{Event: "x/z", If: `1 + 2`}}},
-		flow.EventTrigger("x/y"), handler)
-	require.ErrorIs(t, err, flow.ErrInvalidFunction)
-	require.ErrorContains(t, err, `CancelOn[0].If`)
-	require.ErrorContains(t, err, `its type is int`)
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "str-if"}, flow.EventTrigger("x/y").If(`event.data.x + "a"`), handler)
+		require.ErrorIs(t, err, flow.ErrInvalidFunction)
+		require.ErrorContains(t, err, `a condition must be a bool, but its type is string`)
+		require.ErrorContains(t, err, `event trigger "x/y": If`)
 
-	// Conditions from JSON (dyn) are fine here, and key expressions may be
-	// of any type.
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "dyn-if", Idempotency: `event.data.x + "a"`}, flow.EventTrigger("x/y").If(`event.data.flag`), handler)
-	require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "int-cancel", CancelOn: []flow.CancelOn{{Event: "x/z", If: `1 + 2`}}},
+			flow.EventTrigger("x/y"), handler)
+		require.ErrorIs(t, err, flow.ErrInvalidFunction)
+		require.ErrorContains(t, err, `CancelOn[0].If`)
+		require.ErrorContains(t, err, `its type is int`)
 
-	// A wait's If is checked when WaitForEvent is called: the step fails,
-	// without retries.
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "str-wait", Retries: flow.Ptr(3)}, flow.EventTrigger("x/wait"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.WaitForEvent[any](ctx, "w", flow.WaitOpts{Event: "x/y", If: `async.data.x + "a"`, Timeout: time.Minute})
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+		// Conditions from JSON (dyn) are fine here, and key expressions may be
+		// of any type.
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "dyn-if", Idempotency: `event.data.x + "a"`}, flow.EventTrigger("x/y").If(`event.data.flag`), handler)
+		require.NoError(t, err)
+
+		// A wait's If is checked when WaitForEvent is called: the step fails,
+		// without retries.
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "str-wait", Retries: flow.Ptr(3)}, flow.EventTrigger("x/wait"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.WaitForEvent[any](ctx, "w", flow.WaitOpts{Event: "x/y", If: `async.data.x + "a"`, Timeout: time.Minute})
+				return nil, err
+			})
+		require.NoError(t, err)
+	})
 	run := awaitOnly(t, c, flow.Event{Name: "x/wait"})
 	require.Equal(t, flow.RunFailed, run.Status)
 	require.Contains(t, run.Error, `WaitForEvent "w": If`)
@@ -326,11 +326,10 @@ func TestExpressionNonBoolConditionIsRefused(t *testing.T) {
 // with a warning that names the expression.
 func TestExpressionDynNonBoolIsNoMatchWithWarning(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
 	cfg, logs := loggedConfig()
-	c := newClient(t, pool, cfg)
-	exprEchoFunction(t, c, "flagged", flow.EventTrigger("flag/set").If(`event.data.flag`))
-	start(t, c)
+	c := flowtest.Client(t, cfg, func(c *flow.Client) {
+		exprEchoFunction(t, c, "flagged", flow.EventTrigger("flag/set").If(`event.data.flag`))
+	})
 
 	fns, _ := exprRunsOf(t, c, c, flow.Event{Name: "flag/set", Data: map[string]any{"flag": true}})
 	require.Equal(t, []string{"flagged"}, fns)
@@ -346,16 +345,16 @@ func TestExpressionDynNonBoolIsNoMatchWithWarning(t *testing.T) {
 func TestExpressionCostInvokedRunKeyFailsInvoke(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child-keyed", Concurrency: []flow.Concurrency{{Limit: 1, Key: `string(` + quadratic + `)`}}},
-		flow.Triggers(), func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "parent-invokes"}, flow.EventTrigger("cost/invoke"),
-		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
-			return flow.Invoke[string](ctx, "call", child, in.Event.Data, flow.InvokeOpts{})
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child-keyed", Concurrency: []flow.Concurrency{{Limit: 1, Key: `string(` + quadratic + `)`}}},
+			flow.Triggers(), func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "parent-invokes"}, flow.EventTrigger("cost/invoke"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				return flow.Invoke[string](ctx, "call", child, in.Event.Data, flow.InvokeOpts{})
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "cost/invoke", Data: costList(3)})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)

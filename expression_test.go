@@ -57,16 +57,15 @@ func exprAwaitAll(t *testing.T, c *flow.Client, runIDs []string) {
 
 func TestExpressionTriggerIfFiltersEvents(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	exprEchoFunction(t, c, "pro-only", flow.EventTrigger("acct/upgraded").If(`event.data.plan == "pro"`))
-	exprEchoFunction(t, c, "big-payment", flow.EventTrigger("pay/made").If(`event.data.amount > 100`))
-	exprEchoFunction(t, c, "missing-is-null", flow.EventTrigger("probe/sent").If(`event.data.missing == null`))
-	exprEchoFunction(t, c, "missing-gt", flow.EventTrigger("probe/sent").If(`event.data.missing > 3`))
-	exprEchoFunction(t, c, "bad-path", flow.EventTrigger("probe/sent").If(`event.data.name.x == 1`))
-	exprEchoFunction(t, c, "by-name", flow.EventTrigger("shop/*").If(`event.name != "shop/ignored" && event.id != ""`))
-	exprEchoFunction(t, c, "string-fn", flow.EventTrigger("user/joined").If(`event.data.email.endsWith("@acme.com")`))
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		exprEchoFunction(t, c, "pro-only", flow.EventTrigger("acct/upgraded").If(`event.data.plan == "pro"`))
+		exprEchoFunction(t, c, "big-payment", flow.EventTrigger("pay/made").If(`event.data.amount > 100`))
+		exprEchoFunction(t, c, "missing-is-null", flow.EventTrigger("probe/sent").If(`event.data.missing == null`))
+		exprEchoFunction(t, c, "missing-gt", flow.EventTrigger("probe/sent").If(`event.data.missing > 3`))
+		exprEchoFunction(t, c, "bad-path", flow.EventTrigger("probe/sent").If(`event.data.name.x == 1`))
+		exprEchoFunction(t, c, "by-name", flow.EventTrigger("shop/*").If(`event.name != "shop/ignored" && event.id != ""`))
+		exprEchoFunction(t, c, "string-fn", flow.EventTrigger("user/joined").If(`event.data.email.endsWith("@acme.com")`))
+	})
 
 	cases := []struct {
 		ev   flow.Event
@@ -125,19 +124,19 @@ func exprCheckRuns(t *testing.T, c *flow.Client, ev flow.Event, want ...string) 
 // several passing start ONE run.
 func TestExpressionSeveralTriggersStartOneRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var calls atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lead"}, flow.Triggers(
-		flow.EventTrigger("lead/*").If(`event.data.score >= 50`),
-		flow.EventTrigger("lead/new").If(`event.data.vip == true`),
-		flow.EventTrigger("lead/vip"),
-	), func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
-		calls.Add(1)
-		return in.Event.Name, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lead"}, flow.Triggers(
+			flow.EventTrigger("lead/*").If(`event.data.score >= 50`),
+			flow.EventTrigger("lead/new").If(`event.data.vip == true`),
+			flow.EventTrigger("lead/vip"),
+		), func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
+			calls.Add(1)
+			return in.Event.Name, nil
+		})
+		require.NoError(t, err)
 	})
-	require.NoError(t, err)
-	start(t, c)
 
 	var all []string
 	all = append(all, exprCheckRuns(t, c, flow.Event{Name: "lead/new", Data: map[string]any{"score": 80, "vip": true}}, "lead")...) // both pass
@@ -155,13 +154,12 @@ func TestExpressionSeveralTriggersStartOneRun(t *testing.T) {
 // conditions: either passing starts the run (one run when both pass).
 func TestExpressionSameNameTriggersDifferentConditions(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	exprEchoFunction(t, c, "lead", flow.Triggers(
-		flow.EventTrigger("lead/new").If(`event.data.score >= 50`),
-		flow.EventTrigger("lead/new").If(`event.data.vip == true`),
-	))
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		exprEchoFunction(t, c, "lead", flow.Triggers(
+			flow.EventTrigger("lead/new").If(`event.data.score >= 50`),
+			flow.EventTrigger("lead/new").If(`event.data.vip == true`),
+		))
+	})
 
 	var all []string
 	all = append(all, exprCheckRuns(t, c, flow.Event{Name: "lead/new", Data: map[string]any{"score": 80, "vip": true}}, "lead")...)
@@ -175,13 +173,12 @@ func TestExpressionSameNameTriggersDifferentConditions(t *testing.T) {
 // unconditional one starts a run whatever the condition says.
 func TestExpressionSameNameConditionalAndPlainTrigger(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	exprEchoFunction(t, c, "mixed", flow.Triggers(
-		flow.EventTrigger("mix/e").If(`event.data.a == 1`),
-		flow.EventTrigger("mix/e"),
-	))
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		exprEchoFunction(t, c, "mixed", flow.Triggers(
+			flow.EventTrigger("mix/e").If(`event.data.a == 1`),
+			flow.EventTrigger("mix/e"),
+		))
+	})
 
 	var all []string
 	all = append(all, exprCheckRuns(t, c, flow.Event{Name: "mix/e", Data: map[string]any{"a": 1}}, "mixed")...)
@@ -192,10 +189,9 @@ func TestExpressionSameNameConditionalAndPlainTrigger(t *testing.T) {
 // A condition written over several lines is one expression.
 func TestExpressionMultiLineTriggerIf(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	exprEchoFunction(t, c, "multi-line", flow.EventTrigger("ml/e").If("event.data.a == 1 &&\n  event.data.b == 2"))
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		exprEchoFunction(t, c, "multi-line", flow.EventTrigger("ml/e").If("event.data.a == 1 &&\n  event.data.b == 2"))
+	})
 
 	exprCheckRuns(t, c, flow.Event{Name: "ml/e", Data: map[string]any{"a": 2, "b": 2}}) // only the second line holds
 	exprCheckRuns(t, c, flow.Event{Name: "ml/e", Data: map[string]any{"a": 1, "b": 3}})
@@ -207,9 +203,9 @@ func TestExpressionMultiLineTriggerIf(t *testing.T) {
 func TestExpressionTriggerIfEvaluatedBySenderOnlyClient(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	worker := newClient(t, pool, nil)
-	exprEchoFunction(t, worker, "pro-only", flow.EventTrigger("acct/upgraded").If(`event.data.plan == "pro" && event.data.seats > 2`))
-	start(t, worker)
+	worker := flowtest.ClientOn(t, pool, testConfig(), func(worker *flow.Client) {
+		exprEchoFunction(t, worker, "pro-only", flow.EventTrigger("acct/upgraded").If(`event.data.plan == "pro" && event.data.seats > 2`))
+	})
 
 	sender := newClient(t, pool, nil) // never started, no functions
 	fns, runIDs := exprRunsOf(t, sender, worker, flow.Event{Name: "acct/upgraded", Data: map[string]any{"plan": "pro", "seats": 3}})
@@ -268,20 +264,19 @@ func TestExpressionBadTriggerIfIsCreateFunctionError(t *testing.T) {
 // (event): only the event satisfying it, for the right invoice, resumes.
 func TestExpressionWaitIfPicksMatchingEvent(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-if"}, flow.EventTrigger("invoice/opened"),
-		func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
-			ev, err := flow.WaitForEvent[json.RawMessage](ctx, "wait-pay", flow.WaitOpts{
-				Event: "pay/received", Match: "data.invoice", If: `async.data.amount > event.data.min`, Timeout: time.Minute,
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-if"}, flow.EventTrigger("invoice/opened"),
+			func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
+				ev, err := flow.WaitForEvent[json.RawMessage](ctx, "wait-pay", flow.WaitOpts{
+					Event: "pay/received", Match: "data.invoice", If: `async.data.amount > event.data.min`, Timeout: time.Minute,
+				})
+				if err != nil {
+					return nil, err
+				}
+				return ev.ID, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			return ev.ID, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	runA := sendOne(t, c, flow.Event{Name: "invoice/opened", Data: map[string]any{"invoice": "A", "min": 100}})
 	runB := sendOne(t, c, flow.Event{Name: "invoice/opened", Data: map[string]any{"invoice": "B", "min": 10}})
@@ -314,20 +309,20 @@ func TestExpressionWaitIfPicksMatchingEvent(t *testing.T) {
 
 func TestExpressionBadWaitIfFailsRunWithoutRetries(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var entries, before atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-wait-if", Retries: flow.Ptr(3)}, flow.EventTrigger("bad/wait"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entries.Add(1)
-			if _, err := flow.Step(ctx, "before", func(ctx context.Context) (int32, error) { return before.Add(1), nil }); err != nil {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-wait-if", Retries: flow.Ptr(3)}, flow.EventTrigger("bad/wait"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entries.Add(1)
+				if _, err := flow.Step(ctx, "before", func(ctx context.Context) (int32, error) { return before.Add(1), nil }); err != nil {
+					return nil, err
+				}
+				_, err := flow.WaitForEvent[any](ctx, "w", flow.WaitOpts{Event: "x/y", If: `async.data.x ==`, Timeout: time.Minute})
 				return nil, err
-			}
-			_, err := flow.WaitForEvent[any](ctx, "w", flow.WaitOpts{Event: "x/y", If: `async.data.x ==`, Timeout: time.Minute})
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "bad/wait"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -381,19 +376,18 @@ func TestCronTZFiresOncePerTickAcrossClients(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	const spec = "TZ=Europe/Paris @every 1s"
-	clients := []*flow.Client{newClient(t, pool, nil), newClient(t, pool, nil)}
-	for _, c := range clients {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "paris-tick"}, flow.CronTrigger(spec),
-			func(ctx context.Context, in flow.Input[flow.ScheduledTimer]) (any, error) {
-				if in.Event.Name != "flow/scheduled.timer" || in.Event.Data.Cron != spec || in.Event.Data.FunctionID != "paris-tick" {
-					return nil, flow.NonRetriable(fmt.Errorf("unexpected event %+v", in.Event))
-				}
-				return in.Event.Data.Tick, nil
-			})
-		require.NoError(t, err)
-	}
-	for _, c := range clients {
-		start(t, c)
+	clients := make([]*flow.Client, 2)
+	for i := range clients {
+		clients[i] = flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "paris-tick"}, flow.CronTrigger(spec),
+				func(ctx context.Context, in flow.Input[flow.ScheduledTimer]) (any, error) {
+					if in.Event.Name != "flow/scheduled.timer" || in.Event.Data.Cron != spec || in.Event.Data.FunctionID != "paris-tick" {
+						return nil, flow.NonRetriable(fmt.Errorf("unexpected event %+v", in.Event))
+					}
+					return in.Event.Data.Tick, nil
+				})
+			require.NoError(t, err)
+		})
 	}
 	ctx := testCtx(t)
 	listRuns := func() []*flow.Run {

@@ -83,13 +83,12 @@ func TestCreateFunctionErrors(t *testing.T) {
 
 func TestCreateFunctionAfterStart(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "before"}, flow.EventTrigger("a/b"), registryNop)
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "before"}, flow.EventTrigger("a/b"), registryNop)
+		require.NoError(t, err)
+	})
 
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "after"}, flow.EventTrigger("a/b"), registryNop)
+	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "after"}, flow.EventTrigger("a/b"), registryNop)
 	require.ErrorIs(t, err, flow.ErrInvalidFunction)
 	require.Contains(t, err.Error(), "before Start")
 
@@ -141,10 +140,10 @@ func TestFunctionRegistryReplacesTriggers(t *testing.T) {
 	require.NoError(t, c1.Stop(stopCtx))
 
 	// A new deploy of the function with another trigger.
-	c2 := newClient(t, pool, nil)
-	_, err = flow.CreateFunction(c2, flow.FunctionOpts{ID: "reg"}, flow.EventTrigger("new/event"), registryNop)
-	require.NoError(t, err)
-	start(t, c2)
+	c2 := flowtest.ClientOn(t, pool, testConfig(), func(c2 *flow.Client) {
+		_, err = flow.CreateFunction(c2, flow.FunctionOpts{ID: "reg"}, flow.EventTrigger("new/event"), registryNop)
+		require.NoError(t, err)
+	})
 	require.Equal(t, []trig{{"new/event", false}}, triggers())
 	require.NoError(t, pool.QueryRow(ctx, "SELECT name, retries FROM flow_function WHERE id = 'reg'").Scan(&name, &retries))
 	require.Equal(t, "reg", name)

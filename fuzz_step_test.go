@@ -31,9 +31,6 @@ func FuzzStepID(f *testing.F) {
 		f.Add(id)
 	}
 
-	pool := flowtest.Pool(f)
-	c, err := flow.NewClient(pool, testConfig())
-	require.NoError(f, err)
 	var ids sync.Map // run key -> step ID
 	type seen struct {
 		mu      sync.Mutex
@@ -43,41 +40,37 @@ func FuzzStepID(f *testing.F) {
 		other   error
 	}
 	var results sync.Map // run key -> *seen
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "fuzz-step-id", Retries: flow.Ptr(0)}, flow.EventTrigger("test/fuzz-step-id"),
-		func(ctx context.Context, in flow.Input[string]) (any, error) {
-			idv, _ := ids.Load(in.Event.Data)
-			rv, _ := results.Load(in.Event.Data)
-			r := rv.(*seen)
-			v, err := flow.Step(ctx, idv.(string), func(ctx context.Context) (string, error) {
+	c := flowtest.Client(f, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "fuzz-step-id", Retries: flow.Ptr(0)}, flow.EventTrigger("test/fuzz-step-id"),
+			func(ctx context.Context, in flow.Input[string]) (any, error) {
+				idv, _ := ids.Load(in.Event.Data)
+				rv, _ := results.Load(in.Event.Data)
+				r := rv.(*seen)
+				v, err := flow.Step(ctx, idv.(string), func(ctx context.Context) (string, error) {
+					r.mu.Lock()
+					r.calls++
+					r.mu.Unlock()
+					return "value of " + in.Event.Data, nil
+				})
 				r.mu.Lock()
-				r.calls++
+				switch {
+				case errors.Is(err, flow.ErrInvalidStepID):
+					r.invalid = true
+				case err != nil && !flow.IsSuspend(err):
+					r.other = err
+				case err == nil:
+					r.vals = append(r.vals, v)
+				}
 				r.mu.Unlock()
-				return "value of " + in.Event.Data, nil
+				if err != nil {
+					return nil, err
+				}
+				if err := flow.Sleep(ctx, "nap", time.Millisecond); err != nil {
+					return nil, err
+				}
+				return v, nil
 			})
-			r.mu.Lock()
-			switch {
-			case errors.Is(err, flow.ErrInvalidStepID):
-				r.invalid = true
-			case err != nil && !flow.IsSuspend(err):
-				r.other = err
-			case err == nil:
-				r.vals = append(r.vals, v)
-			}
-			r.mu.Unlock()
-			if err != nil {
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", time.Millisecond); err != nil {
-				return nil, err
-			}
-			return v, nil
-		})
-	require.NoError(f, err)
-	require.NoError(f, c.Start(context.Background()))
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(f, c.Stop(ctx))
+		require.NoError(f, err)
 	})
 
 	var next atomic.Int64

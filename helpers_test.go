@@ -25,8 +25,13 @@ func testConfig() *flow.Config {
 	}
 }
 
-// newClient returns a client on pool, stopped when the test ends. cfg may be
-// nil for testConfig().
+// newClient returns a client on pool that is not started. cfg may be nil for
+// testConfig(). Most tests want a started client with their functions, and
+// get it from flowtest.Client (a database of their own) or flowtest.ClientOn
+// (a pool they also use); newClient is for the clients that differ on
+// purpose: senders that define nothing and never start, clients whose
+// CreateFunction or Start is under test, and clients started with start
+// after the test has made runs that no client executes yet.
 func newClient(t *testing.T, pool *pgxpool.Pool, cfg *flow.Config) *flow.Client {
 	t.Helper()
 	if cfg == nil {
@@ -37,7 +42,7 @@ func newClient(t *testing.T, pool *pgxpool.Pool, cfg *flow.Config) *flow.Client 
 	return c
 }
 
-// start starts c and stops it when the test ends.
+// start starts c, made by newClient, and stops it when the test ends.
 func start(t *testing.T, c *flow.Client) {
 	t.Helper()
 	require.NoError(t, c.Start(context.Background()))

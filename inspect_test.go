@@ -19,30 +19,30 @@ import (
 func inspectClient(t *testing.T) (*flow.Client, *pgxpool.Pool) {
 	t.Helper()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "ok", Name: "OK function"}, flow.EventTrigger("inspect/ok"),
-		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
-			return map[string]string{"big": strings.Repeat("x", 10_000)}, nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad", Retries: flow.Ptr(0)}, flow.EventTrigger("inspect/bad"),
-		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
-			return nil, errors.New("bad things")
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{
-		ID:       "nap",
-		CancelOn: []flow.CancelOn{{Event: "inspect/stop", Match: "data.id"}},
-		Timeouts: flow.Timeouts{Finish: 2 * time.Hour},
-	}, flow.Triggers(flow.EventTrigger("inspect/*").If(`event.data.nap == true`), flow.CronTrigger("@yearly")),
-		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
-			if err := flow.Sleep(ctx, "long", time.Hour); err != nil {
-				return nil, err
-			}
-			return nil, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "ok", Name: "OK function"}, flow.EventTrigger("inspect/ok"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				return map[string]string{"big": strings.Repeat("x", 10_000)}, nil
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad", Retries: flow.Ptr(0)}, flow.EventTrigger("inspect/bad"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				return nil, errors.New("bad things")
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{
+			ID:       "nap",
+			CancelOn: []flow.CancelOn{{Event: "inspect/stop", Match: "data.id"}},
+			Timeouts: flow.Timeouts{Finish: 2 * time.Hour},
+		}, flow.Triggers(flow.EventTrigger("inspect/*").If(`event.data.nap == true`), flow.CronTrigger("@yearly")),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				if err := flow.Sleep(ctx, "long", time.Hour); err != nil {
+					return nil, err
+				}
+				return nil, nil
+			})
+		require.NoError(t, err)
+	})
 	return c, pool
 }
 

@@ -49,8 +49,6 @@ func invokeOnlyChild(t *testing.T, c *flow.Client, fnID string) *flow.Run {
 func TestInvokeReturnsChildOutput(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var (
 		childCalls atomic.Int32
 		mu         sync.Mutex
@@ -58,37 +56,39 @@ func TestInvokeReturnsChildOutput(t *testing.T) {
 		parentGot  []invokeOut
 		flaky      atomic.Int32
 	)
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-child"}, flow.EventTrigger("invoke/child.never"),
-		func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
-			childCalls.Add(1)
-			mu.Lock()
-			childData = append(childData, in.Event.Data)
-			mu.Unlock()
-			return invokeOut{Double: in.Event.Data.N * 2, Run: in.RunID}, nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-parent"}, flow.EventTrigger("invoke/start"),
-		func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
-			out, err := flow.Invoke[invokeOut](ctx, "call", child, invokeIn{N: in.Event.Data.N}, flow.InvokeOpts{})
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			parentGot = append(parentGot, out)
-			mu.Unlock()
-			// Fails once, so the handler replays the Invoke once more.
-			if _, err := flow.Step(ctx, "flaky", func(ctx context.Context) (bool, error) {
-				if flaky.Add(1) == 1 {
-					return false, errors.New("fail once")
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-child"}, flow.EventTrigger("invoke/child.never"),
+			func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
+				childCalls.Add(1)
+				mu.Lock()
+				childData = append(childData, in.Event.Data)
+				mu.Unlock()
+				return invokeOut{Double: in.Event.Data.N * 2, Run: in.RunID}, nil
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-parent"}, flow.EventTrigger("invoke/start"),
+			func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
+				out, err := flow.Invoke[invokeOut](ctx, "call", child, invokeIn{N: in.Event.Data.N}, flow.InvokeOpts{})
+				if err != nil {
+					return nil, err
 				}
-				return true, nil
-			}); err != nil {
-				return nil, err
-			}
-			return out, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				mu.Lock()
+				parentGot = append(parentGot, out)
+				mu.Unlock()
+				// Fails once, so the handler replays the Invoke once more.
+				if _, err := flow.Step(ctx, "flaky", func(ctx context.Context) (bool, error) {
+					if flaky.Add(1) == 1 {
+						return false, errors.New("fail once")
+					}
+					return true, nil
+				}); err != nil {
+					return nil, err
+				}
+				return out, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "invoke/start", Data: invokeIn{N: 21}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -121,39 +121,38 @@ func TestInvokeReturnsChildOutput(t *testing.T) {
 
 func TestInvokeChildFailureIsStepError(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var childCalls atomic.Int32
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-failing-child"}, flow.EventTrigger("invoke/child.never"),
-		func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
-			childCalls.Add(1)
-			return nil, flow.NonRetriable(errors.New("child exploded"))
-		})
-	require.NoError(t, err)
 	var (
 		mu     sync.Mutex
 		stepEr []*flow.StepError
 	)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-parent-handles"}, flow.EventTrigger("invoke/start"),
-		func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
-			_, err := flow.Invoke[invokeOut](ctx, "call", child, in.Event.Data, flow.InvokeOpts{})
-			var se *flow.StepError
-			if !errors.As(err, &se) {
-				if err == nil {
-					return "no error", nil
-				}
-				return nil, err
-			}
-			mu.Lock()
-			stepEr = append(stepEr, se)
-			mu.Unlock()
-			return flow.Step(ctx, "fallback", func(ctx context.Context) (string, error) {
-				return "handled: " + se.Message, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-failing-child"}, flow.EventTrigger("invoke/child.never"),
+			func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
+				childCalls.Add(1)
+				return nil, flow.NonRetriable(errors.New("child exploded"))
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-parent-handles"}, flow.EventTrigger("invoke/start"),
+			func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
+				_, err := flow.Invoke[invokeOut](ctx, "call", child, in.Event.Data, flow.InvokeOpts{})
+				var se *flow.StepError
+				if !errors.As(err, &se) {
+					if err == nil {
+						return "no error", nil
+					}
+					return nil, err
+				}
+				mu.Lock()
+				stepEr = append(stepEr, se)
+				mu.Unlock()
+				return flow.Step(ctx, "fallback", func(ctx context.Context) (string, error) {
+					return "handled: " + se.Message, nil
+				})
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "invoke/start", Data: invokeIn{N: 1}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -181,55 +180,54 @@ func TestInvokeChildFailureIsStepError(t *testing.T) {
 
 func TestInvokeTimeout(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	releaseFn := func() { releaseOnce.Do(func() { close(release) }) }
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-slow-child"}, flow.EventTrigger("invoke/child.never"),
-		func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
-			return flow.Step(ctx, "block", func(ctx context.Context) (string, error) {
-				select {
-				case <-release:
-					return "late", nil
-				case <-ctx.Done():
-					return "", ctx.Err()
-				}
-			})
-		})
-	require.NoError(t, err)
 	var (
 		mu       sync.Mutex
 		timeouts []bool // errors.Is(err, ErrInvokeTimeout), per execution after the timeout
 		flaky    atomic.Int32
 	)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-impatient"}, flow.EventTrigger("invoke/start"),
-		func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
-			_, err := flow.Invoke[string](ctx, "call", child, in.Event.Data, flow.InvokeOpts{Timeout: 300 * time.Millisecond})
-			if err == nil {
-				return "child finished in time", nil
-			}
-			var se *flow.StepError
-			if !errors.As(err, &se) {
-				return nil, err
-			}
-			mu.Lock()
-			timeouts = append(timeouts, errors.Is(err, flow.ErrInvokeTimeout))
-			mu.Unlock()
-			// Fails once, so the timed-out Invoke is replayed from its record.
-			if _, err := flow.Step(ctx, "flaky", func(ctx context.Context) (bool, error) {
-				if flaky.Add(1) == 1 {
-					return false, errors.New("fail once")
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-slow-child"}, flow.EventTrigger("invoke/child.never"),
+			func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
+				return flow.Step(ctx, "block", func(ctx context.Context) (string, error) {
+					select {
+					case <-release:
+						return "late", nil
+					case <-ctx.Done():
+						return "", ctx.Err()
+					}
+				})
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "invoke-impatient"}, flow.EventTrigger("invoke/start"),
+			func(ctx context.Context, in flow.Input[invokeIn]) (any, error) {
+				_, err := flow.Invoke[string](ctx, "call", child, in.Event.Data, flow.InvokeOpts{Timeout: 300 * time.Millisecond})
+				if err == nil {
+					return "child finished in time", nil
 				}
-				return true, nil
-			}); err != nil {
-				return nil, err
-			}
-			return "timed out", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				var se *flow.StepError
+				if !errors.As(err, &se) {
+					return nil, err
+				}
+				mu.Lock()
+				timeouts = append(timeouts, errors.Is(err, flow.ErrInvokeTimeout))
+				mu.Unlock()
+				// Fails once, so the timed-out Invoke is replayed from its record.
+				if _, err := flow.Step(ctx, "flaky", func(ctx context.Context) (bool, error) {
+					if flaky.Add(1) == 1 {
+						return false, errors.New("fail once")
+					}
+					return true, nil
+				}); err != nil {
+					return nil, err
+				}
+				return "timed out", nil
+			})
+		require.NoError(t, err)
+	})
 	t.Cleanup(releaseFn) // runs before the client stops
 
 	run := awaitOnly(t, c, flow.Event{Name: "invoke/start", Data: invokeIn{N: 1}})

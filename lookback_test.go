@@ -86,9 +86,11 @@ func lbOutput(t *testing.T, c *flow.Client, h *lbHeld, runID string) string {
 func TestLookbackTakesEventSentBeforeTheWait(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	h := lbHeldFunction(t, c, "lb-on", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: time.Minute})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-on", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: time.Minute})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-2"}}) // another order's
@@ -100,10 +102,11 @@ func TestLookbackTakesEventSentBeforeTheWait(t *testing.T) {
 
 func TestLookbackWithoutItTheEarlyEventIsLost(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	h := lbHeldFunction(t, c, "lb-off", flow.WaitOpts{Timeout: 300 * time.Millisecond})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-off", flow.WaitOpts{Timeout: 300 * time.Millisecond})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-1"}})
@@ -114,11 +117,12 @@ func TestLookbackWithoutItTheEarlyEventIsLost(t *testing.T) {
 // An event older than the window is not taken; a later one within it is.
 func TestLookbackIgnoresEventsOlderThanTheWindow(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	const window = 400 * time.Millisecond
-	h := lbHeldFunction(t, c, "lb-window", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: window})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-window", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: window})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-1", Amount: 1}})
@@ -131,11 +135,12 @@ func TestLookbackIgnoresEventsOlderThanTheWindow(t *testing.T) {
 
 func TestLookbackTimesOutWhenOnlyOldEventsExist(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	const window = 300 * time.Millisecond
-	h := lbHeldFunction(t, c, "lb-old", flow.WaitOpts{Timeout: 300 * time.Millisecond, Lookback: window})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-old", flow.WaitOpts{Timeout: 300 * time.Millisecond, Lookback: window})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-1"}})
@@ -145,10 +150,11 @@ func TestLookbackTimesOutWhenOnlyOldEventsExist(t *testing.T) {
 
 func TestLookbackTakesTheOldestInTheWindow(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	h := lbHeldFunction(t, c, "lb-oldest", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: time.Minute})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-oldest", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: time.Minute})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	first := waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-1", Amount: 1}})
@@ -161,10 +167,11 @@ func TestLookbackTakesTheOldestInTheWindow(t *testing.T) {
 // later than another's: the window and the order are about arrival.
 func TestLookbackOldestByArrivalNotByTS(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	h := lbHeldFunction(t, c, "lb-arrival", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: time.Minute})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-arrival", flow.WaitOpts{Timeout: 5 * time.Second, Lookback: time.Minute})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	first := waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-1", Amount: 1}})
@@ -176,23 +183,22 @@ func TestLookbackOldestByArrivalNotByTS(t *testing.T) {
 // triggering event, however wide the window.
 func TestLookbackNeverTakesTheTriggeringEvent(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lb-self"}, flow.EventTrigger("lb/ping"),
-		func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
-			ev, err := flow.WaitForEvent[waitOrder](ctx, "wait-ping", flow.WaitOpts{
-				Event: "lb/ping", Match: "data.orderId", Timeout: 300 * time.Millisecond, Lookback: time.Hour,
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lb-self"}, flow.EventTrigger("lb/ping"),
+			func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
+				ev, err := flow.WaitForEvent[waitOrder](ctx, "wait-ping", flow.WaitOpts{
+					Event: "lb/ping", Match: "data.orderId", Timeout: 300 * time.Millisecond, Lookback: time.Hour,
+				})
+				if errors.Is(err, flow.ErrEventTimeout) {
+					return "timed out", nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				return ev.ID, nil
 			})
-			if errors.Is(err, flow.ErrEventTimeout) {
-				return "timed out", nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return ev.ID, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "lb/ping", Data: waitOrder{OrderID: "o-1"}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -202,29 +208,29 @@ func TestLookbackNeverTakesTheTriggeringEvent(t *testing.T) {
 // WaitForAnyEvent applies the first options' Lookback to every event.
 func TestLookbackWaitForAnyEvent(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lb-any"}, flow.EventTrigger("lb/ordered"),
-		func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
-			if _, err := flow.Step(ctx, "hold", func(ctx context.Context) (bool, error) {
-				entered <- struct{}{}
-				<-release
-				return true, nil
-			}); err != nil {
-				return nil, err
-			}
-			ev, err := flow.WaitForAnyEvent[json.RawMessage](ctx, "wait-any",
-				flow.WaitOpts{Event: "lb/paid", Match: "data.orderId", Timeout: 5 * time.Second, Lookback: time.Minute},
-				flow.WaitOpts{Event: "lb/cancelled", Match: "data.orderId"},
-			)
-			if err != nil {
-				return nil, err
-			}
-			return []string{ev.Name, ev.ID}, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "lb-any"}, flow.EventTrigger("lb/ordered"),
+			func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
+				if _, err := flow.Step(ctx, "hold", func(ctx context.Context) (bool, error) {
+					entered <- struct{}{}
+					<-release
+					return true, nil
+				}); err != nil {
+					return nil, err
+				}
+				ev, err := flow.WaitForAnyEvent[json.RawMessage](ctx, "wait-any",
+					flow.WaitOpts{Event: "lb/paid", Match: "data.orderId", Timeout: 5 * time.Second, Lookback: time.Minute},
+					flow.WaitOpts{Event: "lb/cancelled", Match: "data.orderId"},
+				)
+				if err != nil {
+					return nil, err
+				}
+				return []string{ev.Name, ev.ID}, nil
+			})
+		require.NoError(t, err)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "lb/ordered", Data: waitOrder{OrderID: "o-1"}})
 	<-entered
@@ -269,10 +275,11 @@ func anyFunction(t *testing.T, c *flow.Client, id string, timeout time.Duration,
 func TestWaitForAnyEventFirstOneWins(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after atomic.Int32
-	anyFunction(t, c, "any", time.Minute, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		anyFunction(t, c, "any", time.Minute, &after)
+	})
 
 	for _, tc := range []struct{ first, second string }{
 		{"order/paid", "order/cancelled"},
@@ -314,10 +321,11 @@ func TestWaitForAnyEventFirstOneWins(t *testing.T) {
 func TestWaitForAnyEventTimeout(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after atomic.Int32
-	anyFunction(t, c, "any-timeout", 300*time.Millisecond, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		anyFunction(t, c, "any-timeout", 300*time.Millisecond, &after)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "order/placed", Data: waitOrder{OrderID: "o-1"}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -337,18 +345,18 @@ func TestWaitForAnyEventTimeout(t *testing.T) {
 // no earlier than TS.
 func TestFutureTSStartsRunAtThatTime(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var entered atomic.Int64 // UnixNano of the first entry
 	var entries atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "future"}, flow.EventTrigger("future/e"),
-		func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
-			entered.CompareAndSwap(0, time.Now().UnixNano())
-			entries.Add(1)
-			return in.Event.TS, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "future"}, flow.EventTrigger("future/e"),
+			func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
+				entered.CompareAndSwap(0, time.Now().UnixNano())
+				entries.Add(1)
+				return in.Event.TS, nil
+			})
+		require.NoError(t, err)
+	})
 
 	ts := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
 	runIDs := sendOne(t, c, flow.Event{Name: "future/e", TS: ts})
@@ -377,12 +385,11 @@ func TestFutureTSStartsRunAtThatTime(t *testing.T) {
 // Runs of a past-TS event start at once (TS is not a delay then).
 func TestPastTSStartsRunAtOnce(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "past"}, flow.EventTrigger("past/e"),
-		func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) { return in.Event.TS, nil })
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "past"}, flow.EventTrigger("past/e"),
+			func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) { return in.Event.TS, nil })
+		require.NoError(t, err)
+	})
 
 	ts := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	run := awaitOnly(t, c, flow.Event{Name: "past/e", TS: ts})
@@ -397,15 +404,16 @@ func TestPastTSStartsRunAtOnce(t *testing.T) {
 func TestFutureTSFromSenderOnlyClient(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	worker := newClient(t, pool, nil)
 	var entered atomic.Int64
-	_, err := flow.CreateFunction(worker, flow.FunctionOpts{ID: "future-remote"}, flow.EventTrigger("future/remote"),
-		func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
-			entered.CompareAndSwap(0, time.Now().UnixNano())
-			return "ok", nil
-		})
-	require.NoError(t, err)
-	start(t, worker)
+
+	worker := flowtest.ClientOn(t, pool, testConfig(), func(worker *flow.Client) {
+		_, err := flow.CreateFunction(worker, flow.FunctionOpts{ID: "future-remote"}, flow.EventTrigger("future/remote"),
+			func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) {
+				entered.CompareAndSwap(0, time.Now().UnixNano())
+				return "ok", nil
+			})
+		require.NoError(t, err)
+	})
 	sender := newClient(t, pool, nil)
 
 	ts := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
@@ -424,10 +432,11 @@ func TestFutureTSFromSenderOnlyClient(t *testing.T) {
 // taken, not the oldest of the name.
 func TestLookbackAppliesIf(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	h := lbHeldFunction(t, c, "lb-if", flow.WaitOpts{If: `async.data.amount > 5`, Timeout: 5 * time.Second, Lookback: time.Minute})
-	start(t, c)
+	var h *lbHeld
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		h = lbHeldFunction(t, c, "lb-if", flow.WaitOpts{If: `async.data.amount > 5`, Timeout: 5 * time.Second, Lookback: time.Minute})
+	})
 
 	runID := lbStartHeld(t, c, h, "o-1")
 	waitSendID(t, c, flow.Event{Name: "lb/paid", Data: waitPaid{OrderID: "o-1", Amount: 3}})

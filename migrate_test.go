@@ -239,11 +239,11 @@ func TestMigrateMigrationsApplyAfterRiver(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	c := newClient(t, pool, nil)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "manual"}, flow.EventTrigger("migrate/manual"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "ran", nil })
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "manual"}, flow.EventTrigger("migrate/manual"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "ran", nil })
+		require.NoError(t, err)
+	})
 	run := awaitOnly(t, c, flow.Event{Name: "migrate/manual"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 }

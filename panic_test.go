@@ -21,30 +21,29 @@ func explode(what string) {
 // error, not the whole goroutine stack (that goes to the log).
 func TestPanicStoresValueAndTopFrames(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	stepMsgs := &stepRecorder[string]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "step-panics", Retries: flow.Ptr(0)}, flow.EventTrigger("test/step-panics"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.Step(ctx, "boom", func(ctx context.Context) (int, error) {
-				explode("step went bang")
-				return 0, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "step-panics", Retries: flow.Ptr(0)}, flow.EventTrigger("test/step-panics"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Step(ctx, "boom", func(ctx context.Context) (int, error) {
+					explode("step went bang")
+					return 0, nil
+				})
+				var se *flow.StepError
+				if errors.As(err, &se) {
+					stepMsgs.add(se.Message)
+				}
+				return nil, err
 			})
-			var se *flow.StepError
-			if errors.As(err, &se) {
-				stepMsgs.add(se.Message)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "handler-panics", Retries: flow.Ptr(0)}, flow.EventTrigger("test/handler-panics"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			explode("handler went bang")
-			return nil, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "handler-panics", Retries: flow.Ptr(0)}, flow.EventTrigger("test/handler-panics"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				explode("handler went bang")
+				return nil, nil
+			})
+		require.NoError(t, err)
+	})
 
 	check := func(msg, value string) {
 		t.Helper()

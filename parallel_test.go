@@ -28,33 +28,33 @@ func parStepIDs(run *flow.Run) map[string]flow.RunStep {
 // only concurrent branches get past the barrier.
 func TestParallelBranchesRunConcurrently(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-barrier", Retries: flow.Ptr(0)}, flow.EventTrigger("par/barrier"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			var arrived atomic.Int32
-			all := make(chan struct{})
-			branch := func(i int) func(ctx context.Context) (int, error) {
-				return func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, fmt.Sprintf("b%d", i), func(ctx context.Context) (int, error) {
-						counts.add(fmt.Sprintf("b%d", i))
-						if arrived.Add(1) == 3 {
-							close(all)
-						}
-						select {
-						case <-all:
-							return i * 10, nil
-						case <-time.After(10 * time.Second):
-							return 0, flow.NonRetriable(fmt.Errorf("branch %d: the other branches never started (%d arrived)", i, arrived.Load()))
-						}
-					})
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-barrier", Retries: flow.Ptr(0)}, flow.EventTrigger("par/barrier"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				var arrived atomic.Int32
+				all := make(chan struct{})
+				branch := func(i int) func(ctx context.Context) (int, error) {
+					return func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, fmt.Sprintf("b%d", i), func(ctx context.Context) (int, error) {
+							counts.add(fmt.Sprintf("b%d", i))
+							if arrived.Add(1) == 3 {
+								close(all)
+							}
+							select {
+							case <-all:
+								return i * 10, nil
+							case <-time.After(10 * time.Second):
+								return 0, flow.NonRetriable(fmt.Errorf("branch %d: the other branches never started (%d arrived)", i, arrived.Load()))
+							}
+						})
+					}
 				}
-			}
-			return flow.Parallel(ctx, branch(0), branch(1), branch(2))
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return flow.Parallel(ctx, branch(0), branch(1), branch(2))
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/barrier"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -68,40 +68,40 @@ func TestParallelBranchesRunConcurrently(t *testing.T) {
 // each step body executed once, results in branch order.
 func TestParallelBranchesWithSleeps(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
 	var entries atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-sleep"}, flow.EventTrigger("par/sleep"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entries.Add(1)
-			branch := func(i int, d time.Duration) func(ctx context.Context) (string, error) {
-				return func(ctx context.Context) (string, error) {
-					pre, err := flow.Step(ctx, fmt.Sprintf("pre-%d", i), func(ctx context.Context) (int, error) {
-						return counts.add(fmt.Sprintf("pre-%d", i)), nil
-					})
-					if err != nil {
-						return "", err
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-sleep"}, flow.EventTrigger("par/sleep"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entries.Add(1)
+				branch := func(i int, d time.Duration) func(ctx context.Context) (string, error) {
+					return func(ctx context.Context) (string, error) {
+						pre, err := flow.Step(ctx, fmt.Sprintf("pre-%d", i), func(ctx context.Context) (int, error) {
+							return counts.add(fmt.Sprintf("pre-%d", i)), nil
+						})
+						if err != nil {
+							return "", err
+						}
+						if err := flow.Sleep(ctx, fmt.Sprintf("sleep-%d", i), d); err != nil {
+							return "", err
+						}
+						post, err := flow.Step(ctx, fmt.Sprintf("post-%d", i), func(ctx context.Context) (int, error) {
+							return counts.add(fmt.Sprintf("post-%d", i)), nil
+						})
+						if err != nil {
+							return "", err
+						}
+						return fmt.Sprintf("%d:%d/%d", i, pre, post), nil
 					}
-					if err := flow.Sleep(ctx, fmt.Sprintf("sleep-%d", i), d); err != nil {
-						return "", err
-					}
-					post, err := flow.Step(ctx, fmt.Sprintf("post-%d", i), func(ctx context.Context) (int, error) {
-						return counts.add(fmt.Sprintf("post-%d", i)), nil
-					})
-					if err != nil {
-						return "", err
-					}
-					return fmt.Sprintf("%d:%d/%d", i, pre, post), nil
 				}
-			}
-			return flow.Parallel(ctx,
-				branch(0, 250*time.Millisecond),
-				branch(1, 50*time.Millisecond),
-				branch(2, 150*time.Millisecond))
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return flow.Parallel(ctx,
+					branch(0, 250*time.Millisecond),
+					branch(1, 50*time.Millisecond),
+					branch(2, 150*time.Millisecond))
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/sleep"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -132,36 +132,36 @@ func TestParallelBranchesWithSleeps(t *testing.T) {
 // with the other branches' results.
 func TestParallelBranchErrorIsReturned(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-err", Retries: flow.Ptr(1)}, flow.EventTrigger("par/err"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			ok := func(i int) func(ctx context.Context) (int, error) {
-				return func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, fmt.Sprintf("ok-%d", i), func(ctx context.Context) (int, error) {
-						counts.add(fmt.Sprintf("ok-%d", i))
-						return i + 1, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-err", Retries: flow.Ptr(1)}, flow.EventTrigger("par/err"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				ok := func(i int) func(ctx context.Context) (int, error) {
+					return func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, fmt.Sprintf("ok-%d", i), func(ctx context.Context) (int, error) {
+							counts.add(fmt.Sprintf("ok-%d", i))
+							return i + 1, nil
+						})
+					}
+				}
+				bad := func(ctx context.Context) (int, error) {
+					return flow.Step(ctx, "bad", func(ctx context.Context) (int, error) {
+						return 0, fmt.Errorf("attempt %d failed", counts.add("bad"))
 					})
 				}
-			}
-			bad := func(ctx context.Context) (int, error) {
-				return flow.Step(ctx, "bad", func(ctx context.Context) (int, error) {
-					return 0, fmt.Errorf("attempt %d failed", counts.add("bad"))
-				})
-			}
-			results, err := flow.Parallel(ctx, ok(0), bad, ok(2))
-			if flow.IsSuspend(err) {
-				return nil, err
-			}
-			var se *flow.StepError
-			if !errors.As(err, &se) {
-				return nil, flow.NonRetriable(fmt.Errorf("want a StepError, got %v", err))
-			}
-			return map[string]any{"step": se.StepID, "attempts": se.Attempts, "message": se.Message, "results": results}, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				results, err := flow.Parallel(ctx, ok(0), bad, ok(2))
+				if flow.IsSuspend(err) {
+					return nil, err
+				}
+				var se *flow.StepError
+				if !errors.As(err, &se) {
+					return nil, flow.NonRetriable(fmt.Errorf("want a StepError, got %v", err))
+				}
+				return map[string]any{"step": se.StepID, "attempts": se.Attempts, "message": se.Message, "results": results}, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/err"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -184,25 +184,24 @@ func TestParallelBranchErrorIsReturned(t *testing.T) {
 // Returned unhandled, a branch's StepError fails the run.
 func TestParallelBranchErrorFailsRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-err-fail", Retries: flow.Ptr(0)}, flow.EventTrigger("par/err-fail"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			step := func(id string, fail bool) func(ctx context.Context) (int, error) {
-				return func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, id, func(ctx context.Context) (int, error) {
-						if fail {
-							return 0, errors.New(id + " broke")
-						}
-						return 1, nil
-					})
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-err-fail", Retries: flow.Ptr(0)}, flow.EventTrigger("par/err-fail"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				step := func(id string, fail bool) func(ctx context.Context) (int, error) {
+					return func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, id, func(ctx context.Context) (int, error) {
+							if fail {
+								return 0, errors.New(id + " broke")
+							}
+							return 1, nil
+						})
+					}
 				}
-			}
-			// Two failing branches: the first in branch order is returned.
-			return flow.Parallel(ctx, step("fine", false), step("second", true), step("third", true))
-		})
-	require.NoError(t, err)
-	start(t, c)
+				// Two failing branches: the first in branch order is returned.
+				return flow.Parallel(ctx, step("fine", false), step("second", true), step("third", true))
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/err-fail"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -214,25 +213,25 @@ func TestParallelBranchErrorFailsRun(t *testing.T) {
 // run fails) without crashing the process.
 func TestParallelBranchPanicFailsAttempt(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-panic", Retries: flow.Ptr(1)}, flow.EventTrigger("par/panic"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Parallel(ctx,
-				func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, "calm", func(ctx context.Context) (int, error) { return counts.add("calm"), nil })
-				},
-				func(ctx context.Context) (int, error) {
-					counts.add("panicker")
-					panic("branch exploded")
-				})
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "par-after-panic"}, flow.EventTrigger("par/after"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "alive", nil })
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-panic", Retries: flow.Ptr(1)}, flow.EventTrigger("par/panic"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Parallel(ctx,
+					func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, "calm", func(ctx context.Context) (int, error) { return counts.add("calm"), nil })
+					},
+					func(ctx context.Context) (int, error) {
+						counts.add("panicker")
+						panic("branch exploded")
+					})
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "par-after-panic"}, flow.EventTrigger("par/after"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "alive", nil })
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/panic"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -249,38 +248,38 @@ func TestParallelBranchPanicFailsAttempt(t *testing.T) {
 // work, with their own IDs, and replay from storage after a pause.
 func TestParallelStepsFromErrgroupGoroutines(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-errgroup"}, flow.EventTrigger("par/errgroup"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			fanOut := func() ([]int, error) {
-				out := make([]int, 4)
-				g, gctx := errgroup.WithContext(ctx)
-				for i := range out {
-					g.Go(func() error {
-						id := fmt.Sprintf("g-%d", i)
-						v, err := flow.Step(gctx, id, func(ctx context.Context) (int, error) {
-							counts.add(id)
-							return i * i, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-errgroup"}, flow.EventTrigger("par/errgroup"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				fanOut := func() ([]int, error) {
+					out := make([]int, 4)
+					g, gctx := errgroup.WithContext(ctx)
+					for i := range out {
+						g.Go(func() error {
+							id := fmt.Sprintf("g-%d", i)
+							v, err := flow.Step(gctx, id, func(ctx context.Context) (int, error) {
+								counts.add(id)
+								return i * i, nil
+							})
+							out[i] = v
+							return err
 						})
-						out[i] = v
-						return err
-					})
+					}
+					return out, g.Wait()
 				}
-				return out, g.Wait()
-			}
-			first, err := fanOut() // after the sleep, replayed from storage
-			if err != nil {
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", 50*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return first, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				first, err := fanOut() // after the sleep, replayed from storage
+				if err != nil {
+					return nil, err
+				}
+				if err := flow.Sleep(ctx, "nap", 50*time.Millisecond); err != nil {
+					return nil, err
+				}
+				return first, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/errgroup"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -298,47 +297,48 @@ func TestParallelStepsFromErrgroupGoroutines(t *testing.T) {
 // that recovers and returns the error still suspends and later completes.
 func TestParallelRecoverAroundSleep(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
 	var recovered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-recover"}, flow.EventTrigger("par/recover"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			var err error
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						recovered.Add(1)
-					}
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-recover"}, flow.EventTrigger("par/recover"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				var err error
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							recovered.Add(1)
+						}
+					}()
+					err = flow.Sleep(ctx, "nap", 150*time.Millisecond)
 				}()
-				err = flow.Sleep(ctx, "nap", 150*time.Millisecond)
-			}()
-			if err != nil {
-				return nil, err
-			}
-			// The same inside a Parallel branch.
-			res, err := flow.Parallel(ctx, func(ctx context.Context) (int, error) {
-				defer func() {
-					if r := recover(); r != nil {
-						recovered.Add(1)
-					}
-				}()
-				if err := flow.Sleep(ctx, "branch-nap", 50*time.Millisecond); err != nil {
-					return 0, err
+				if err != nil {
+					return nil, err
 				}
-				return flow.Step(ctx, "branch-after", func(ctx context.Context) (int, error) { return counts.add("branch-after"), nil })
+				// The same inside a Parallel branch.
+				res, err := flow.Parallel(ctx, func(ctx context.Context) (int, error) {
+					defer func() {
+						if r := recover(); r != nil {
+							recovered.Add(1)
+						}
+					}()
+					if err := flow.Sleep(ctx, "branch-nap", 50*time.Millisecond); err != nil {
+						return 0, err
+					}
+					return flow.Step(ctx, "branch-after", func(ctx context.Context) (int, error) { return counts.add("branch-after"), nil })
+				})
+				if err != nil {
+					return nil, err
+				}
+				n, err := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.add("after"), nil })
+				if err != nil {
+					return nil, err
+				}
+				return []int{res[0], n}, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			n, err := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.add("after"), nil })
-			if err != nil {
-				return nil, err
-			}
-			return []int{res[0], n}, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
+	var err error
 
 	runIDs := sendOne(t, c, flow.Event{Name: "par/recover"})
 	ctx := testCtx(t)
@@ -363,17 +363,17 @@ func TestParallelRecoverAroundSleep(t *testing.T) {
 // and the result is the one computed after the sleep.
 func TestParallelSwallowedSleepErrorStillSuspends(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-swallow"}, flow.EventTrigger("par/swallow"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			slept := flow.Sleep(ctx, "nap", 150*time.Millisecond) == nil
-			n, _ := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.add("after"), nil })
-			return map[string]any{"slept": slept, "after": n}, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-swallow"}, flow.EventTrigger("par/swallow"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				slept := flow.Sleep(ctx, "nap", 150*time.Millisecond) == nil
+				n, _ := flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return counts.add("after"), nil })
+				return map[string]any{"slept": slept, "after": n}, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/swallow"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -386,30 +386,30 @@ func TestParallelSwallowedSleepErrorStillSuspends(t *testing.T) {
 // Parallel inside a branch: the inner branches pause and resume on their own.
 func TestParallelNested(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var counts counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-nested"}, flow.EventTrigger("par/nested"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			leaf := func(id string, d time.Duration) func(ctx context.Context) (int, error) {
-				return func(ctx context.Context) (int, error) {
-					if err := flow.Sleep(ctx, "sleep-"+id, d); err != nil {
-						return 0, err
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "par-nested"}, flow.EventTrigger("par/nested"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				leaf := func(id string, d time.Duration) func(ctx context.Context) (int, error) {
+					return func(ctx context.Context) (int, error) {
+						if err := flow.Sleep(ctx, "sleep-"+id, d); err != nil {
+							return 0, err
+						}
+						return flow.Step(ctx, "step-"+id, func(ctx context.Context) (int, error) { return counts.add(id), nil })
 					}
-					return flow.Step(ctx, "step-"+id, func(ctx context.Context) (int, error) { return counts.add(id), nil })
 				}
-			}
-			return flow.Parallel(ctx,
-				func(ctx context.Context) ([]int, error) {
-					return flow.Parallel(ctx, leaf("a", 100*time.Millisecond), leaf("b", 20*time.Millisecond))
-				},
-				func(ctx context.Context) ([]int, error) {
-					v, err := leaf("c", 60*time.Millisecond)(ctx)
-					return []int{v}, err
-				})
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return flow.Parallel(ctx,
+					func(ctx context.Context) ([]int, error) {
+						return flow.Parallel(ctx, leaf("a", 100*time.Millisecond), leaf("b", 20*time.Millisecond))
+					},
+					func(ctx context.Context) ([]int, error) {
+						v, err := leaf("c", 60*time.Millisecond)(ctx)
+						return []int{v}, err
+					})
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "par/nested"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)

@@ -104,42 +104,39 @@ func TestRecoveryTwoClientsShareRuns(t *testing.T) {
 	clients := make([]*flow.Client, 2)
 	for i, pool := range []*pgxpool.Pool{poolA, poolB} {
 		name := fmt.Sprintf("client-%d", i)
-		c := newClient(t, pool, recoveryConfig(name, 0))
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/share"}, flow.EventTrigger("recovery/share"),
-			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-				segments[i].Add(1)
-				a, err := flow.Step(ctx, "a", func(context.Context) (string, error) {
-					bodies.add(in.RunID + "/a")
-					return name, nil
+		clients[i] = flowtest.ClientOn(t, pool, recoveryConfig(name, 0), func(c *flow.Client) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/share"}, flow.EventTrigger("recovery/share"),
+				func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+					segments[i].Add(1)
+					a, err := flow.Step(ctx, "a", func(context.Context) (string, error) {
+						bodies.add(in.RunID + "/a")
+						return name, nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
+						return nil, err
+					}
+					b, err := flow.StepTx(ctx, "b", func(ctx context.Context, tx pgx.Tx) (string, error) {
+						bodies.add(in.RunID + "/b")
+						_, err := tx.Exec(ctx, `INSERT INTO recovery_exec (run_id, step, client) VALUES ($1, 'b', $2)`, in.RunID, name)
+						return name, err
+					})
+					if err != nil {
+						return nil, err
+					}
+					cc, err := flow.Step(ctx, "c", func(context.Context) (string, error) {
+						bodies.add(in.RunID + "/c")
+						return name, nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					return []string{a, b, cc}, nil
 				})
-				if err != nil {
-					return nil, err
-				}
-				if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
-					return nil, err
-				}
-				b, err := flow.StepTx(ctx, "b", func(ctx context.Context, tx pgx.Tx) (string, error) {
-					bodies.add(in.RunID + "/b")
-					_, err := tx.Exec(ctx, `INSERT INTO recovery_exec (run_id, step, client) VALUES ($1, 'b', $2)`, in.RunID, name)
-					return name, err
-				})
-				if err != nil {
-					return nil, err
-				}
-				cc, err := flow.Step(ctx, "c", func(context.Context) (string, error) {
-					bodies.add(in.RunID + "/c")
-					return name, nil
-				})
-				if err != nil {
-					return nil, err
-				}
-				return []string{a, b, cc}, nil
-			})
-		require.NoError(t, err)
-		clients[i] = c
-	}
-	for _, c := range clients {
-		start(t, c)
+			require.NoError(t, err)
+		})
 	}
 
 	events := make([]flow.Event, runs)
@@ -231,16 +228,17 @@ func TestRecoveryHelperProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pool := recoveryPool(t, dbURL)
-	c := newClient(t, pool, recoveryConfig("recovery-helper", time.Second))
 	var firstRuns atomic.Int64
-	recoveryKilledFunction(t, c, &firstRuns, func(ctx context.Context, runID string) (string, error) {
-		if _, err := pool.Exec(ctx, `INSERT INTO recovery_signal (run_id) VALUES ($1)`, runID); err != nil {
-			return "", err
-		}
-		<-ctx.Done() // blocks until the process is killed
-		return "", ctx.Err()
+
+	c := flowtest.ClientOn(t, pool, recoveryConfig("recovery-helper", time.Second), func(c *flow.Client) {
+		recoveryKilledFunction(t, c, &firstRuns, func(ctx context.Context, runID string) (string, error) {
+			if _, err := pool.Exec(ctx, `INSERT INTO recovery_signal (run_id) VALUES ($1)`, runID); err != nil {
+				return "", err
+			}
+			<-ctx.Done() // blocks until the process is killed
+			return "", ctx.Err()
+		})
 	})
-	start(t, c)
 	_, err := c.Send(ctx, flow.Event{Name: "recovery/killed"})
 	require.NoError(t, err)
 	<-ctx.Done()
@@ -361,25 +359,22 @@ func TestRecoveryLiveSlowStepNotTakenOver(t *testing.T) {
 		if i == 0 {
 			pool0 = pool
 		}
-		c := newClient(t, pool, recoveryConfig(fmt.Sprintf("recovery-slow-%d", i), 300*time.Millisecond))
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/slow"}, flow.EventTrigger("recovery/slow"),
-			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-				return flow.Step(ctx, "slow", func(ctx context.Context) (int64, error) {
-					n := slowRuns.Add(1)
-					// The user's slow work: five lease TTLs.
-					select {
-					case <-time.After(1500 * time.Millisecond):
-					case <-ctx.Done():
-						return 0, ctx.Err()
-					}
-					return n, nil
+		clients[i] = flowtest.ClientOn(t, pool, recoveryConfig(fmt.Sprintf("recovery-slow-%d", i), 300*time.Millisecond), func(c *flow.Client) {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/slow"}, flow.EventTrigger("recovery/slow"),
+				func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+					return flow.Step(ctx, "slow", func(ctx context.Context) (int64, error) {
+						n := slowRuns.Add(1)
+						// The user's slow work: five lease TTLs.
+						select {
+						case <-time.After(1500 * time.Millisecond):
+						case <-ctx.Done():
+							return 0, ctx.Err()
+						}
+						return n, nil
+					})
 				})
-			})
-		require.NoError(t, err)
-		clients[i] = c
-	}
-	for _, c := range clients {
-		start(t, c)
+			require.NoError(t, err)
+		})
 	}
 
 	runIDs := sendOne(t, clients[0], flow.Event{Name: "recovery/slow"})
@@ -413,7 +408,6 @@ func TestRecoveryLongStepTxKeepsOtherLeases(t *testing.T) {
 	t.Parallel()
 	dbURL := flowtest.DatabaseURL(t)
 	pool := recoveryPool(t, dbURL)
-	c := newClient(t, pool, recoveryConfig("recovery-long-tx", 300*time.Millisecond))
 	var txRuns, plainRuns atomic.Int64
 	txStarted := make(chan struct{}, 10)
 	slow := func(ctx context.Context) error {
@@ -424,23 +418,25 @@ func TestRecoveryLongStepTxKeepsOtherLeases(t *testing.T) {
 			return ctx.Err()
 		}
 	}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/long-tx"}, flow.EventTrigger("recovery/long-tx"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			return flow.StepTx(ctx, "tx", func(ctx context.Context, tx pgx.Tx) (int64, error) {
-				n := txRuns.Add(1)
-				txStarted <- struct{}{}
-				return n, slow(ctx)
+
+	c := flowtest.ClientOn(t, pool, recoveryConfig("recovery-long-tx", 300*time.Millisecond), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/long-tx"}, flow.EventTrigger("recovery/long-tx"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return flow.StepTx(ctx, "tx", func(ctx context.Context, tx pgx.Tx) (int64, error) {
+					n := txRuns.Add(1)
+					txStarted <- struct{}{}
+					return n, slow(ctx)
+				})
 			})
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/long-plain"}, flow.EventTrigger("recovery/long-plain"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			return flow.Step(ctx, "plain", func(ctx context.Context) (int64, error) {
-				return plainRuns.Add(1), slow(ctx)
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/long-plain"}, flow.EventTrigger("recovery/long-plain"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return flow.Step(ctx, "plain", func(ctx context.Context) (int64, error) {
+					return plainRuns.Add(1), slow(ctx)
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
 	defer cancel()
@@ -487,22 +483,24 @@ func TestRecoveryStaleJobDoesNothing(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	ctx := testCtx(t)
-	c := newClient(t, pool, nil)
 	var bodies counter
 	var segments atomic.Int64
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/stale"}, flow.EventTrigger("recovery/stale"),
-		func(ctx context.Context, in flow.Input[struct{ Nap time.Duration }]) (any, error) {
-			segments.Add(1)
-			if _, err := flow.Step(ctx, "a", func(context.Context) (int, error) { bodies.add(in.RunID + "/a"); return 1, nil }); err != nil {
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", in.Event.Data.Nap); err != nil {
-				return nil, err
-			}
-			return flow.Step(ctx, "b", func(context.Context) (int, error) { bodies.add(in.RunID + "/b"); return 2, nil })
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "recovery/stale"}, flow.EventTrigger("recovery/stale"),
+			func(ctx context.Context, in flow.Input[struct{ Nap time.Duration }]) (any, error) {
+				segments.Add(1)
+				if _, err := flow.Step(ctx, "a", func(context.Context) (int, error) { bodies.add(in.RunID + "/a"); return 1, nil }); err != nil {
+					return nil, err
+				}
+				if err := flow.Sleep(ctx, "nap", in.Event.Data.Nap); err != nil {
+					return nil, err
+				}
+				return flow.Step(ctx, "b", func(context.Context) (int, error) { bodies.add(in.RunID + "/b"); return 2, nil })
+			})
+		require.NoError(t, err)
+	})
+	var err error
 
 	// A run that completed: one completed job per segment, gens 0 and 1.
 	done := awaitOnly(t, c, flow.Event{Name: "recovery/stale", Data: map[string]any{"Nap": 20 * time.Millisecond}})

@@ -56,10 +56,11 @@ func rerunCounts(n *rerunABC) [3]int32 { return [3]int32{n.a.Load(), n.b.Load(),
 
 func TestRerunFromTheTop(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	n := rerunFunction(t, c, "rerun-top")
-	start(t, c)
+	var n *rerunABC
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		n = rerunFunction(t, c, "rerun-top")
+	})
 
 	orig := awaitOnly(t, c, flow.Event{Name: "rerun/go", Data: map[string]string{"x": "1"}})
 	require.Equal(t, flow.RunCompleted, orig.Status, orig.Error)
@@ -98,23 +99,23 @@ func TestRerunFromTheTop(t *testing.T) {
 // A failed run can be rerun (the usual reason to rerun).
 func TestRerunOfFailedRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var fail atomic.Bool
 	fail.Store(true)
 	var calls atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-failed", Retries: flow.Ptr(0)}, flow.EventTrigger("rerun/fail"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "flaky", func(ctx context.Context) (int32, error) {
-				n := calls.Add(1)
-				if fail.Load() {
-					return 0, errors.New("down")
-				}
-				return n, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-failed", Retries: flow.Ptr(0)}, flow.EventTrigger("rerun/fail"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "flaky", func(ctx context.Context) (int32, error) {
+					n := calls.Add(1)
+					if fail.Load() {
+						return 0, errors.New("down")
+					}
+					return n, nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	orig := awaitOnly(t, c, flow.Event{Name: "rerun/fail"})
 	require.Equal(t, flow.RunFailed, orig.Status)
@@ -130,10 +131,11 @@ func TestRerunOfFailedRun(t *testing.T) {
 
 func TestRerunFromStep(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	n := rerunFunction(t, c, "rerun-from")
-	start(t, c)
+	var n *rerunABC
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		n = rerunFunction(t, c, "rerun-from")
+	})
 
 	orig := awaitOnly(t, c, flow.Event{Name: "rerun/go", Data: map[string]string{"x": "7"}})
 	require.Equal(t, flow.RunCompleted, orig.Status, orig.Error)
@@ -174,26 +176,26 @@ func TestRerunFromStep(t *testing.T) {
 // RerunFrom a repeated step (":1" suffix) keeps the earlier repeats.
 func TestRerunFromRepeatedStep(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var calls [3]atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-loop"}, flow.EventTrigger("rerun/loop"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			var out []int
-			for i := range 3 {
-				v, err := flow.Step(ctx, "item", func(ctx context.Context) (int, error) {
-					calls[i].Add(1)
-					return i, nil
-				})
-				if err != nil {
-					return nil, err
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-loop"}, flow.EventTrigger("rerun/loop"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				var out []int
+				for i := range 3 {
+					v, err := flow.Step(ctx, "item", func(ctx context.Context) (int, error) {
+						calls[i].Add(1)
+						return i, nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, v)
 				}
-				out = append(out, v)
-			}
-			return out, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return out, nil
+			})
+		require.NoError(t, err)
+	})
 
 	orig := awaitOnly(t, c, flow.Event{Name: "rerun/loop"})
 	require.Equal(t, flow.RunCompleted, orig.Status, orig.Error)
@@ -209,25 +211,24 @@ func TestRerunFromRepeatedStep(t *testing.T) {
 
 func TestRerunErrors(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	rerunFunction(t, c, "rerun-errs")
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-child"}, flow.Triggers(),
-		func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) { return "child", nil })
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-parent"}, flow.EventTrigger("rerun/parent"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Invoke[string](ctx, "call-child", child, map[string]int{"n": 1}, flow.InvokeOpts{})
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		rerunFunction(t, c, "rerun-errs")
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-child"}, flow.Triggers(),
+			func(ctx context.Context, in flow.Input[json.RawMessage]) (any, error) { return "child", nil })
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "rerun-parent"}, flow.EventTrigger("rerun/parent"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Invoke[string](ctx, "call-child", child, map[string]int{"n": 1}, flow.InvokeOpts{})
+			})
+		require.NoError(t, err)
+	})
 
 	ctx := testCtx(t)
 	orig := awaitOnly(t, c, flow.Event{Name: "rerun/go", Data: map[string]string{"x": "1"}})
 	require.Equal(t, flow.RunCompleted, orig.Status, orig.Error)
 
 	const unknown = "01900000-0000-7000-8000-000000000000"
-	_, err = c.Rerun(ctx, unknown)
+	_, err := c.Rerun(ctx, unknown)
 	require.ErrorIs(t, err, flow.ErrNotFound)
 	_, err = c.RerunFrom(ctx, unknown, "a")
 	require.ErrorIs(t, err, flow.ErrNotFound)

@@ -89,39 +89,39 @@ func TestResumeAfterConnectionsKilled(t *testing.T) {
 	var inFlight, maxInFlight atomic.Int64
 	started := make(chan string, 1)
 	release := make(chan struct{})
-	c := newClient(t, pool, recoveryConfig("resume-killed", 0)) // the default lease: 30 s
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/killed"}, flow.EventTrigger("resume/killed"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			a, err := flow.Step(ctx, "a", func(context.Context) (int, error) { return bodies.add("a"), nil })
-			if err != nil {
-				return nil, err
-			}
-			b, err := flow.Step(ctx, "b", func(context.Context) (int, error) {
-				n := inFlight.Add(1)
-				defer inFlight.Add(-1)
-				for {
-					m := maxInFlight.Load()
-					if n <= m || maxInFlight.CompareAndSwap(m, n) {
-						break
+	c := flowtest.ClientOn(t, pool, recoveryConfig("resume-killed", 0), func(c *flow.Client) { // the default lease: 30 s
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/killed"}, flow.EventTrigger("resume/killed"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				a, err := flow.Step(ctx, "a", func(context.Context) (int, error) { return bodies.add("a"), nil })
+				if err != nil {
+					return nil, err
+				}
+				b, err := flow.Step(ctx, "b", func(context.Context) (int, error) {
+					n := inFlight.Add(1)
+					defer inFlight.Add(-1)
+					for {
+						m := maxInFlight.Load()
+						if n <= m || maxInFlight.CompareAndSwap(m, n) {
+							break
+						}
 					}
+					if bodies.add("b") == 1 {
+						started <- in.RunID
+						<-release
+					}
+					return 2, nil
+				})
+				if err != nil {
+					return nil, err
 				}
-				if bodies.add("b") == 1 {
-					started <- in.RunID
-					<-release
+				cc, err := flow.Step(ctx, "c", func(context.Context) (int, error) { bodies.add("c"); return 1, nil })
+				if err != nil {
+					return nil, err
 				}
-				return 2, nil
+				return a + b + cc, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			cc, err := flow.Step(ctx, "c", func(context.Context) (int, error) { bodies.add("c"); return 1, nil })
-			if err != nil {
-				return nil, err
-			}
-			return a + b + cc, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	ids := sendOne(t, c, flow.Event{Name: "resume/killed"})
 	var runID string
@@ -178,22 +178,22 @@ func TestResumeWakesAfterConnectionsKilled(t *testing.T) {
 	admin := resumeAdmin(t, dbURL)
 	ctx := testCtx(t)
 
-	c := newClient(t, pool, recoveryConfig("resume-wakes", 0))
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/wait"}, flow.EventTrigger("resume/wait"),
-		func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
-			ev, err := flow.WaitForEvent[map[string]string](ctx, "go", flow.WaitOpts{Event: "resume/go", Match: "data.k", Timeout: time.Minute})
-			if err != nil {
-				return nil, err
-			}
-			return ev.Data["v"], nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/sleep"}, flow.EventTrigger("resume/sleep"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			return "rested", flow.Sleep(ctx, "nap", time.Second)
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, recoveryConfig("resume-wakes", 0), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/wait"}, flow.EventTrigger("resume/wait"),
+			func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
+				ev, err := flow.WaitForEvent[map[string]string](ctx, "go", flow.WaitOpts{Event: "resume/go", Match: "data.k", Timeout: time.Minute})
+				if err != nil {
+					return nil, err
+				}
+				return ev.Data["v"], nil
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/sleep"}, flow.EventTrigger("resume/sleep"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return "rested", flow.Sleep(ctx, "nap", time.Second)
+			})
+		require.NoError(t, err)
+	})
 
 	waiter := sendOne(t, c, flow.Event{Name: "resume/wait", Data: map[string]string{"k": "x"}})[0]
 	waitUntilWaiting(t, c, waiter)
@@ -283,33 +283,33 @@ func TestResumeAfterOutage(t *testing.T) {
 	var bodies counter
 	started := make(chan string, 1)
 	release := make(chan struct{})
-	c := newClient(t, pool, recoveryConfig("resume-outage", 0))
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/limited", Concurrency: []flow.Concurrency{{Limit: 1}}},
-		flow.EventTrigger("resume/limited"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			a, err := flow.Step(ctx, "a", func(context.Context) (int, error) { return bodies.add(in.RunID + "/a"), nil })
-			if err != nil {
-				return nil, err
-			}
-			b, err := flow.Step(ctx, "b", func(context.Context) (int, error) {
-				if bodies.add(in.RunID+"/b") == 1 && bodies.add("first") == 1 {
-					started <- in.RunID
-					<-release
+	c := flowtest.ClientOn(t, pool, recoveryConfig("resume-outage", 0), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/limited", Concurrency: []flow.Concurrency{{Limit: 1}}},
+			flow.EventTrigger("resume/limited"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				a, err := flow.Step(ctx, "a", func(context.Context) (int, error) { return bodies.add(in.RunID + "/a"), nil })
+				if err != nil {
+					return nil, err
 				}
-				return 2, nil
+				b, err := flow.Step(ctx, "b", func(context.Context) (int, error) {
+					if bodies.add(in.RunID+"/b") == 1 && bodies.add("first") == 1 {
+						started <- in.RunID
+						<-release
+					}
+					return 2, nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				return a + b, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			return a + b, nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/sleeper"}, flow.EventTrigger("resume/sleeper"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			return "rested", flow.Sleep(ctx, "nap", time.Second)
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/sleeper"}, flow.EventTrigger("resume/sleeper"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return "rested", flow.Sleep(ctx, "nap", time.Second)
+			})
+		require.NoError(t, err)
+	})
 
 	first := sendOne(t, c, flow.Event{Name: "resume/limited"})[0]
 	var runID string
@@ -386,20 +386,20 @@ func TestResumeSlotWakeAfterConnectionsKilled(t *testing.T) {
 	started := make(chan string, 1)
 	release := make(chan struct{})
 	var first atomic.Bool
-	c := newClient(t, pool, recoveryConfig("resume-slot", 0))
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/slot", Concurrency: []flow.Concurrency{{Limit: 1}}},
-		flow.EventTrigger("resume/slot"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			return flow.Step(ctx, "a", func(context.Context) (string, error) {
-				if first.CompareAndSwap(false, true) {
-					started <- in.RunID
-					<-release
-				}
-				return "done", nil
+	c := flowtest.ClientOn(t, pool, recoveryConfig("resume-slot", 0), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "resume/slot", Concurrency: []flow.Concurrency{{Limit: 1}}},
+			flow.EventTrigger("resume/slot"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				return flow.Step(ctx, "a", func(context.Context) (string, error) {
+					if first.CompareAndSwap(false, true) {
+						started <- in.RunID
+						<-release
+					}
+					return "done", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	holder := sendOne(t, c, flow.Event{Name: "resume/slot"})[0]
 	select {

@@ -16,18 +16,19 @@ func TestDeleteExpiredKeepsLiveRuns(t *testing.T) {
 	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.RetentionPeriod = time.Nanosecond // everything ended is expired at once
-	c := newClient(t, pool, cfg)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "quick"}, flow.EventTrigger("test/quick"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "s", func(ctx context.Context) (int, error) { return 1, nil })
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "waits"}, flow.EventTrigger("test/waits"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return nil, flow.Sleep(ctx, "long", time.Hour)
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "quick"}, flow.EventTrigger("test/quick"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "s", func(ctx context.Context) (int, error) { return 1, nil })
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "waits"}, flow.EventTrigger("test/waits"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return nil, flow.Sleep(ctx, "long", time.Hour)
+			})
+		require.NoError(t, err)
+	})
+	var err error
 	ctx := testCtx(t)
 
 	done := awaitOnly(t, c, flow.Event{Name: "test/quick"})

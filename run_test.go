@@ -27,40 +27,40 @@ func runNextMilli() {
 
 func TestRunGetRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	type in struct{ N int }
 	var bCalls atomic.Int64
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "inspect", Retries: flow.Ptr(2)}, flow.EventTrigger("run/inspect"),
-		func(ctx context.Context, input flow.Input[in]) (any, error) {
-			a, err := flow.Step(ctx, "a", func(ctx context.Context) (int, error) { return input.Event.Data.N, nil })
-			if err != nil {
-				return nil, err
-			}
-			b, err := flow.Step(ctx, "b", func(ctx context.Context) (int, error) {
-				if bCalls.Add(1) == 1 {
-					return 0, errors.New("first attempt of b fails")
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "inspect", Retries: flow.Ptr(2)}, flow.EventTrigger("run/inspect"),
+			func(ctx context.Context, input flow.Input[in]) (any, error) {
+				a, err := flow.Step(ctx, "a", func(ctx context.Context) (int, error) { return input.Event.Data.N, nil })
+				if err != nil {
+					return nil, err
 				}
-				return a * 2, nil
+				b, err := flow.Step(ctx, "b", func(ctx context.Context) (int, error) {
+					if bCalls.Add(1) == 1 {
+						return 0, errors.New("first attempt of b fails")
+					}
+					return a * 2, nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				if err := flow.Sleep(ctx, "nap", 10*time.Millisecond); err != nil {
+					return nil, err
+				}
+				return map[string]int{"a": a, "b": b}, nil
 			})
-			if err != nil {
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "broken", Retries: flow.Ptr(0)}, flow.EventTrigger("run/broken"),
+			func(ctx context.Context, input flow.Input[in]) (any, error) {
+				_, err := flow.Step(ctx, "explode", func(ctx context.Context) (int, error) {
+					return 0, errors.New("kaboom")
+				})
 				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", 10*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return map[string]int{"a": a, "b": b}, nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "broken", Retries: flow.Ptr(0)}, flow.EventTrigger("run/broken"),
-		func(ctx context.Context, input flow.Input[in]) (any, error) {
-			_, err := flow.Step(ctx, "explode", func(ctx context.Context) (int, error) {
-				return 0, errors.New("kaboom")
 			})
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	ids, err := c.Send(ctx, flow.Event{Name: "run/inspect", Data: in{N: 21}})
@@ -139,17 +139,16 @@ func TestRunGetRun(t *testing.T) {
 
 func TestRunListRunsFilters(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "list-ok"}, flow.EventTrigger("list/ok"),
-		func(ctx context.Context, input flow.Input[any]) (any, error) { return "ok", nil })
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "list-bad"}, flow.EventTrigger("list/bad"),
-		func(ctx context.Context, input flow.Input[any]) (any, error) {
-			return nil, flow.NonRetriable(errors.New("bad on purpose"))
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "list-ok"}, flow.EventTrigger("list/ok"),
+			func(ctx context.Context, input flow.Input[any]) (any, error) { return "ok", nil })
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "list-bad"}, flow.EventTrigger("list/bad"),
+			func(ctx context.Context, input flow.Input[any]) (any, error) {
+				return nil, flow.NonRetriable(errors.New("bad on purpose"))
+			})
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	// Sent in this order, each in a later millisecond: ok0 bad0 ok1 bad1 ok2.
@@ -238,30 +237,31 @@ func TestRunListRunsFilters(t *testing.T) {
 
 func TestRunAwaitRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "held"}, flow.EventTrigger("await/held"),
-		func(ctx context.Context, input flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "hold", func(ctx context.Context) (string, error) {
-				entered <- struct{}{}
-				<-release
-				return "released", nil
-			})
-		})
-	require.NoError(t, err)
 	type approval struct{ ID int }
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "waits"}, flow.EventTrigger("await/waits"),
-		func(ctx context.Context, input flow.Input[approval]) (any, error) {
-			ev, err := flow.WaitForEvent[approval](ctx, "approval", flow.WaitOpts{Event: "await/approved", Match: "data.ID", Timeout: time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			return ev.Data.ID, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "held"}, flow.EventTrigger("await/held"),
+			func(ctx context.Context, input flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "hold", func(ctx context.Context) (string, error) {
+					entered <- struct{}{}
+					<-release
+					return "released", nil
+				})
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "waits"}, flow.EventTrigger("await/waits"),
+			func(ctx context.Context, input flow.Input[approval]) (any, error) {
+				ev, err := flow.WaitForEvent[approval](ctx, "approval", flow.WaitOpts{Event: "await/approved", Match: "data.ID", Timeout: time.Hour})
+				if err != nil {
+					return nil, err
+				}
+				return ev.Data.ID, nil
+			})
+		require.NoError(t, err)
+	})
+	var err error
 	var releaseOnce sync.Once
 	releaseHeld := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(releaseHeld) // before Stop, should the test fail early

@@ -20,41 +20,41 @@ type sendUser struct {
 func TestSendEventExactlyOnce(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var (
 		mu        sync.Mutex
 		returned  [][]string // SendEvent's result in each execution of the handler
 		flakyRuns atomic.Int32
 		notified  atomic.Int32
 	)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "send-signup"}, flow.EventTrigger("user/signed.up"),
-		func(ctx context.Context, in flow.Input[sendUser]) (any, error) {
-			ids, err := flow.SendEvent(ctx, "notify", flow.Event{Name: "user/notified", Data: sendUser{UserID: in.Event.Data.UserID}})
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			returned = append(returned, ids)
-			mu.Unlock()
-			if _, err := flow.Step(ctx, "flaky", func(ctx context.Context) (string, error) {
-				if flakyRuns.Add(1) == 1 {
-					return "", errors.New("first attempt fails")
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "send-signup"}, flow.EventTrigger("user/signed.up"),
+			func(ctx context.Context, in flow.Input[sendUser]) (any, error) {
+				ids, err := flow.SendEvent(ctx, "notify", flow.Event{Name: "user/notified", Data: sendUser{UserID: in.Event.Data.UserID}})
+				if err != nil {
+					return nil, err
 				}
-				return "ok", nil
-			}); err != nil {
-				return nil, err
-			}
-			return ids, nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "send-notified"}, flow.EventTrigger("user/notified"),
-		func(ctx context.Context, in flow.Input[sendUser]) (any, error) {
-			notified.Add(1)
-			return in.Event.Data.UserID, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				mu.Lock()
+				returned = append(returned, ids)
+				mu.Unlock()
+				if _, err := flow.Step(ctx, "flaky", func(ctx context.Context) (string, error) {
+					if flakyRuns.Add(1) == 1 {
+						return "", errors.New("first attempt fails")
+					}
+					return "ok", nil
+				}); err != nil {
+					return nil, err
+				}
+				return ids, nil
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "send-notified"}, flow.EventTrigger("user/notified"),
+			func(ctx context.Context, in flow.Input[sendUser]) (any, error) {
+				notified.Add(1)
+				return in.Event.Data.UserID, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "user/signed.up", Data: sendUser{UserID: "u-1"}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -107,35 +107,35 @@ func TestSendEventExactlyOnce(t *testing.T) {
 func TestSendEventInvalidEventFailsStepWithoutRetry(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var (
 		calls      atomic.Int32
 		isStepErr  atomic.Bool
 		isInvalid  atomic.Bool
 		stepErrMsg atomic.Value
 	)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "send-invalid"}, flow.EventTrigger("user/signed.up"),
-		func(ctx context.Context, in flow.Input[sendUser]) (any, error) {
-			calls.Add(1)
-			_, err := flow.SendEvent(ctx, "notify", flow.Event{Name: "bad name", Data: 1})
-			if flow.IsSuspend(err) {
-				return nil, err
-			}
-			var se *flow.StepError
-			if errors.As(err, &se) {
-				isStepErr.Store(true)
-				isInvalid.Store(errors.Is(err, flow.ErrInvalidEvent))
-				stepErrMsg.Store(se.Message)
-				return "handled", nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return "sent", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "send-invalid"}, flow.EventTrigger("user/signed.up"),
+			func(ctx context.Context, in flow.Input[sendUser]) (any, error) {
+				calls.Add(1)
+				_, err := flow.SendEvent(ctx, "notify", flow.Event{Name: "bad name", Data: 1})
+				if flow.IsSuspend(err) {
+					return nil, err
+				}
+				var se *flow.StepError
+				if errors.As(err, &se) {
+					isStepErr.Store(true)
+					isInvalid.Store(errors.Is(err, flow.ErrInvalidEvent))
+					stepErrMsg.Store(se.Message)
+					return "handled", nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				return "sent", nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "user/signed.up", Data: sendUser{UserID: "u-1"}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)

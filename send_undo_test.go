@@ -21,15 +21,15 @@ import (
 func TestSendTxOneEventFailureUndoesItsInsert(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	exprEchoFunction(t, c, "undo-plain", flow.EventTrigger("undo/*"))
-	exprEchoFunction(t, c, "undo-if", flow.EventTrigger("undo/if").If(quadratic))
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-key", Concurrency: []flow.Concurrency{{Limit: 1, Key: `string(` + quadratic + `)`}}},
-		flow.EventTrigger("undo/key"), func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil })
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		exprEchoFunction(t, c, "undo-plain", flow.EventTrigger("undo/*"))
+		exprEchoFunction(t, c, "undo-if", flow.EventTrigger("undo/if").If(quadratic))
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-key", Concurrency: []flow.Concurrency{{Limit: 1, Key: `string(` + quadratic + `)`}}},
+			flow.EventTrigger("undo/key"), func(ctx context.Context, in flow.Input[any]) (any, error) { return nil, nil })
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
-	_, err = pool.Exec(ctx, `CREATE TABLE app_row (id int)`)
+	_, err := pool.Exec(ctx, `CREATE TABLE app_row (id int)`)
 	require.NoError(t, err)
 
 	for _, name := range []string{"undo/if", "undo/key"} {
@@ -80,21 +80,22 @@ func TestSystemEventListenerOverCostIsSkipped(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
 	cfg, logs := loggedConfig()
-	c := newClient(t, pool, cfg)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-sleeper", CancelOn: []flow.CancelOn{{Event: "undo/stop"}}},
-		flow.EventTrigger("undo/sleep"), func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return nil, flow.Sleep(ctx, "nap", time.Hour)
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-fails", Retries: flow.Ptr(0)},
-		flow.EventTrigger("undo/fail"), func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return nil, flow.NonRetriable(errors.New("boom"))
-		})
-	require.NoError(t, err)
 	quadratic := `event.data.event.data.l.all(x, event.data.event.data.l.all(y, x + y >= 0))`
-	exprEchoFunction(t, c, "undo-on-cancel", flow.EventTrigger(flow.EventFunctionCancelled).If(quadratic))
-	exprEchoFunction(t, c, "undo-on-failure", flow.EventTrigger(flow.EventFunctionFailed).If(quadratic))
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-sleeper", CancelOn: []flow.CancelOn{{Event: "undo/stop"}}},
+			flow.EventTrigger("undo/sleep"), func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return nil, flow.Sleep(ctx, "nap", time.Hour)
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "undo-fails", Retries: flow.Ptr(0)},
+			flow.EventTrigger("undo/fail"), func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return nil, flow.NonRetriable(errors.New("boom"))
+			})
+		require.NoError(t, err)
+		exprEchoFunction(t, c, "undo-on-cancel", flow.EventTrigger(flow.EventFunctionCancelled).If(quadratic))
+		exprEchoFunction(t, c, "undo-on-failure", flow.EventTrigger(flow.EventFunctionFailed).If(quadratic))
+	})
 	ctx := testCtx(t)
 
 	// A user's SendTx whose event cancels a run.

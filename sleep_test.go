@@ -15,30 +15,29 @@ import (
 
 func TestSleepHoldsNoWorker(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.Workers = 1
-	c := newClient(t, pool, cfg)
-
 	var mu sync.Mutex
 	entered := map[string]int{} // run ID -> how many times the sleeper ran
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sleeper"}, flow.EventTrigger("test/sleeper"),
-		func(ctx context.Context, in flow.Input[sleeperData]) (any, error) {
-			mu.Lock()
-			entered[in.RunID]++
-			mu.Unlock()
-			if err := flow.SleepUntil(ctx, "until", in.Event.Data.Wake); err != nil {
-				return nil, err
-			}
-			return "rested", nil
-		})
-	require.NoError(t, err)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "quick"}, flow.EventTrigger("test/quick"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "q", func(ctx context.Context) (string, error) { return "fast", nil })
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sleeper"}, flow.EventTrigger("test/sleeper"),
+			func(ctx context.Context, in flow.Input[sleeperData]) (any, error) {
+				mu.Lock()
+				entered[in.RunID]++
+				mu.Unlock()
+				if err := flow.SleepUntil(ctx, "until", in.Event.Data.Wake); err != nil {
+					return nil, err
+				}
+				return "rested", nil
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "quick"}, flow.EventTrigger("test/quick"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "q", func(ctx context.Context) (string, error) { return "fast", nil })
+			})
+		require.NoError(t, err)
+	})
 
 	// Every sleeper of a round sleeps until the same time, fixed before any
 	// of them starts, and the quick run must finish on the only worker while
@@ -137,22 +136,21 @@ func sleepRound(t *testing.T, c *flow.Client, window time.Duration, entered func
 // suspending: the handler ran once.
 func sleepNoSuspendTest(t *testing.T, sleeps map[string]func(ctx context.Context, id string) error, order []string) {
 	t.Helper()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var entered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "no-nap"}, flow.EventTrigger("test/no-nap"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			for _, id := range order {
-				if err := sleeps[id](ctx, id); err != nil {
-					return nil, err
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "no-nap"}, flow.EventTrigger("test/no-nap"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				for _, id := range order {
+					if err := sleeps[id](ctx, id); err != nil {
+						return nil, err
+					}
 				}
-			}
-			return "awake", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return "awake", nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/no-nap"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)

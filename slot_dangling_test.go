@@ -22,9 +22,9 @@ func TestDanglingSlotFreedWakesParkedRun(t *testing.T) {
 	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.LeaseTTL = 2 * time.Second // the sweeper frees dangling slots every LeaseTTL/2
-	c := newClient(t, pool, cfg)
-	gatedFunction(c, g, flow.FunctionOpts{ID: "dangling-slot", Concurrency: []flow.Concurrency{{Limit: 1}}})
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, cfg, func(c *flow.Client) {
+		gatedFunction(c, g, flow.FunctionOpts{ID: "dangling-slot", Concurrency: []flow.Concurrency{{Limit: 1}}})
+	})
 	release := sync.OnceFunc(func() { g.open("holder"); g.open("parked") })
 	t.Cleanup(release) // before Stop, even when the test fails
 	ctx := testCtx(t)

@@ -13,22 +13,22 @@ import (
 
 func TestSmoke(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	type in struct{ Name string }
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "hello"}, flow.EventTrigger("test/hello"),
-		func(ctx context.Context, input flow.Input[in]) (any, error) {
-			a, err := flow.Step(ctx, "a", func(ctx context.Context) (string, error) { return "hi " + input.Event.Data.Name, nil })
-			if err != nil {
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", 50*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return a + "!", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "hello"}, flow.EventTrigger("test/hello"),
+			func(ctx context.Context, input flow.Input[in]) (any, error) {
+				a, err := flow.Step(ctx, "a", func(ctx context.Context) (string, error) { return "hi " + input.Event.Data.Name, nil })
+				if err != nil {
+					return nil, err
+				}
+				if err := flow.Sleep(ctx, "nap", 50*time.Millisecond); err != nil {
+					return nil, err
+				}
+				return a + "!", nil
+			})
+		require.NoError(t, err)
+	})
 	run := awaitOnly(t, c, flow.Event{Name: "test/hello", Data: in{Name: "bob"}})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 	var out string

@@ -39,16 +39,17 @@ func TestStepBatchNeverHoldsOneStepTwice(t *testing.T) {
 func TestStepBatchStoresOnlyTheCurrentGen(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, testConfig())
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "batch/gen"}, flow.EventTrigger("batch/gen"),
-		func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
-			if _, err := flow.Step(ctx, "a", func(ctx context.Context) (int, error) { return 1, nil }); err != nil {
-				return nil, err
-			}
-			return nil, flow.Sleep(ctx, "nap", time.Hour)
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "batch/gen"}, flow.EventTrigger("batch/gen"),
+			func(ctx context.Context, in flow.Input[struct{}]) (any, error) {
+				if _, err := flow.Step(ctx, "a", func(ctx context.Context) (int, error) { return 1, nil }); err != nil {
+					return nil, err
+				}
+				return nil, flow.Sleep(ctx, "nap", time.Hour)
+			})
+		require.NoError(t, err)
+	})
+	var err error
 	ctx := testCtx(t)
 	runID := sendOne(t, c, flow.Event{Name: "batch/gen"})[0]
 	require.Eventually(t, func() bool {

@@ -31,9 +31,6 @@ func awaitRun(t *testing.T, c *flow.Client, runID string, limit time.Duration) *
 // share its stored result with the repeat, whichever comes first.
 func TestStepIDExplicitNeverTakesARepeatsID(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	cases := map[string]struct {
 		calls []string // the step IDs the handler calls, in order
 		ids   []string // the IDs stored, in order
@@ -44,29 +41,31 @@ func TestStepIDExplicitNeverTakesARepeatsID(t *testing.T) {
 	}
 	counters := map[string]*atomic.Int32{}
 	seens := map[string]*stepRecorder[[]int]{}
-	for name, tc := range cases {
-		counter := &atomic.Int32{}
-		seen := &stepRecorder[[]int]{}
-		counters[name], seens[name] = counter, seen
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/ids-"+name),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				var got []int
-				for _, id := range tc.calls {
-					v, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return int(counter.Add(1)), nil })
-					if err != nil {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		for name, tc := range cases {
+			counter := &atomic.Int32{}
+			seen := &stepRecorder[[]int]{}
+			counters[name], seens[name] = counter, seen
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/ids-"+name),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					var got []int
+					for _, id := range tc.calls {
+						v, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return int(counter.Add(1)), nil })
+						if err != nil {
+							return nil, err
+						}
+						got = append(got, v)
+					}
+					seen.add(got)
+					if err := flow.Sleep(ctx, "nap", 10*time.Millisecond); err != nil {
 						return nil, err
 					}
-					got = append(got, v)
-				}
-				seen.add(got)
-				if err := flow.Sleep(ctx, "nap", 10*time.Millisecond); err != nil {
-					return nil, err
-				}
-				return got, nil
-			})
-		require.NoError(t, err)
-	}
-	start(t, c)
+					return got, nil
+				})
+			require.NoError(t, err)
+		}
+	})
 	for name, tc := range cases {
 		run := awaitOnly(t, c, flow.Event{Name: "test/ids-" + name})
 		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -89,64 +88,64 @@ var badStepIDs = []string{"", "nul\x00inside", "bad\xff\xfeutf8", strings.Repeat
 func TestStepIDInvalidFailsStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
-	require.NoError(t, err)
-	kinds := map[string]func(ctx context.Context, id string) error{
-		"step": func(ctx context.Context, id string) error {
-			_, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 1, nil })
-			return err
-		},
-		"steptx": func(ctx context.Context, id string) error {
-			_, err := flow.StepTx(ctx, id, func(ctx context.Context, tx pgx.Tx) (int, error) { return 1, nil })
-			return err
-		},
-		"sleep": func(ctx context.Context, id string) error { return flow.Sleep(ctx, id, time.Millisecond) },
-		"sleepuntil": func(ctx context.Context, id string) error {
-			return flow.SleepUntil(ctx, id, time.Now().Add(time.Millisecond))
-		},
-		"wait": func(ctx context.Context, id string) error {
-			_, err := flow.WaitForEvent[any](ctx, id, flow.WaitOpts{Event: "test/never", Timeout: time.Hour})
-			return err
-		},
-		"send": func(ctx context.Context, id string) error {
-			_, err := flow.SendEvent(ctx, id, flow.Event{Name: "test/never"})
-			return err
-		},
-		"invoke": func(ctx context.Context, id string) error {
-			_, err := flow.Invoke[string](ctx, id, child, nil, flow.InvokeOpts{})
-			return err
-		},
-		"parallel": func(ctx context.Context, id string) error {
-			_, err := flow.Parallel(ctx,
-				func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, "fine", func(ctx context.Context) (int, error) { return 1, nil })
-				},
-				func(ctx context.Context) (int, error) {
-					return flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 2, nil })
-				})
-			return err
-		},
-	}
+	var kinds map[string]func(ctx context.Context, id string) error
 	type caseData struct {
 		Kind string
 		Case int
 	}
 	var entered, isInvalid counter
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-ids"}, flow.EventTrigger("test/bad-ids"),
-		func(ctx context.Context, in flow.Input[caseData]) (any, error) {
-			key := fmt.Sprint(in.Event.Data.Kind, in.Event.Data.Case)
-			entered.add(key)
-			err := kinds[in.Event.Data.Kind](ctx, badStepIDs[in.Event.Data.Case])
-			if errors.Is(err, flow.ErrInvalidStepID) {
-				isInvalid.add(key)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
+		require.NoError(t, err)
+		kinds = map[string]func(ctx context.Context, id string) error{
+			"step": func(ctx context.Context, id string) error {
+				_, err := flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 1, nil })
+				return err
+			},
+			"steptx": func(ctx context.Context, id string) error {
+				_, err := flow.StepTx(ctx, id, func(ctx context.Context, tx pgx.Tx) (int, error) { return 1, nil })
+				return err
+			},
+			"sleep": func(ctx context.Context, id string) error { return flow.Sleep(ctx, id, time.Millisecond) },
+			"sleepuntil": func(ctx context.Context, id string) error {
+				return flow.SleepUntil(ctx, id, time.Now().Add(time.Millisecond))
+			},
+			"wait": func(ctx context.Context, id string) error {
+				_, err := flow.WaitForEvent[any](ctx, id, flow.WaitOpts{Event: "test/never", Timeout: time.Hour})
+				return err
+			},
+			"send": func(ctx context.Context, id string) error {
+				_, err := flow.SendEvent(ctx, id, flow.Event{Name: "test/never"})
+				return err
+			},
+			"invoke": func(ctx context.Context, id string) error {
+				_, err := flow.Invoke[string](ctx, id, child, nil, flow.InvokeOpts{})
+				return err
+			},
+			"parallel": func(ctx context.Context, id string) error {
+				_, err := flow.Parallel(ctx,
+					func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, "fine", func(ctx context.Context) (int, error) { return 1, nil })
+					},
+					func(ctx context.Context) (int, error) {
+						return flow.Step(ctx, id, func(ctx context.Context) (int, error) { return 2, nil })
+					})
+				return err
+			},
+		}
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "bad-ids"}, flow.EventTrigger("test/bad-ids"),
+			func(ctx context.Context, in flow.Input[caseData]) (any, error) {
+				key := fmt.Sprint(in.Event.Data.Kind, in.Event.Data.Case)
+				entered.add(key)
+				err := kinds[in.Event.Data.Kind](ctx, badStepIDs[in.Event.Data.Case])
+				if errors.Is(err, flow.ErrInvalidStepID) {
+					isInvalid.add(key)
+				}
+				return nil, err
+			})
+		require.NoError(t, err)
+	})
 
 	runs := map[string]string{}
 	for kind := range kinds {
@@ -170,27 +169,26 @@ func TestStepIDInvalidFailsStep(t *testing.T) {
 // once, instead of looping.
 func TestSleepUntilOutOfRangeFailsStep(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	times := []time.Time{
 		time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Unix(1<<62, 0),
 	}
 	var entered, isInvalid counter
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "far"}, flow.EventTrigger("test/far"),
-		func(ctx context.Context, in flow.Input[int]) (any, error) {
-			key := fmt.Sprint(in.Event.Data)
-			entered.add(key)
-			err := flow.SleepUntil(ctx, "far", times[in.Event.Data])
-			if errors.Is(err, flow.ErrInvalidTime) {
-				isInvalid.add(key)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "far"}, flow.EventTrigger("test/far"),
+			func(ctx context.Context, in flow.Input[int]) (any, error) {
+				key := fmt.Sprint(in.Event.Data)
+				entered.add(key)
+				err := flow.SleepUntil(ctx, "far", times[in.Event.Data])
+				if errors.Is(err, flow.ErrInvalidTime) {
+					isInvalid.add(key)
+				}
+				return nil, err
+			})
+		require.NoError(t, err)
+	})
 
 	runs := map[string]string{}
 	for i := range times {

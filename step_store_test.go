@@ -29,8 +29,6 @@ func storeTheirs(ctx context.Context, pool *pgxpool.Pool, runID, stepID string) 
 func TestStepStoreRefusesToReplaceFinalStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	handlers := map[string]func(ctx context.Context, runID string) (any, error){
 		// A completed step, stored with others' (group commit).
 		"step": func(ctx context.Context, runID string) (any, error) {
@@ -86,18 +84,19 @@ func TestStepStoreRefusesToReplaceFinalStep(t *testing.T) {
 		},
 	}
 	var entered counter
-	for name, h := range handlers {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/final-"+name),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				entered.add(name)
-				return h(ctx, in.RunID)
-			})
-		require.NoError(t, err)
-	}
 	ctx := testCtx(t)
 	_, err := pool.Exec(ctx, `CREATE TABLE steptx_effect (n int)`)
 	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		for name, h := range handlers {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name}, flow.EventTrigger("test/final-"+name),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					entered.add(name)
+					return h(ctx, in.RunID)
+				})
+			require.NoError(t, err)
+		}
+	})
 
 	for name := range handlers {
 		ids := sendOne(t, c, flow.Event{Name: "test/final-" + name})
@@ -123,35 +122,34 @@ func TestStepStoreRefusesToReplaceFinalStep(t *testing.T) {
 // step with the database's message, at once: the body never runs again.
 func TestStepOutputPostgresRefusesFailsStepOnce(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls, others atomic.Int32
 	var stepErr atomic.Pointer[flow.StepError]
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nul-output"}, flow.EventTrigger("test/nul-output"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.Step(ctx, "nul", func(ctx context.Context) (map[string]string, error) {
-				calls.Add(1)
-				return map[string]string{"s": "a\x00b"}, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nul-output"}, flow.EventTrigger("test/nul-output"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Step(ctx, "nul", func(ctx context.Context) (map[string]string, error) {
+					calls.Add(1)
+					return map[string]string{"s": "a\x00b"}, nil
+				})
+				var se *flow.StepError
+				if errors.As(err, &se) {
+					stepErr.Store(se)
+				}
+				return nil, err
 			})
-			var se *flow.StepError
-			if errors.As(err, &se) {
-				stepErr.Store(se)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	// Good runs whose steps complete alongside: a bad row in a shared
-	// (group commit) statement must not fail them.
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "good-output"}, flow.EventTrigger("test/good-output"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "good", func(ctx context.Context) (string, error) {
-				others.Add(1)
-				return "fine", nil
+		require.NoError(t, err)
+		// Good runs whose steps complete alongside: a bad row in a shared
+		// (group commit) statement must not fail them.
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "good-output"}, flow.EventTrigger("test/good-output"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "good", func(ctx context.Context) (string, error) {
+					others.Add(1)
+					return "fine", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	evs := []flow.Event{{Name: "test/nul-output"}}
 	for range 30 {
@@ -195,11 +193,7 @@ func TestStepOutputPostgresRefusesFailsStepOnce(t *testing.T) {
 func TestUnstorableErrorAndOutputFailRunOnce(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
-	child, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
-	require.NoError(t, err)
+	var child *flow.Function // created with the client, before any handler runs
 	var entered counter
 	handlers := map[string]func(ctx context.Context) (any, error){
 		"send-data": func(ctx context.Context) (any, error) {
@@ -225,15 +219,20 @@ func TestUnstorableErrorAndOutputFailRunOnce(t *testing.T) {
 			return map[string]string{"s": "nul\x00"}, nil
 		},
 	}
-	for name, h := range handlers {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name, Retries: flow.Ptr(1)}, flow.EventTrigger("test/unstorable-"+name),
-			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				entered.add(name)
-				return h(ctx)
-			})
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		var err error
+		child, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "child"}, flow.EventTrigger("test/never"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) { return "child", nil })
 		require.NoError(t, err)
-	}
-	start(t, c)
+		for name, h := range handlers {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: name, Retries: flow.Ptr(1)}, flow.EventTrigger("test/unstorable-"+name),
+				func(ctx context.Context, in flow.Input[any]) (any, error) {
+					entered.add(name)
+					return h(ctx)
+				})
+			require.NoError(t, err)
+		}
+	})
 
 	for name := range handlers {
 		ids := sendOne(t, c, flow.Event{Name: "test/unstorable-" + name})

@@ -68,40 +68,39 @@ func stepByID(t *testing.T, run *flow.Run, id string) flow.RunStep {
 
 func TestStepMemoizedAcrossReplay(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var entered, aCalls, bCalls atomic.Int32
 	seenA := &stepRecorder[stepResult]{}
 	seenB := &stepRecorder[string]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "memo"}, flow.EventTrigger("test/memo"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			a, err := flow.Step(ctx, "a", func(ctx context.Context) (stepResult, error) {
-				n := aCalls.Add(1)
-				r := stepResult{N: int(n) * 10, Name: "alpha", Tags: []string{"x", "y"}}
-				r.Inner.OK = true
-				return r, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "memo"}, flow.EventTrigger("test/memo"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				a, err := flow.Step(ctx, "a", func(ctx context.Context) (stepResult, error) {
+					n := aCalls.Add(1)
+					r := stepResult{N: int(n) * 10, Name: "alpha", Tags: []string{"x", "y"}}
+					r.Inner.OK = true
+					return r, nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				seenA.add(a)
+				if err := flow.Sleep(ctx, "nap", 30*time.Millisecond); err != nil {
+					return nil, err
+				}
+				b, err := flow.Step(ctx, "b", func(ctx context.Context) (string, error) {
+					bCalls.Add(1)
+					return fmt.Sprintf("b after %d", a.N), nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				seenB.add(b)
+				return a, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			seenA.add(a)
-			if err := flow.Sleep(ctx, "nap", 30*time.Millisecond); err != nil {
-				return nil, err
-			}
-			b, err := flow.Step(ctx, "b", func(ctx context.Context) (string, error) {
-				bCalls.Add(1)
-				return fmt.Sprintf("b after %d", a.N), nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			seenB.add(b)
-			return a, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/memo"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -129,34 +128,33 @@ func TestStepMemoizedAcrossReplay(t *testing.T) {
 
 func TestStepRepeatedIDsGetSuffixes(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var entered, calls atomic.Int32
 	seen := &stepRecorder[[]int]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "loop"}, flow.EventTrigger("test/loop"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			var got []int
-			for i := 0; i < 3; i++ {
-				v, err := flow.Step(ctx, "item", func(ctx context.Context) (int, error) {
-					// A value that differs on every call, so that a replay
-					// returning a re-run's value (or another item's) shows.
-					return int(calls.Add(1))*100 + i, nil
-				})
-				if err != nil {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "loop"}, flow.EventTrigger("test/loop"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				var got []int
+				for i := 0; i < 3; i++ {
+					v, err := flow.Step(ctx, "item", func(ctx context.Context) (int, error) {
+						// A value that differs on every call, so that a replay
+						// returning a re-run's value (or another item's) shows.
+						return int(calls.Add(1))*100 + i, nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					got = append(got, v)
+				}
+				seen.add(got)
+				if err := flow.Sleep(ctx, "nap", 30*time.Millisecond); err != nil {
 					return nil, err
 				}
-				got = append(got, v)
-			}
-			seen.add(got)
-			if err := flow.Sleep(ctx, "nap", 30*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return got, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return got, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/loop"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -176,21 +174,20 @@ func TestStepRepeatedIDsGetSuffixes(t *testing.T) {
 
 func TestStepRetriedUntilSuccess(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "flaky"}, flow.EventTrigger("test/flaky"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "flaky", func(ctx context.Context) (string, error) {
-				if n := calls.Add(1); n <= 2 {
-					return "", fmt.Errorf("transient failure %d", n)
-				}
-				return "ok", nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "flaky"}, flow.EventTrigger("test/flaky"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "flaky", func(ctx context.Context) (string, error) {
+					if n := calls.Add(1); n <= 2 {
+						return "", fmt.Errorf("transient failure %d", n)
+					}
+					return "ok", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/flaky"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -207,42 +204,41 @@ func TestStepRetriedUntilSuccess(t *testing.T) {
 
 func TestStepErrorHandledWithFallback(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls, entered atomic.Int32
 	// The StepError the handler received, on the first execution that saw it
 	// and on the replay after the sleep that follows the fallback.
 	errs := &stepRecorder[flow.StepError]{}
 	var causeKept atomic.Bool
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "fallback", Retries: flow.Ptr(2)}, flow.EventTrigger("test/fallback"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			v, err := flow.Step(ctx, "always-fails", func(ctx context.Context) (string, error) {
-				calls.Add(1)
-				return "", errors.New("backend unavailable")
-			})
-			var se *flow.StepError
-			switch {
-			case errors.As(err, &se):
-				errs.add(*se)
-				if errors.Unwrap(se) != nil && strings.Contains(errors.Unwrap(se).Error(), "backend unavailable") {
-					causeKept.Store(true)
-				}
-				v, err = flow.Step(ctx, "fallback", func(ctx context.Context) (string, error) { return "from fallback", nil })
-				if err != nil {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "fallback", Retries: flow.Ptr(2)}, flow.EventTrigger("test/fallback"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				v, err := flow.Step(ctx, "always-fails", func(ctx context.Context) (string, error) {
+					calls.Add(1)
+					return "", errors.New("backend unavailable")
+				})
+				var se *flow.StepError
+				switch {
+				case errors.As(err, &se):
+					errs.add(*se)
+					if errors.Unwrap(se) != nil && strings.Contains(errors.Unwrap(se).Error(), "backend unavailable") {
+						causeKept.Store(true)
+					}
+					v, err = flow.Step(ctx, "fallback", func(ctx context.Context) (string, error) { return "from fallback", nil })
+					if err != nil {
+						return nil, err
+					}
+				case err != nil:
 					return nil, err
 				}
-			case err != nil:
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return v, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
+					return nil, err
+				}
+				return v, nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/fallback"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -270,20 +266,19 @@ func TestStepErrorHandledWithFallback(t *testing.T) {
 
 func TestStepErrorUnhandledFailsRunWithoutRetry(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls, entered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "unhandled", Retries: flow.Ptr(2)}, flow.EventTrigger("test/unhandled"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			return flow.Step(ctx, "always-fails", func(ctx context.Context) (string, error) {
-				calls.Add(1)
-				return "", errors.New("still broken")
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "unhandled", Retries: flow.Ptr(2)}, flow.EventTrigger("test/unhandled"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				return flow.Step(ctx, "always-fails", func(ctx context.Context) (string, error) {
+					calls.Add(1)
+					return "", errors.New("still broken")
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/unhandled"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -299,26 +294,25 @@ func TestStepErrorUnhandledFailsRunWithoutRetry(t *testing.T) {
 
 func TestStepNonRetriableFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	sentinel := errors.New("bad input")
 	var calls atomic.Int32
 	var wrapsSentinel atomic.Bool
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "permanent"}, flow.EventTrigger("test/permanent"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.Step(ctx, "validate", func(ctx context.Context) (int, error) {
-				calls.Add(1)
-				return 0, flow.NonRetriable(sentinel)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "permanent"}, flow.EventTrigger("test/permanent"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Step(ctx, "validate", func(ctx context.Context) (int, error) {
+					calls.Add(1)
+					return 0, flow.NonRetriable(sentinel)
+				})
+				var se *flow.StepError
+				if errors.As(err, &se) && se.Attempts == 1 && errors.Is(err, sentinel) {
+					wrapsSentinel.Store(true)
+				}
+				return nil, err
 			})
-			var se *flow.StepError
-			if errors.As(err, &se) && se.Attempts == 1 && errors.Is(err, sentinel) {
-				wrapsSentinel.Store(true)
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/permanent"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -332,19 +326,18 @@ func TestStepNonRetriableFailsAtOnce(t *testing.T) {
 
 func TestStepNoRetries(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "once", Retries: flow.Ptr(0)}, flow.EventTrigger("test/once"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "try", func(ctx context.Context) (int, error) {
-				calls.Add(1)
-				return 0, errors.New("nope")
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "once", Retries: flow.Ptr(0)}, flow.EventTrigger("test/once"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "try", func(ctx context.Context) (int, error) {
+					calls.Add(1)
+					return 0, errors.New("nope")
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/once"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -355,23 +348,22 @@ func TestStepNoRetries(t *testing.T) {
 
 func TestStepRetryAfterDelaysNextAttempt(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil) // RetryBackoff is 20ms: RetryAfter must override it
-
 	const delay = 200 * time.Millisecond
 	attemptTimes := &stepRecorder[time.Time]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "retry-after"}, flow.EventTrigger("test/retry-after"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "rate-limited", func(ctx context.Context) (string, error) {
-				attemptTimes.add(time.Now())
-				if len(attemptTimes.get()) == 1 {
-					return "", flow.RetryAfter(errors.New("429 too many requests"), delay)
-				}
-				return "done", nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) { // RetryBackoff is 20ms: RetryAfter must override it
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "retry-after"}, flow.EventTrigger("test/retry-after"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "rate-limited", func(ctx context.Context) (string, error) {
+					attemptTimes.add(time.Now())
+					if len(attemptTimes.get()) == 1 {
+						return "", flow.RetryAfter(errors.New("429 too many requests"), delay)
+					}
+					return "done", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/retry-after"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -385,27 +377,26 @@ func TestStepRetryAfterDelaysNextAttempt(t *testing.T) {
 
 func TestFunctionBodyErrorRetried(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var stepCalls atomic.Int32
 	attempts := &stepRecorder[int]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-retry"}, flow.EventTrigger("test/body-retry"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			attempts.add(in.Attempt)
-			v, err := flow.Step(ctx, "before", func(ctx context.Context) (int, error) {
-				return int(stepCalls.Add(1)), nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-retry"}, flow.EventTrigger("test/body-retry"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				attempts.add(in.Attempt)
+				v, err := flow.Step(ctx, "before", func(ctx context.Context) (int, error) {
+					return int(stepCalls.Add(1)), nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				if in.Attempt < 2 {
+					return nil, fmt.Errorf("body failure at attempt %d", in.Attempt)
+				}
+				return v, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			if in.Attempt < 2 {
-				return nil, fmt.Errorf("body failure at attempt %d", in.Attempt)
-			}
-			return v, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/body-retry"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -419,17 +410,16 @@ func TestFunctionBodyErrorRetried(t *testing.T) {
 
 func TestFunctionBodyErrorFailsAfterRetries(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	attempts := &stepRecorder[int]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-fails", Retries: flow.Ptr(2)}, flow.EventTrigger("test/body-fails"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			attempts.add(in.Attempt)
-			return nil, fmt.Errorf("body always fails (attempt %d)", in.Attempt)
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-fails", Retries: flow.Ptr(2)}, flow.EventTrigger("test/body-fails"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				attempts.add(in.Attempt)
+				return nil, fmt.Errorf("body always fails (attempt %d)", in.Attempt)
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/body-fails"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -440,17 +430,16 @@ func TestFunctionBodyErrorFailsAfterRetries(t *testing.T) {
 
 func TestFunctionBodyNonRetriableFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var entered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-permanent"}, flow.EventTrigger("test/body-permanent"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			return nil, flow.NonRetriable(errors.New("config missing"))
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-permanent"}, flow.EventTrigger("test/body-permanent"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				return nil, flow.NonRetriable(errors.New("config missing"))
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/body-permanent"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -461,21 +450,20 @@ func TestFunctionBodyNonRetriableFailsAtOnce(t *testing.T) {
 
 func TestStepPanicRetried(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var calls atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "step-panic"}, flow.EventTrigger("test/step-panic"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "boom", func(ctx context.Context) (string, error) {
-				if calls.Add(1) == 1 {
-					panic("step exploded")
-				}
-				return "recovered", nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "step-panic"}, flow.EventTrigger("test/step-panic"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "boom", func(ctx context.Context) (string, error) {
+					if calls.Add(1) == 1 {
+						panic("step exploded")
+					}
+					return "recovered", nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/step-panic"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -490,20 +478,19 @@ func TestStepPanicRetried(t *testing.T) {
 
 func TestFunctionPanicRetried(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	attempts := &stepRecorder[int]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-panic"}, flow.EventTrigger("test/body-panic"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			attempts.add(in.Attempt)
-			if in.Attempt == 0 {
-				panic("handler exploded")
-			}
-			return "survived", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "body-panic"}, flow.EventTrigger("test/body-panic"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				attempts.add(in.Attempt)
+				if in.Attempt == 0 {
+					panic("handler exploded")
+				}
+				return "survived", nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/body-panic"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -517,17 +504,16 @@ func TestFunctionPanicRetried(t *testing.T) {
 
 func TestFunctionPanicFailsAfterRetries(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var entered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "always-panics", Retries: flow.Ptr(1)}, flow.EventTrigger("test/always-panics"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			panic("handler always explodes")
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "always-panics", Retries: flow.Ptr(1)}, flow.EventTrigger("test/always-panics"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				panic("handler always explodes")
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/always-panics"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -541,45 +527,45 @@ func TestStepTxCommitsWithResult(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := pool.Exec(ctx, `CREATE TABLE step_tx_test (id serial PRIMARY KEY, note text NOT NULL)`)
 	require.NoError(t, err)
-	c := newClient(t, pool, nil)
-
 	var calls, entered atomic.Int32
 	// Rows visible to the second attempt before it inserts: the first
 	// attempt's insert must have been rolled back.
 	var rowsSeenBySecond atomic.Int32
 	rowsSeenBySecond.Store(-1)
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "steptx"}, flow.EventTrigger("test/steptx"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			id, err := flow.StepTx(ctx, "insert", func(ctx context.Context, tx pgx.Tx) (int, error) {
-				n := calls.Add(1)
-				if n == 2 {
-					var count int32
-					if err := tx.QueryRow(ctx, `SELECT count(*) FROM step_tx_test`).Scan(&count); err != nil {
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "steptx"}, flow.EventTrigger("test/steptx"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				id, err := flow.StepTx(ctx, "insert", func(ctx context.Context, tx pgx.Tx) (int, error) {
+					n := calls.Add(1)
+					if n == 2 {
+						var count int32
+						if err := tx.QueryRow(ctx, `SELECT count(*) FROM step_tx_test`).Scan(&count); err != nil {
+							return 0, err
+						}
+						rowsSeenBySecond.Store(count)
+					}
+					var id int
+					if err := tx.QueryRow(ctx, `INSERT INTO step_tx_test (note) VALUES ($1) RETURNING id`,
+						fmt.Sprintf("attempt %d", n)).Scan(&id); err != nil {
 						return 0, err
 					}
-					rowsSeenBySecond.Store(count)
+					if n == 1 {
+						return 0, errors.New("fail after insert")
+					}
+					return id, nil
+				})
+				if err != nil {
+					return nil, err
 				}
-				var id int
-				if err := tx.QueryRow(ctx, `INSERT INTO step_tx_test (note) VALUES ($1) RETURNING id`,
-					fmt.Sprintf("attempt %d", n)).Scan(&id); err != nil {
-					return 0, err
-				}
-				if n == 1 {
-					return 0, errors.New("fail after insert")
+				if err := flow.Sleep(ctx, "nap", 30*time.Millisecond); err != nil {
+					return nil, err
 				}
 				return id, nil
 			})
-			if err != nil {
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", 30*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return id, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/steptx"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -606,31 +592,30 @@ func TestStepTxCommitsWithResult(t *testing.T) {
 
 func TestStepOutputTooLarge(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.MaxStepOutputBytes = 64
-	c := newClient(t, pool, cfg)
-
 	var calls atomic.Int32
 	var gotTooLarge atomic.Bool
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "big"}, flow.EventTrigger("test/big"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			_, err := flow.Step(ctx, "big", func(ctx context.Context) (string, error) {
-				calls.Add(1)
-				return strings.Repeat("x", 200), nil
+
+	c := flowtest.Client(t, cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "big"}, flow.EventTrigger("test/big"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Step(ctx, "big", func(ctx context.Context) (string, error) {
+					calls.Add(1)
+					return strings.Repeat("x", 200), nil
+				})
+				var se *flow.StepError
+				if errors.As(err, &se) && errors.Is(err, flow.ErrStepOutputTooLarge) && se.Attempts == 1 {
+					gotTooLarge.Store(true)
+					return "handled", nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				return "unexpected success", nil
 			})
-			var se *flow.StepError
-			if errors.As(err, &se) && errors.Is(err, flow.ErrStepOutputTooLarge) && se.Attempts == 1 {
-				gotTooLarge.Store(true)
-				return "handled", nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return "unexpected success", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/big"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -644,27 +629,26 @@ func TestStepOutputTooLarge(t *testing.T) {
 
 func TestStepTooManySteps(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
 	cfg := testConfig()
 	cfg.MaxStepsPerRun = 5
-	c := newClient(t, pool, cfg)
-
 	var calls, entered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "many"}, flow.EventTrigger("test/many"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			for i := 0; i < 10; i++ {
-				if _, err := flow.Step(ctx, "s", func(ctx context.Context) (int, error) {
-					calls.Add(1)
-					return i, nil
-				}); err != nil {
-					return nil, err
+
+	c := flowtest.Client(t, cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "many"}, flow.EventTrigger("test/many"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				for i := 0; i < 10; i++ {
+					if _, err := flow.Step(ctx, "s", func(ctx context.Context) (int, error) {
+						calls.Add(1)
+						return i, nil
+					}); err != nil {
+						return nil, err
+					}
 				}
-			}
-			return "all done", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return "all done", nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/many"})
 	require.Equal(t, flow.RunFailed, run.Status)
@@ -690,34 +674,33 @@ func TestStepOutsideRun(t *testing.T) {
 
 func TestStepNestedIsError(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var innerCalls atomic.Int32
 	innerErrs := &stepRecorder[string]{}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nested"}, flow.EventTrigger("test/nested"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "outer", func(ctx context.Context) (string, error) {
-				_, err := flow.Step(ctx, "inner", func(ctx context.Context) (int, error) {
-					innerCalls.Add(1)
-					return 1, nil
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nested"}, flow.EventTrigger("test/nested"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "outer", func(ctx context.Context) (string, error) {
+					_, err := flow.Step(ctx, "inner", func(ctx context.Context) (int, error) {
+						innerCalls.Add(1)
+						return 1, nil
+					})
+					if err == nil {
+						innerErrs.add("<nil>")
+					} else {
+						innerErrs.add(err.Error())
+					}
+					sleepErr := flow.Sleep(ctx, "inner-sleep", time.Millisecond)
+					if sleepErr == nil {
+						innerErrs.add("<nil>")
+					} else {
+						innerErrs.add(sleepErr.Error())
+					}
+					return "outer done", nil
 				})
-				if err == nil {
-					innerErrs.add("<nil>")
-				} else {
-					innerErrs.add(err.Error())
-				}
-				sleepErr := flow.Sleep(ctx, "inner-sleep", time.Millisecond)
-				if sleepErr == nil {
-					innerErrs.add("<nil>")
-				} else {
-					innerErrs.add(sleepErr.Error())
-				}
-				return "outer done", nil
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/nested"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
@@ -733,31 +716,30 @@ func TestStepNestedIsError(t *testing.T) {
 
 func TestStepNonDeterminismFailsRun(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-
 	var replaying atomic.Bool
 	var entered atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nondet"}, flow.EventTrigger("test/nondet"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			entered.Add(1)
-			if replaying.Swap(true) {
-				// The code changed under the run: "x" is now a sleep.
-				if err := flow.Sleep(ctx, "x", time.Millisecond); err != nil {
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "nondet"}, flow.EventTrigger("test/nondet"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				entered.Add(1)
+				if replaying.Swap(true) {
+					// The code changed under the run: "x" is now a sleep.
+					if err := flow.Sleep(ctx, "x", time.Millisecond); err != nil {
+						return nil, err
+					}
+					return "replayed", nil
+				}
+				if _, err := flow.Step(ctx, "x", func(ctx context.Context) (int, error) { return 1, nil }); err != nil {
 					return nil, err
 				}
-				return "replayed", nil
-			}
-			if _, err := flow.Step(ctx, "x", func(ctx context.Context) (int, error) { return 1, nil }); err != nil {
-				return nil, err
-			}
-			if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
-				return nil, err
-			}
-			return "first", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				if err := flow.Sleep(ctx, "nap", 20*time.Millisecond); err != nil {
+					return nil, err
+				}
+				return "first", nil
+			})
+		require.NoError(t, err)
+	})
 
 	run := awaitOnly(t, c, flow.Event{Name: "test/nondet"})
 	require.Equal(t, flow.RunFailed, run.Status)

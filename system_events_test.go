@@ -113,26 +113,26 @@ func sysevCheckEnded(t *testing.T, pool *pgxpool.Pool, run *flow.Run, got flow.R
 func TestSystemEventsOnRunEnd(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-end", Retries: flow.Ptr(0)}, flow.EventTrigger("sysev/run"),
-		func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
-			switch {
-			case in.Event.Data.Fail:
-				return nil, errors.New("boom " + in.Event.Data.ID)
-			case in.Event.Data.Sleep:
-				if err := flow.Sleep(ctx, "nap", time.Minute); err != nil {
-					return nil, err
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-end", Retries: flow.Ptr(0)}, flow.EventTrigger("sysev/run"),
+			func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
+				switch {
+				case in.Event.Data.Fail:
+					return nil, errors.New("boom " + in.Event.Data.ID)
+				case in.Event.Data.Sleep:
+					if err := flow.Sleep(ctx, "nap", time.Minute); err != nil {
+						return nil, err
+					}
 				}
-			}
-			return map[string]any{"x": 1, "id": in.Event.Data.ID}, nil
-		})
-	require.NoError(t, err)
-	// flow/function.finished is stored while something listens for it.
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-listener"},
-		flow.EventTrigger(flow.EventFunctionFinished).If(`event.data.function_id == "nobody"`),
-		func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) { return nil, nil })
-	require.NoError(t, err)
-	start(t, c)
+				return map[string]any{"x": 1, "id": in.Event.Data.ID}, nil
+			})
+		require.NoError(t, err)
+		// flow/function.finished is stored while something listens for it.
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-listener"},
+			flow.EventTrigger(flow.EventFunctionFinished).If(`event.data.function_id == "nobody"`),
+			func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) { return nil, nil })
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	completed := awaitOnly(t, c, flow.Event{Name: "sysev/run", Data: sysevData{ID: "ok"}})
@@ -172,12 +172,6 @@ func TestSystemEventsOnRunEnd(t *testing.T) {
 func TestSystemEventsTriggerFunctions(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	for _, id := range []string{"sysev-x", "sysev-y"} {
-		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: id}, flow.EventTrigger(id+"/go"),
-			func(ctx context.Context, in flow.Input[sysevData]) (any, error) { return in.Event.Data.ID, nil })
-		require.NoError(t, err)
-	}
 	var mu sync.Mutex
 	watched := map[string][]flow.RunEnded{} // watcher function -> the events its runs got
 	watcher := func(id string) func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) {
@@ -191,15 +185,22 @@ func TestSystemEventsTriggerFunctions(t *testing.T) {
 			return in.Event.Data.RunID, nil
 		}
 	}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-watch-x"},
-		flow.EventTrigger(flow.EventFunctionFinished).If(`event.data.function_id == "sysev-x"`), watcher("sysev-watch-x"))
-	require.NoError(t, err)
-	// A watcher of every run's end: if its own runs sent system events, it
-	// would trigger itself forever.
-	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-watch-all"},
-		flow.EventTrigger(flow.EventFunctionFinished), watcher("sysev-watch-all"))
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		for _, id := range []string{"sysev-x", "sysev-y"} {
+			_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: id}, flow.EventTrigger(id+"/go"),
+				func(ctx context.Context, in flow.Input[sysevData]) (any, error) { return in.Event.Data.ID, nil })
+			require.NoError(t, err)
+		}
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-watch-x"},
+			flow.EventTrigger(flow.EventFunctionFinished).If(`event.data.function_id == "sysev-x"`), watcher("sysev-watch-x"))
+		require.NoError(t, err)
+		// A watcher of every run's end: if its own runs sent system events, it
+		// would trigger itself forever.
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-watch-all"},
+			flow.EventTrigger(flow.EventFunctionFinished), watcher("sysev-watch-all"))
+		require.NoError(t, err)
+	})
 
 	x := awaitOnly(t, c, flow.Event{Name: "sysev-x/go", Data: sysevData{ID: "x1"}})
 	require.Equal(t, flow.RunCompleted, x.Status, x.Error)
@@ -238,32 +239,33 @@ func TestSystemEventsTriggerFunctions(t *testing.T) {
 func TestOnFailure(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var mu sync.Mutex
 	calls := map[string][]flow.Input[flow.RunEnded]{} // failed run ID -> OnFailure calls
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{
-		ID:      "sysev-onfail",
-		Retries: flow.Ptr(0),
-		OnFailure: func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) {
-			mu.Lock()
-			calls[in.Event.Data.RunID] = append(calls[in.Event.Data.RunID], in)
-			mu.Unlock()
-			return "handled " + in.Event.Data.RunID, nil
-		},
-	}, flow.EventTrigger("sysev/onfail"),
-		func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
-			switch {
-			case in.Event.Data.Fail:
-				return nil, errors.New("boom " + in.Event.Data.ID)
-			case in.Event.Data.Sleep:
-				if err := flow.Sleep(ctx, "nap", time.Minute); err != nil {
-					return nil, err
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{
+			ID:      "sysev-onfail",
+			Retries: flow.Ptr(0),
+			OnFailure: func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) {
+				mu.Lock()
+				calls[in.Event.Data.RunID] = append(calls[in.Event.Data.RunID], in)
+				mu.Unlock()
+				return "handled " + in.Event.Data.RunID, nil
+			},
+		}, flow.EventTrigger("sysev/onfail"),
+			func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
+				switch {
+				case in.Event.Data.Fail:
+					return nil, errors.New("boom " + in.Event.Data.ID)
+				case in.Event.Data.Sleep:
+					if err := flow.Sleep(ctx, "nap", time.Minute); err != nil {
+						return nil, err
+					}
 				}
-			}
-			return "fine", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				return "fine", nil
+			})
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	fail1 := awaitOnly(t, c, flow.Event{Name: "sysev/onfail", Data: sysevData{ID: "f1", Fail: true}})
@@ -311,24 +313,25 @@ func TestOnFailure(t *testing.T) {
 func TestOnFailureHandlerFails(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var mu sync.Mutex
 	var calls []string
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{
-		ID:      "sysev-onfail2",
-		Retries: flow.Ptr(0),
-		OnFailure: func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) {
-			mu.Lock()
-			calls = append(calls, in.Event.Data.RunID)
-			mu.Unlock()
-			return nil, errors.New("the failure handler broke")
-		},
-	}, flow.EventTrigger("sysev/onfail2"),
-		func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
-			return nil, errors.New("boom")
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{
+			ID:      "sysev-onfail2",
+			Retries: flow.Ptr(0),
+			OnFailure: func(ctx context.Context, in flow.Input[flow.RunEnded]) (any, error) {
+				mu.Lock()
+				calls = append(calls, in.Event.Data.RunID)
+				mu.Unlock()
+				return nil, errors.New("the failure handler broke")
+			},
+		}, flow.EventTrigger("sysev/onfail2"),
+			func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
+				return nil, errors.New("boom")
+			})
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	failed := awaitOnly(t, c, flow.Event{Name: "sysev/onfail2", Data: sysevData{ID: "f"}})
@@ -352,16 +355,16 @@ func TestOnFailureHandlerFails(t *testing.T) {
 func TestSystemEventsFinishedOnlyWhenListened(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-quiet", Retries: flow.Ptr(0)}, flow.EventTrigger("sysev/quiet"),
-		func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
-			if in.Event.Data.Fail {
-				return nil, errors.New("boom")
-			}
-			return "ok", nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "sysev-quiet", Retries: flow.Ptr(0)}, flow.EventTrigger("sysev/quiet"),
+			func(ctx context.Context, in flow.Input[sysevData]) (any, error) {
+				if in.Event.Data.Fail {
+					return nil, errors.New("boom")
+				}
+				return "ok", nil
+			})
+		require.NoError(t, err)
+	})
 
 	completed := awaitOnly(t, c, flow.Event{Name: "sysev/quiet", Data: sysevData{ID: "ok"}})
 	require.Equal(t, flow.RunCompleted, completed.Status)

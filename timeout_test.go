@@ -67,12 +67,13 @@ func TestTimeoutsStart(t *testing.T) {
 func TestTimeoutsFinishWhileSleeping(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	const finish, nap = 300 * time.Millisecond, 30 * time.Second
 	var before, after counter
-	cancelSleeper(t, c, flow.FunctionOpts{ID: "timeout-finish-sleep", Timeouts: flow.Timeouts{Finish: finish}},
-		"timeout/sleep", nap, &before, &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelSleeper(t, c, flow.FunctionOpts{ID: "timeout-finish-sleep", Timeouts: flow.Timeouts{Finish: finish}},
+			"timeout/sleep", nap, &before, &after)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "timeout/sleep", Data: cancelData{ID: "s"}})[0]
 	// Far less than the nap: the run must end at its deadline, not after
@@ -97,11 +98,12 @@ func TestTimeoutsFinishWhileSleeping(t *testing.T) {
 func TestTimeoutsFinishWhileWaiting(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after counter
-	cancelWaiter(t, c, flow.FunctionOpts{ID: "timeout-finish-wait", Timeouts: flow.Timeouts{Finish: 300 * time.Millisecond}},
-		"timeout/wait", &after)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		cancelWaiter(t, c, flow.FunctionOpts{ID: "timeout-finish-wait", Timeouts: flow.Timeouts{Finish: 300 * time.Millisecond}},
+			"timeout/wait", &after)
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "timeout/wait", Data: cancelData{ID: "w"}})[0]
 	run := cancelAwait(t, c, runID, flow.RunCancelled)
@@ -118,10 +120,12 @@ func TestTimeoutsFinishWhileWaiting(t *testing.T) {
 func TestTimeoutsFinishDuringStep(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	b := newCancelBlocker(t, c, flow.FunctionOpts{ID: "timeout-finish-step", Timeouts: flow.Timeouts{Finish: 300 * time.Millisecond}},
-		"timeout/block")
-	start(t, c)
+	var b *cancelBlocker
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		b = newCancelBlocker(t, c, flow.FunctionOpts{ID: "timeout-finish-step", Timeouts: flow.Timeouts{Finish: 300 * time.Millisecond}},
+			"timeout/block")
+	})
 
 	runID := sendOne(t, c, flow.Event{Name: "timeout/block", Data: cancelData{ID: "b"}})[0]
 	b.awaitStarted(t, runID)
@@ -136,28 +140,29 @@ func TestTimeoutsFinishDuringStep(t *testing.T) {
 func TestWaitTimeoutRacesEvent(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var mu sync.Mutex
 	seen := map[string][]string{} // run ID -> what each execution of the handler saw
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "timeout-race"}, flow.EventTrigger("timeout/race"),
-		func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
-			ev, err := flow.WaitForEvent[cancelData](ctx, "w", flow.WaitOpts{Event: "timeout/ev", Match: "data.id", Timeout: 100 * time.Millisecond})
-			var outcome string
-			switch {
-			case errors.Is(err, flow.ErrEventTimeout):
-				outcome = "timeout"
-			case err != nil:
-				return nil, err
-			default:
-				outcome = "event:" + ev.ID
-			}
-			mu.Lock()
-			seen[in.RunID] = append(seen[in.RunID], outcome)
-			mu.Unlock()
-			return outcome, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "timeout-race"}, flow.EventTrigger("timeout/race"),
+			func(ctx context.Context, in flow.Input[cancelData]) (any, error) {
+				ev, err := flow.WaitForEvent[cancelData](ctx, "w", flow.WaitOpts{Event: "timeout/ev", Match: "data.id", Timeout: 100 * time.Millisecond})
+				var outcome string
+				switch {
+				case errors.Is(err, flow.ErrEventTimeout):
+					outcome = "timeout"
+				case err != nil:
+					return nil, err
+				default:
+					outcome = "event:" + ev.ID
+				}
+				mu.Lock()
+				seen[in.RunID] = append(seen[in.RunID], outcome)
+				mu.Unlock()
+				return outcome, nil
+			})
+		require.NoError(t, err)
+	})
 
 	outcomes := map[string]int{}
 	missed := 0

@@ -22,22 +22,22 @@ func TestTracingSpansPerSegmentAndStep(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	cfg := testConfig()
 	cfg.TracerProvider = tp
-	c := newClient(t, flowtest.Pool(t), cfg)
-
 	var failures atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "traced"}, flow.EventTrigger("test/traced"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			return flow.Step(ctx, "work", func(ctx context.Context) (int, error) {
-				_, user := tp.Tracer("user").Start(ctx, "user-span")
-				user.End()
-				if failures.Add(1) == 1 {
-					return 0, errors.New("first attempt fails")
-				}
-				return 1, nil
+
+	c := flowtest.ClientOn(t, flowtest.Pool(t), cfg, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "traced"}, flow.EventTrigger("test/traced"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return flow.Step(ctx, "work", func(ctx context.Context) (int, error) {
+					_, user := tp.Tracer("user").Start(ctx, "user-span")
+					user.End()
+					if failures.Add(1) == 1 {
+						return 0, errors.New("first attempt fails")
+					}
+					return 1, nil
+				})
 			})
-		})
-	require.NoError(t, err)
-	start(t, c)
+		require.NoError(t, err)
+	})
 	run := awaitOnly(t, c, flow.Event{Name: "test/traced"})
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 

@@ -16,41 +16,41 @@ import (
 // the wait, and the segment, when it suspends, finds it resolved.
 func TestWaitResolvedWhileRunExecutes(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	stepStarted := make(chan struct{}, 1)
 	release := make(chan struct{})
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-while-running"}, flow.EventTrigger("wwr/start"),
-		func(ctx context.Context, in flow.Input[any]) (any, error) {
-			out, err := flow.Parallel(ctx,
-				func(ctx context.Context) (string, error) {
-					ev, err := flow.WaitForEvent[map[string]string](ctx, "wait-x", flow.WaitOpts{Event: "wwr/x", Timeout: time.Minute})
-					if err != nil {
-						return "", err
-					}
-					return ev.Data["v"], nil
-				},
-				func(ctx context.Context) (string, error) {
-					if err := flow.Sleep(ctx, "nap", 50*time.Millisecond); err != nil {
-						return "", err
-					}
-					return flow.Step(ctx, "slow", func(ctx context.Context) (string, error) {
-						stepStarted <- struct{}{}
-						select {
-						case <-release:
-						case <-ctx.Done():
-							return "", ctx.Err()
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-while-running"}, flow.EventTrigger("wwr/start"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				out, err := flow.Parallel(ctx,
+					func(ctx context.Context) (string, error) {
+						ev, err := flow.WaitForEvent[map[string]string](ctx, "wait-x", flow.WaitOpts{Event: "wwr/x", Timeout: time.Minute})
+						if err != nil {
+							return "", err
 						}
-						return "slow done", nil
+						return ev.Data["v"], nil
+					},
+					func(ctx context.Context) (string, error) {
+						if err := flow.Sleep(ctx, "nap", 50*time.Millisecond); err != nil {
+							return "", err
+						}
+						return flow.Step(ctx, "slow", func(ctx context.Context) (string, error) {
+							stepStarted <- struct{}{}
+							select {
+							case <-release:
+							case <-ctx.Done():
+								return "", ctx.Err()
+							}
+							return "slow done", nil
+						})
 					})
-				})
-			if err != nil {
-				return nil, err
-			}
-			return out, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				if err != nil {
+					return nil, err
+				}
+				return out, nil
+			})
+		require.NoError(t, err)
+	})
 	ctx := testCtx(t)
 
 	runID := sendOne(t, c, flow.Event{Name: "wwr/start"})[0]

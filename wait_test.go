@@ -34,16 +34,7 @@ const waitLongTimeout = time.Minute
 // waitUntilWaiting polls the run until it shows as waiting, and returns it.
 func waitUntilWaiting(t *testing.T, c *flow.Client, runID string) *flow.Run {
 	t.Helper()
-	ctx := testCtx(t)
-	var run *flow.Run
-	require.Eventually(t, func() bool {
-		r, err := c.GetRun(ctx, runID)
-		require.NoError(t, err)
-		require.False(t, r.Status.Ended(), "run ended before waiting: %s %s", r.Status, r.Error)
-		run = r
-		return r.Status == flow.RunWaiting
-	}, 20*time.Second, 5*time.Millisecond, "run %s never showed as waiting", runID)
-	return run
+	return flowtest.AwaitStatus(t, c, runID, flow.RunWaiting)
 }
 
 // waitStep returns the step of run with the given ID.
@@ -105,9 +96,9 @@ func waitPaidFunction(t *testing.T, c *flow.Client, id, match string, timeout ti
 func TestWaitForEventMatched(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	waitPaidFunction(t, c, "wait-matched", "data.orderId", waitLongTimeout, nil)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		waitPaidFunction(t, c, "wait-matched", "data.orderId", waitLongTimeout, nil)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "o-1"}})
 	require.Len(t, runIDs, 1)
@@ -136,22 +127,23 @@ func TestWaitForEventMatched(t *testing.T) {
 func TestWaitForEventNotMatchedTimesOut(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var gotTimeout atomic.Bool
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-timeout"}, flow.EventTrigger("order/created"),
-		func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
-			ev, err := flow.WaitForEvent[waitPaid](ctx, "wait-paid", flow.WaitOpts{Event: "order/paid", Match: "data.orderId", Timeout: time.Second})
-			if errors.Is(err, flow.ErrEventTimeout) {
-				gotTimeout.Store(true)
-				return "timed out", nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return ev, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-timeout"}, flow.EventTrigger("order/created"),
+			func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
+				ev, err := flow.WaitForEvent[waitPaid](ctx, "wait-paid", flow.WaitOpts{Event: "order/paid", Match: "data.orderId", Timeout: time.Second})
+				if errors.Is(err, flow.ErrEventTimeout) {
+					gotTimeout.Store(true)
+					return "timed out", nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				return ev, nil
+			})
+		require.NoError(t, err)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "o-1"}})
 	require.Len(t, runIDs, 1)
@@ -182,10 +174,9 @@ func TestWaitForEventNotMatchedTimesOut(t *testing.T) {
 
 func TestWaitForEventNoMatchAnyEventResumes(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	waitPaidFunction(t, c, "wait-any", "", waitLongTimeout, nil)
-	start(t, c)
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		waitPaidFunction(t, c, "wait-any", "", waitLongTimeout, nil)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "o-1"}})
 	require.Len(t, runIDs, 1)
@@ -216,21 +207,22 @@ func TestWaitForEventNoMatchAnyEventResumes(t *testing.T) {
 func TestWaitForEventMatchMissingFailsTheWait(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after atomic.Int32
-	waitPaidFunction(t, c, "wait-null", "data.orderId", waitLongTimeout, &after)
 	var handled atomic.Int32
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-typo"}, flow.EventTrigger("order/typo"),
-		func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
-			_, err := flow.WaitForEvent[waitPaid](ctx, "wait-paid", flow.WaitOpts{Event: "order/paid", Match: "data.orderld", Timeout: waitLongTimeout})
-			if errors.Is(err, flow.ErrMatchMissing) {
-				handled.Add(1)
-				return "refused: " + err.Error(), nil
-			}
-			return nil, err
-		})
-	require.NoError(t, err)
-	start(t, c)
+
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		waitPaidFunction(t, c, "wait-null", "data.orderId", waitLongTimeout, &after)
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-typo"}, flow.EventTrigger("order/typo"),
+			func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
+				_, err := flow.WaitForEvent[waitPaid](ctx, "wait-paid", flow.WaitOpts{Event: "order/paid", Match: "data.orderld", Timeout: waitLongTimeout})
+				if errors.Is(err, flow.ErrMatchMissing) {
+					handled.Add(1)
+					return "refused: " + err.Error(), nil
+				}
+				return nil, err
+			})
+		require.NoError(t, err)
+	})
 
 	for _, data := range []any{map[string]any{"other": 1}, map[string]any{"orderId": nil}} {
 		run := awaitOnly(t, c, flow.Event{Name: "order/created", Data: data})
@@ -260,39 +252,39 @@ func TestWaitForEventMatchMissingFailsTheWait(t *testing.T) {
 
 func TestWaitForEventIgnoresEventSentBeforeWait(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	releaseFn := func() { releaseOnce.Do(func() { close(release) }) }
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-before"}, flow.EventTrigger("order/created"),
-		func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
-			if _, err := flow.Step(ctx, "slow", func(ctx context.Context) (bool, error) {
-				select {
-				case entered <- struct{}{}:
-				default:
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "wait-before"}, flow.EventTrigger("order/created"),
+			func(ctx context.Context, in flow.Input[waitOrder]) (any, error) {
+				if _, err := flow.Step(ctx, "slow", func(ctx context.Context) (bool, error) {
+					select {
+					case entered <- struct{}{}:
+					default:
+					}
+					select {
+					case <-release:
+						return true, nil
+					case <-ctx.Done():
+						return false, ctx.Err()
+					}
+				}); err != nil {
+					return nil, err
 				}
-				select {
-				case <-release:
-					return true, nil
-				case <-ctx.Done():
-					return false, ctx.Err()
+				ev, err := flow.WaitForEvent[waitPaid](ctx, "wait-paid", flow.WaitOpts{Event: "order/paid", Match: "data.orderId", Timeout: 500 * time.Millisecond})
+				if errors.Is(err, flow.ErrEventTimeout) {
+					return "timed out", nil
 				}
-			}); err != nil {
-				return nil, err
-			}
-			ev, err := flow.WaitForEvent[waitPaid](ctx, "wait-paid", flow.WaitOpts{Event: "order/paid", Match: "data.orderId", Timeout: 500 * time.Millisecond})
-			if errors.Is(err, flow.ErrEventTimeout) {
-				return "timed out", nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return ev, nil
-		})
-	require.NoError(t, err)
-	start(t, c)
+				if err != nil {
+					return nil, err
+				}
+				return ev, nil
+			})
+		require.NoError(t, err)
+	})
 	t.Cleanup(releaseFn) // runs before the client stops
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "o-1"}})
@@ -316,11 +308,11 @@ func TestWaitForEventIgnoresEventSentBeforeWait(t *testing.T) {
 
 func TestWaitForEventOneOfTwoConcurrentEventsWins(t *testing.T) {
 	t.Parallel()
-	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
 	var after atomic.Int32
-	waitPaidFunction(t, c, "wait-race", "data.orderId", waitLongTimeout, &after)
-	start(t, c)
+
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		waitPaidFunction(t, c, "wait-race", "data.orderId", waitLongTimeout, &after)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "o-1"}})
 	require.Len(t, runIDs, 1)
@@ -370,9 +362,9 @@ func TestWaitForEventOneOfTwoConcurrentEventsWins(t *testing.T) {
 func TestWaitForEventResumesOnlyMatchingRun(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	waitPaidFunction(t, c, "wait-two", "data.orderId", waitLongTimeout, nil)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		waitPaidFunction(t, c, "wait-two", "data.orderId", waitLongTimeout, nil)
+	})
 
 	runA := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "a"}})
 	runB := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "b"}})
@@ -413,9 +405,9 @@ func TestWaitForEventResumesOnlyMatchingRun(t *testing.T) {
 func TestWaitForEventResumedInSenderTransaction(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
-	waitPaidFunction(t, c, "wait-tx", "data.orderId", waitLongTimeout, nil)
-	start(t, c)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		waitPaidFunction(t, c, "wait-tx", "data.orderId", waitLongTimeout, nil)
+	})
 
 	runIDs := sendOne(t, c, flow.Event{Name: "order/created", Data: waitOrder{OrderID: "o-1"}})
 	require.Len(t, runIDs, 1)

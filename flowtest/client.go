@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/riverflow/flow"
 )
 
@@ -19,7 +21,22 @@ import (
 //	run := flowtest.RunEvent(t, c, flow.Event{Name: "user/signed.up", Data: ...})
 func Client(tb testing.TB, cfg *flow.Config, define func(c *flow.Client)) *flow.Client {
 	tb.Helper()
-	c, err := flow.NewClient(Pool(tb), cfg)
+	return ClientOn(tb, Pool(tb), cfg, define)
+}
+
+// ClientOn is [Client] on a pool of your own: your application's pool, so
+// that the test can send events in the same transactions as your own writes
+// and look at your tables, or a pool shared by two clients, as two processes
+// of one service share a database. The pool must reach a database with flow's
+// schema migrated (every database from [Pool] and [DatabaseURL] has it). The
+// client stops when the test ends; the pool stays yours.
+//
+//	pool := flowtest.Pool(t)
+//	c := flowtest.ClientOn(t, pool, nil, func(c *flow.Client) { ... })
+//	tx, _ := pool.Begin(ctx) // your writes, then c.SendTx(ctx, tx, ev), then tx.Commit(ctx)
+func ClientOn(tb testing.TB, pool *pgxpool.Pool, cfg *flow.Config, define func(c *flow.Client)) *flow.Client {
+	tb.Helper()
+	c, err := flow.NewClient(pool, cfg)
 	if err != nil {
 		tb.Fatalf("flowtest: new client: %v", err)
 	}
@@ -61,4 +78,34 @@ func RunEvent(tb testing.TB, c *flow.Client, ev flow.Event) *flow.Run {
 		tb.Fatalf("flowtest: await run %s: %v", runs[0].ID, err)
 	}
 	return run
+}
+
+// AwaitStatus polls the run until it has status want (up to a minute), and
+// returns it. It fails the test if the run ends with another status first,
+// or never reaches want. Use it for statuses a run passes through, such as
+// [flow.RunSleeping] or [flow.RunWaiting], before the test sends the event a
+// wait expects; for the end of a run, [flow.Client.AwaitRun] is simpler.
+func AwaitStatus(tb testing.TB, c *flow.Client, runID string, want flow.RunStatus) *flow.Run {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		run, err := c.GetRun(ctx, runID)
+		if err != nil {
+			tb.Fatalf("flowtest: run %s never reached status %s: %v", runID, want, err)
+		}
+		if run.Status == want {
+			return run
+		}
+		if run.Status.Ended() {
+			tb.Fatalf("flowtest: run %s ended as %s (%s) before reaching %s", runID, run.Status, run.Error, want)
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("flowtest: run %s never reached status %s (last %s)", runID, want, run.Status)
+		case <-tick.C:
+		}
+	}
 }

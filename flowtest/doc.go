@@ -49,6 +49,14 @@
 //	run := flowtest.RunEvent(t, c, flow.Event{Name: "user/signed.up", Data: SignedUp{Email: "ada@example.com"}})
 //	require.Equal(t, flow.RunCompleted, run.Status)
 //
+// [ClientOn] is the same on a pool you pass: your application's pool, so that
+// the test sends events in the transactions of your own writes and reads your
+// tables, or one pool shared by two clients. [AwaitStatus] waits for a run to
+// reach a status it passes through, such as [flow.RunWaiting] before the test
+// sends the event the run waits for:
+//
+//	run := flowtest.AwaitStatus(t, c, runID, flow.RunWaiting)
+//
 // # Restarting the server
 //
 // A test that checks how code survives a database restart starts a server
