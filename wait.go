@@ -79,7 +79,7 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 	}
 	waits := make([]waitSpec, len(opts))
 	for i, o := range opts {
-		waits[i] = waitSpec{Event: o.Event, Match: o.Match, If: o.If, Timeout: o.Timeout, Lookback: o.Lookback}
+		waits[i] = waitSpec(o) // the same fields: a new WaitOpts field must reach the engine too
 	}
 	body, sid, err := s.WaitForEvents(ctx, id, waits)
 	if err != nil {
