@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/expr"
@@ -121,7 +120,7 @@ func (c *Client) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string,
 		return false, err
 	}
 	if row.JobID != nil && (self == nil || *row.JobID != self.ID) {
-		if _, err := c.river.JobCancelTx(ctx, tx, *row.JobID); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+		if err := c.jobs.CancelTx(ctx, tx, *row.JobID); err != nil {
 			return false, fmt.Errorf("cancel job %d: %w", *row.JobID, err)
 		}
 	}

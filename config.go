@@ -91,8 +91,8 @@ type Config struct {
 
 	// ExternalRiver makes the client run on the application's own River
 	// client instead of creating one: add the client's workers and queue to
-	// the app's River config (AddRiverWorkers, RiverQueue; package riverext
-	// does both), then AttachRiver before Start. The app starts and stops
+	// the app's River config (riverext.AddWorkers, riverext.Queues), then
+	// riverext.Attach before Start. The app starts and stops
 	// River; Start and Stop then only run the flow client's own services.
 	// Defaults to false: the client owns a River client.
 	ExternalRiver bool

@@ -1,9 +1,10 @@
 package flow
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // Concurrency limits how many runs of a function execute at once: Limit runs
@@ -101,25 +102,35 @@ const (
 	idempotencyWindow    = 24 * time.Hour
 )
 
-// controlConfig is a function's flow control as the registry stores it, so
-// that any process sending events applies it (durations in nanoseconds).
-type controlConfig struct {
-	Concurrency []Concurrency `json:"concurrency,omitempty"`
-	Throttle    *Throttle     `json:"throttle,omitempty"`
-	RateLimit   *RateLimit    `json:"rate_limit,omitempty"`
-	Debounce    *Debounce     `json:"debounce,omitempty"`
-	Batch       *Batch        `json:"batch,omitempty"`
-	Priority    *Priority     `json:"priority,omitempty"`
-	Idempotency string        `json:"idempotency,omitempty"`
-	Singleton   *Singleton    `json:"singleton,omitempty"`
-}
+// controlConfig is a function's flow control as the engine reads it: the
+// registry's stored type, so that any process sending events applies the
+// same flow control as the process that defines the function.
+type controlConfig = registry.Control
 
-// controlOf returns a function's flow control, or nil if it has none.
+// controlOf returns a function's flow control, or nil if it has none. It is
+// the one conversion of the public option structs to the stored ones.
 func controlOf(opts FunctionOpts) *controlConfig {
-	c := &controlConfig{
-		Concurrency: opts.Concurrency, Throttle: opts.Throttle, RateLimit: opts.RateLimit,
-		Debounce: opts.Debounce, Batch: opts.Batch, Priority: opts.Priority,
-		Idempotency: opts.Idempotency, Singleton: opts.Singleton,
+	c := &controlConfig{Idempotency: opts.Idempotency}
+	for _, cc := range opts.Concurrency {
+		c.Concurrency = append(c.Concurrency, registry.Concurrency{Limit: cc.Limit, Key: cc.Key})
+	}
+	if t := opts.Throttle; t != nil {
+		c.Throttle = &registry.Throttle{Limit: t.Limit, Period: t.Period, Burst: t.Burst, Key: t.Key}
+	}
+	if r := opts.RateLimit; r != nil {
+		c.RateLimit = &registry.RateLimit{Limit: r.Limit, Period: r.Period, Key: r.Key}
+	}
+	if d := opts.Debounce; d != nil {
+		c.Debounce = &registry.Debounce{Period: d.Period, Key: d.Key, Timeout: d.Timeout}
+	}
+	if b := opts.Batch; b != nil {
+		c.Batch = &registry.Batch{MaxSize: b.MaxSize, Timeout: b.Timeout, Key: b.Key}
+	}
+	if p := opts.Priority; p != nil {
+		c.Priority = &registry.Priority{Run: p.Run}
+	}
+	if s := opts.Singleton; s != nil {
+		c.Singleton = &registry.Singleton{Key: s.Key, Mode: string(s.Mode)}
 	}
 	if len(c.Concurrency) == 0 && c.Throttle == nil && c.RateLimit == nil && c.Debounce == nil &&
 		c.Batch == nil && c.Priority == nil && c.Idempotency == "" && c.Singleton == nil {
@@ -128,12 +139,9 @@ func controlOf(opts FunctionOpts) *controlConfig {
 	return c
 }
 
-// registryConfig is what flow_function.config holds for a function.
-type registryConfig struct {
-	Control *controlConfig `json:"control,omitempty"`
-}
-
-func (c *controlConfig) validate() error {
+// checkControl checks each flow-control option on its own: the options of
+// CreateFunction, and a config read from the registry.
+func checkControl(c *controlConfig) error {
 	if len(c.Concurrency) > maxConcurrencyLimits {
 		return fmt.Errorf("at most %d Concurrency limits, got %d", maxConcurrencyLimits, len(c.Concurrency))
 	}
@@ -200,10 +208,11 @@ func (c *controlConfig) validate() error {
 		}
 	}
 	if err := checkExpression(c.Idempotency); err != nil {
+		//lint:ignore ST1005 the first word is the field FunctionOpts.Idempotency, named as the user spells it, like "Batch.Key" above
 		return fmt.Errorf("Idempotency: %v", err)
 	}
 	if s := c.Singleton; s != nil {
-		if s.Mode != SingletonSkip && s.Mode != SingletonCancel {
+		if s.Mode != string(SingletonSkip) && s.Mode != string(SingletonCancel) {
 			return fmt.Errorf("Singleton.Mode must be %q or %q, got %q", SingletonSkip, SingletonCancel, s.Mode)
 		}
 		if err := checkExpression(s.Key); err != nil {
@@ -219,7 +228,7 @@ func validateControl(opts FunctionOpts, c *controlConfig) error {
 	if c == nil {
 		return nil
 	}
-	if err := c.validate(); err != nil {
+	if err := checkControl(c); err != nil {
 		return fmt.Errorf("%w %q: %v", ErrInvalidFunction, opts.ID, err)
 	}
 	if c.Batch != nil {
@@ -247,18 +256,8 @@ func validateControl(opts FunctionOpts, c *controlConfig) error {
 	return nil
 }
 
-// encodeRegistryConfig is the registry's config for a function.
-func encodeRegistryConfig(c *controlConfig) []byte {
-	b, err := json.Marshal(registryConfig{Control: c})
-	if err != nil {
-		// The types above always encode.
-		panic(fmt.Sprintf("flow: encode function config: %v", err))
-	}
-	return b
-}
-
-// describe returns the options in words, one line each, for listings.
-func (c *controlConfig) describe() []string {
+// describeControl returns the options in words, one line each, for listings.
+func describeControl(c *controlConfig) []string {
 	per := func(key string) string {
 		if key == "" {
 			return ""

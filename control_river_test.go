@@ -1,7 +1,7 @@
 package flow_test
 
 // Debounce, batch, throttle and concurrency slots against what River's
-// scheduler and fetch do to a run's job (river_job.go, assumptions 3 and 4):
+// scheduler and fetch do to a run's job (internal/riverjob/doc.go, assumptions 3 and 4):
 // each test forces River's behaviour deterministically, with River's own
 // scheduler statement or the row it leaves, rather than waiting for River's
 // leader to get there.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/expr"
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // registryControls caches the flow control parsed from the registry's
@@ -25,17 +26,17 @@ func parseRegistryControl(raw string) (*controlConfig, error) {
 	if v, ok := registryControls.Load(raw); ok {
 		return v.(*controlConfig), nil
 	}
-	var rc registryConfig
-	if err := json.Unmarshal([]byte(raw), &rc); err != nil {
-		return nil, fmt.Errorf("decode function config: %w", err)
+	ctl, err := registry.Decode([]byte(raw))
+	if err != nil {
+		return nil, err
 	}
-	if rc.Control != nil {
-		if err := rc.Control.validate(); err != nil {
+	if ctl != nil {
+		if err := checkControl(ctl); err != nil {
 			return nil, fmt.Errorf("function config: %w", err)
 		}
 	}
-	registryControls.Store(raw, rc.Control)
-	return rc.Control, nil
+	registryControls.Store(raw, ctl)
+	return ctl, nil
 }
 
 // controlKey evaluates a key expression over the event: the value as text (a
@@ -259,7 +260,7 @@ func (c *Client) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 			if err != nil {
 				return fmt.Errorf("singleton: %w", err)
 			}
-			if s.Mode == SingletonSkip {
+			if s.Mode == string(SingletonSkip) {
 				return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: singleton run %s is in progress", active))
 			}
 			if _, err := c.cancelRun(ctx, tx, active, fmt.Sprintf("cancelled: replaced by singleton run %s", runID), nil); err != nil {
@@ -370,11 +371,8 @@ func (c *Client) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*
 	if fn := c.function(fnID); fn != nil {
 		return fn.control, nil
 	}
-	raw, err := c.q.FunctionConfig(ctx, db, fnID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
+	raw, ok, err := registry.LoadConfig(ctx, db, fnID)
+	if err != nil || !ok {
 		return nil, err
 	}
 	return parseRegistryControl(string(raw))

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -10,10 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // eventScheduled names the event a cron trigger's run receives.
@@ -118,17 +118,14 @@ func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
 			if err != nil {
 				return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
 			}
-			if _, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID, FunctionID: job.Args.FunctionID}, c.insertOpts(time.Time{})); err != nil {
+			if _, err := c.jobs.InsertTx(ctx, tx, runArgs{RunID: runID, FunctionID: job.Args.FunctionID}, riverjob.Start{}); err != nil {
 				return fmt.Errorf("flow: cron %q of %q: insert run job: %w", job.Args.Cron, job.Args.FunctionID, err)
 			}
 		}
-		done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-		if err != nil {
-			return err
-		}
-		if done.State != rivertype.JobStateCompleted {
+		err := riverjob.CompleteTx(ctx, tx, job)
+		if errors.Is(err, riverjob.ErrNotRunning) {
 			return fmt.Errorf("flow: cron job %d left running before it completed", job.ID)
 		}
-		return nil
+		return err
 	})
 }

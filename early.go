@@ -16,7 +16,7 @@ import (
 // and its job is scheduled then. River may still fetch the job before the
 // run is due: its scheduler makes jobs available up to 5 s early, and a
 // debounced event can postpone the run after that, or even after River
-// fetched the job (river_job.go, assumptions 3 and 4). So the claim itself
+// fetched the job (internal/riverjob/doc.go, assumptions 3 and 4). So the claim itself
 // refuses a queued run before its wake time (RunStart, RunStartSlotted,
 // RunPark), in the statement that would start it, and the refused job hands
 // the run to a new job scheduled at the wake time. A debounced run therefore

@@ -4,46 +4,48 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/riverflow/flow/internal/engine"
 )
 
 var (
 	// ErrNotFound is returned by GetRun and AwaitRun when no run has the ID.
-	ErrNotFound = errors.New("flow: not found")
+	ErrNotFound = engine.ErrNotFound
 
 	// ErrEventTimeout is returned by WaitForEvent when its Timeout passes
 	// before a matching event arrives.
-	ErrEventTimeout = errors.New("flow: timed out waiting for event")
+	ErrEventTimeout = engine.ErrEventTimeout
 
 	// ErrInvokeTimeout is returned by Invoke when the child run does not end
 	// within InvokeOpts.Timeout. The child run goes on.
-	ErrInvokeTimeout = errors.New("flow: timed out waiting for invoked function")
+	ErrInvokeTimeout = engine.ErrInvokeTimeout
 
 	// ErrInvalidEvent is wrapped by Send and SendTx when an event has an empty
 	// or invalid name, an invalid ID, a TS out of range, or data that cannot
 	// be encoded as JSON or stored in Postgres's jsonb (see Event). Nothing of
 	// the call is stored, and SendTx leaves the transaction usable.
-	ErrInvalidEvent = errors.New("flow: invalid event")
+	ErrInvalidEvent = engine.ErrInvalidEvent
 
 	// ErrEventTooLarge is wrapped by Send and SendTx when an event's encoded
 	// size is over Config.MaxEventBytes. Nothing of the call is stored.
-	ErrEventTooLarge = errors.New("flow: event too large")
+	ErrEventTooLarge = engine.ErrEventTooLarge
 
 	// ErrStepOutputTooLarge is the cause of the StepError a step returns when
 	// its encoded result is over Config.MaxStepOutputBytes. It is not retried:
 	// the same code would give the same result.
-	ErrStepOutputTooLarge = errors.New("flow: step output too large")
+	ErrStepOutputTooLarge = engine.ErrStepOutputTooLarge
 
 	// ErrTooManySteps fails a run that calls more than Config.MaxStepsPerRun
 	// steps.
-	ErrTooManySteps = errors.New("flow: too many steps in run")
+	ErrTooManySteps = engine.ErrTooManySteps
 
 	// ErrDuplicateFunction is returned by CreateFunction when the client
 	// already has a function with the same ID.
-	ErrDuplicateFunction = errors.New("flow: duplicate function ID")
+	ErrDuplicateFunction = engine.ErrDuplicateFunction
 
 	// ErrInvalidFunction is wrapped by CreateFunction for an invalid ID,
 	// option or trigger.
-	ErrInvalidFunction = errors.New("flow: invalid function")
+	ErrInvalidFunction = engine.ErrInvalidFunction
 
 	// ErrExpressionCost is wrapped by the error of an expression whose
 	// evaluation went over Config.MaxExpressionCost; the error names the
@@ -53,16 +55,16 @@ var (
 	// StepError wrapping it (an event it was evaluated against is not
 	// consumed); a CancelOn If over it does not cancel (a warning is
 	// logged).
-	ErrExpressionCost = errors.New("flow: expression over its cost limit")
+	ErrExpressionCost = engine.ErrExpressionCost
 
 	// ErrMatchMissing is the cause of the StepError WaitForEvent returns when
 	// the run's triggering event has no value (or null) at WaitOpts.Match:
 	// the wait could only match events that also lack it. It is not retried.
-	ErrMatchMissing = errors.New("flow: triggering event has no value at the Match path")
+	ErrMatchMissing = engine.ErrMatchMissing
 
 	// ErrNotInRun is returned by step functions called outside a function
 	// run's context.
-	ErrNotInRun = errors.New("flow: step called outside a function run")
+	ErrNotInRun = engine.ErrNotInRun
 )
 
 // StepError is the error a step returns to its function once the step has

@@ -13,9 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // Event is something that happened, sent with Send or SendTx. Every function
@@ -347,7 +347,7 @@ func (c *Client) planDeferredRuns(ev storedEvent, body []byte, fnIDs, exprs, con
 				}
 				return plan, err // it names the function
 			}
-			if s := start.ctl.Singleton; s != nil && s.Mode == SingletonCancel {
+			if s := start.ctl.Singleton; s != nil && s.Mode == string(SingletonCancel) {
 				plan.mayCancel = true
 			}
 		}
@@ -404,20 +404,16 @@ func (c *Client) insertRunJobs(ctx context.Context, tx pgx.Tx, runIDs, fnIDs []s
 	if ts.After(time.Now()) {
 		at = ts
 	}
-	params := make([]river.InsertManyParams, len(runIDs))
+	args := make([]runArgs, len(runIDs))
 	for i, runID := range runIDs {
-		params[i] = river.InsertManyParams{Args: runArgs{RunID: runID, FunctionID: fnIDs[i]}, InsertOpts: c.insertOpts(at)}
+		args[i] = runArgs{RunID: runID, FunctionID: fnIDs[i]}
 	}
-	res, err := c.river.InsertManyTx(ctx, tx, params)
+	jobIDs, err := c.jobs.InsertManyTx(ctx, tx, args, riverjob.Start{At: at})
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
 	if at.IsZero() {
 		return nil
-	}
-	jobIDs := make([]int64, len(res))
-	for i, r := range res {
-		jobIDs[i] = r.Job.ID
 	}
 	if err := c.q.RunSetJobs(ctx, tx, &dbsqlc.RunSetJobsParams{IDs: runIDs, JobIds: jobIDs, WakeAt: &at}); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,14 +15,26 @@ import (
 	"github.com/riverflow/flow/flowtest"
 )
 
+// exampleServer is the Postgres server the examples share, started by the
+// first and stopped by TestMain (stopExampleServer).
+var (
+	exampleServerMu sync.Mutex
+	exampleServer   *flowtest.Server
+)
+
 // examplePool returns a pool on a fresh, migrated database for the examples
 // (in an application, this is the app's own pool, after flow.Migrate).
 func examplePool(ctx context.Context) *pgxpool.Pool {
-	srv, err := flowtest.StartServer(ctx)
-	if err != nil {
-		log.Fatal(err)
+	exampleServerMu.Lock()
+	defer exampleServerMu.Unlock()
+	if exampleServer == nil {
+		srv, err := flowtest.StartServer(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		exampleServer = srv
 	}
-	url, _, err := flowtest.NewDatabase(ctx, srv.URL)
+	url, _, err := flowtest.NewDatabase(ctx, exampleServer.URL)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -30,6 +43,18 @@ func examplePool(ctx context.Context) *pgxpool.Pool {
 		log.Fatal(err)
 	}
 	return pool
+}
+
+// stopExampleServer stops the examples' server, if one started.
+func stopExampleServer() {
+	exampleServerMu.Lock()
+	defer exampleServerMu.Unlock()
+	if exampleServer != nil {
+		if err := exampleServer.Close(); err != nil {
+			log.Print(err)
+		}
+		exampleServer = nil
+	}
 }
 
 type SignedUp struct {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // ParseCron exposes the parsing of CronTrigger specs to the package's tests:
@@ -63,3 +64,7 @@ func (c *Client) StoreCompletedSteps(ctx context.Context, runID string, gens []i
 	}
 	return out, err
 }
+
+// StoredConfig is what the function registry stores in flow_function.config
+// for a function created with opts.
+func StoredConfig(opts FunctionOpts) []byte { return registry.Encode(controlOf(opts)) }

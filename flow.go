@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/registry"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // Client sends events, executes function runs in this process, and shows
@@ -28,6 +30,7 @@ type Client struct {
 	cfg   *Config
 	q     *dbsqlc.Queries
 	river *river.Client[pgx.Tx]
+	jobs  *riverjob.Inserter // inserts and cancels run jobs on river
 
 	mu        sync.Mutex
 	functions map[string]*Function
@@ -76,15 +79,16 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 	c.steps = &stepBatcher{c: c}
 	c.tracer = newTracer(cfg.TracerProvider)
 	c.insertNotify = &notifyLimiter{interval: cfg.FetchCooldown}
+	c.jobs = riverjob.NewInserter(cfg.Queue)
 
 	if cfg.ExternalRiver {
 		return c, nil // the app attaches its own River client (package riverext)
 	}
 	workers := river.NewWorkers()
-	if err := c.AddRiverWorkers(workers); err != nil {
+	if err := (riverHost{c}).AddWorkers(workers); err != nil {
 		return nil, fmt.Errorf("flow: NewClient: %w", err)
 	}
-	queue, qcfg := c.RiverQueue()
+	queue, qcfg := riverHost{c}.Queue()
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:                cfg.ID,
 		Logger:            cfg.Logger,
@@ -100,51 +104,36 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 		return nil, fmt.Errorf("flow: NewClient: river: %w", err)
 	}
 	c.river = rc
+	c.jobs.Attach(rc)
 	c.ownsRiver = true
 	return c, nil
 }
 
 // AddRiverWorkers adds the client's River workers (the job kinds that execute
 // runs and fire cron triggers) to workers, for an app that runs its own River
-// client (Config.ExternalRiver; see package riverext).
+// client (Config.ExternalRiver).
+//
+// Deprecated: use riverext.AddWorkers.
 func (c *Client) AddRiverWorkers(workers *river.Workers) error {
-	if err := river.AddWorkerSafely(workers, &runWorker{c: c}); err != nil {
-		return fmt.Errorf("flow: add River workers: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &cronWorker{c: c}); err != nil {
-		return fmt.Errorf("flow: add River workers: %w", err)
-	}
-	return nil
+	return riverHost{c}.AddWorkers(workers)
 }
 
 // RiverQueue returns the name and configuration of the River queue runs
 // execute on, for an app that runs its own River client: add it to that
 // client's Config.Queues.
+//
+// Deprecated: use riverext.Queues (or riverext.Queue).
 func (c *Client) RiverQueue() (string, river.QueueConfig) {
-	return c.cfg.Queue, river.QueueConfig{
-		MaxWorkers:        c.cfg.Workers,
-		FetchCooldown:     c.cfg.FetchCooldown,
-		FetchPollInterval: c.cfg.FetchPollInterval,
-	}
+	return riverHost{c}.Queue()
 }
 
 // AttachRiver gives a client created with Config.ExternalRiver the app's
-// River client, which must have the client's workers and queue (see
-// AddRiverWorkers and RiverQueue). Call it before Start. The app starts and
-// stops its River client itself.
+// River client, which must have the client's workers and queue. Call it
+// before Start. The app starts and stops its River client itself.
+//
+// Deprecated: use riverext.Attach.
 func (c *Client) AttachRiver(rc *river.Client[pgx.Tx]) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case rc == nil:
-		return errors.New("flow: AttachRiver: nil River client")
-	case !c.cfg.ExternalRiver:
-		return errors.New("flow: AttachRiver: the client runs its own River client (set Config.ExternalRiver)")
-	case c.started:
-		return errors.New("flow: AttachRiver: client already started")
-	}
-	c.river = rc
-	return nil
+	return riverHost{c}.Attach(rc)
 }
 
 // River returns the River client the flow client runs on (nil for a client
@@ -279,56 +268,20 @@ func (c *Client) Stop(ctx context.Context) error {
 // register records the functions and their triggers in the registry.
 func (c *Client) register(ctx context.Context, fns []*Function) error {
 	for _, fn := range fns {
-		var names []string
-		var prefixes []bool
-		var exprs []string
-		index := map[string]int{}
+		entry := registry.Function{ID: fn.id, Name: fn.name, Retries: fn.retries, Control: fn.control}
 		for _, t := range fn.triggers {
 			if t.event == "" {
 				continue
 			}
 			name, isPrefix := t.eventPattern()
-			key := fmt.Sprint(isPrefix, name)
-			if i, ok := index[key]; ok {
-				// One row per pattern: any passing condition starts the run.
-				if exprs[i] != "" && t.ifExpr != "" {
-					exprs[i] = "(" + exprs[i] + ") || (" + t.ifExpr + ")"
-				} else {
-					exprs[i] = ""
-				}
-				continue
-			}
-			index[key] = len(names)
-			names = append(names, name)
-			prefixes = append(prefixes, isPrefix)
-			exprs = append(exprs, t.ifExpr)
+			entry.Triggers = append(entry.Triggers, registry.Trigger{Name: name, IsPrefix: isPrefix, If: t.ifExpr})
 		}
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-			if err := c.q.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{
-				ID: fn.id, Name: fn.name, Retries: int32(fn.retries), Config: encodeRegistryConfig(fn.control),
-			}); err != nil {
-				return err
-			}
-			if err := c.q.TriggerDeleteByFunction(ctx, tx, fn.id); err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				return nil
-			}
-			return c.q.TriggerInsertMany(ctx, tx, &dbsqlc.TriggerInsertManyParams{
-				FunctionID: fn.id, EventNames: names, IsPrefixes: prefixes, Expressions: exprs,
-				Controlled: fn.control != nil,
-			})
+			return registry.Register(ctx, tx, entry)
 		})
 		if err != nil {
 			return fmt.Errorf("flow: register function %q: %w", fn.id, schemaError(err))
 		}
 	}
 	return nil
-}
-
-// insertOpts are the River options of a run's job, scheduled at at (zero:
-// available now).
-func (c *Client) insertOpts(at time.Time) *river.InsertOpts {
-	return &river.InsertOpts{Queue: c.cfg.Queue, ScheduledAt: at}
 }

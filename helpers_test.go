@@ -11,9 +11,10 @@ import (
 
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { flowtest.Main(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m, stopExampleServer) }
 
 // testConfig is a client configuration for tests: quick retries, so that
 // retry tests finish fast.

@@ -13,14 +13,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // This file holds the read-only API that dashboards and command lines use to
 // look at runs, events and functions (package flowui is one). Nothing here
 // writes.
 
-// RunQuery selects runs for ListRunsPage and CountRuns. Zero fields select
-// everything.
+// RunQuery selects runs for CountRuns (and the deprecated ListRunsPage).
+// Zero fields select everything.
 type RunQuery struct {
 	FunctionID string
 	// EventID selects the runs an event started (and their reruns).
@@ -47,7 +48,8 @@ type RunSummary struct {
 	EventName string
 }
 
-// RunPage is a page of runs from ListRunsPage.
+// RunPage is a page of runs from the deprecated ListRunsPage (ListRuns
+// returns a RunList).
 type RunPage struct {
 	// Runs are newest first. Their Output and Steps are not filled (see
 	// GetRun).
@@ -108,8 +110,13 @@ func optTime(t time.Time) *time.Time {
 }
 
 // ListRunsPage returns a page of runs, newest first, with the names of their
-// triggering events and a cursor to the next page. Unlike ListRuns it
-// filters by creation time, and it leaves out the runs' outputs.
+// triggering events and a cursor to the next page, without the runs'
+// outputs.
+//
+// Deprecated: Use [Client.ListRuns], the one listing of runs: RunFilter
+// has the same filters, RunList.Next the same cursor, and
+// RunFilter.OmitOutput leaves the outputs out. ListRunsPage calls it with a
+// page of 50 runs by default, at most 1000.
 func (c *Client) ListRunsPage(ctx context.Context, q RunQuery) (*RunPage, error) {
 	if err := q.check("ListRunsPage"); err != nil {
 		return nil, err
@@ -118,33 +125,17 @@ func (c *Client) ListRunsPage(ctx context.Context, q RunQuery) (*RunPage, error)
 	if limit <= 0 {
 		limit = 50
 	}
-	limit = min(limit, 1000)
-	params := &dbsqlc.InspectRunListParams{
-		FunctionID: optString(q.FunctionID), EventID: optString(q.EventID), Statuses: []string{},
-		CreatedAfter: optTime(q.CreatedAfter), CreatedBefore: optTime(q.CreatedBefore),
-		BeforeID: optString(q.Before), Max: int32(limit + 1),
-	}
-	if !q.CreatedAfter.IsZero() {
-		params.MinID = minIDAt(q.CreatedAfter.Add(-runIDSlack))
-	}
-	for _, s := range q.Status {
-		params.Statuses = append(params.Statuses, string(s))
-	}
-	rows, err := c.q.InspectRunList(ctx, c.pool, params)
+	runs, err := c.ListRuns(ctx, RunFilter{
+		FunctionID: q.FunctionID, EventID: q.EventID, Status: q.Status,
+		CreatedAfter: q.CreatedAfter, CreatedBefore: q.CreatedBefore,
+		Before: q.Before, Limit: min(limit, 1000), OmitOutput: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("flow: list runs: %w", err)
+		return nil, err
 	}
-	page := &RunPage{Runs: make([]*RunSummary, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			page.Next = page.Runs[limit-1].ID
-			break
-		}
-		page.Runs = append(page.Runs, &RunSummary{Run: *runFromRow(&dbsqlc.FlowRun{
-			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
-			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Error: r.Error,
-			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-		}), EventName: r.EventName})
+	page := &RunPage{Runs: make([]*RunSummary, len(runs)), Next: runs.Next()}
+	for i, r := range runs {
+		page.Runs[i] = &RunSummary{Run: *r, EventName: r.EventName}
 	}
 	return page, nil
 }
@@ -391,7 +382,7 @@ type TriggerInfo struct {
 // ListFunctions returns the functions in the registry and those defined on
 // this client, ordered by ID.
 func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
-	fns, err := c.q.FunctionList(ctx, c.pool)
+	fns, err := registry.List(ctx, c.pool)
 	if err != nil {
 		return nil, fmt.Errorf("flow: list functions: %w", err)
 	}
@@ -401,9 +392,9 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	}
 	byID := map[string]*FunctionInfo{}
 	for _, f := range fns {
-		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: int(f.Retries), Registered: true, UpdatedAt: f.UpdatedAt}
+		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: f.Retries, Registered: true, UpdatedAt: f.UpdatedAt}
 		if ctl, err := parseRegistryControl(string(f.Config)); err == nil && ctl != nil {
-			fi.FlowControl = ctl.describe()
+			fi.FlowControl = describeControl(ctl)
 		}
 		byID[f.ID] = fi
 	}

@@ -82,7 +82,9 @@ const leaseRetryMin = 50 * time.Millisecond
 
 // renewLeases keeps the leases of this client's executing runs alive, every
 // LeaseTTL/3, however long their steps take; soon again after a database
-// error.
+// error. A run whose row another transaction holds (a StepTx in progress) is
+// skipped, not waited for: the statement holding it sets the lease as it
+// commits, and the next renewal tries again (RunLeaseRenew).
 func (c *Client) renewLeases(ctx context.Context) {
 	period := c.cfg.LeaseTTL / 3
 	wait, backoff := period, leaseRetryMin

@@ -8,13 +8,15 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // ErrNotMigrated is returned (wrapped) by Start, and by Send, SendTx, GetRun
 // and ListRuns when the database lacks the library's tables or River's: run
 // Migrate (or the command line's "flow migrate") first, or apply
 // Migrations() with the application's own migration tool.
-var ErrNotMigrated = errors.New("flow: the database is not migrated: run flow.Migrate (or `flow migrate`) first")
+var ErrNotMigrated = engine.ErrNotMigrated
 
 // createTableRE finds the tables the library's migrations create.
 var createTableRE = regexp.MustCompile(`(?i)CREATE TABLE IF NOT EXISTS\s+([a-z_][a-z0-9_]*)`)

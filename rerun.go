@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // Rerun starts a new run of a run's function with the same triggering
@@ -85,7 +86,7 @@ func (c *Client) rerun(ctx context.Context, runID, fromStep string) (string, err
 			return err
 		}
 		if slotted {
-			_, err := c.river.InsertTx(ctx, tx, runArgs{RunID: newID, FunctionID: old.FunctionID, Slots: true}, c.insertOpts(time.Time{}))
+			_, err := c.jobs.InsertTx(ctx, tx, runArgs{RunID: newID, FunctionID: old.FunctionID, Slots: true}, riverjob.Start{})
 			return err
 		}
 		return c.insertRunJobs(ctx, tx, []string{newID}, []string{old.FunctionID}, time.Time{})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,7 +51,10 @@ type Run struct {
 	FunctionID string
 	// EventID is the event that started the run.
 	EventID string
-	Status  RunStatus
+	// EventName is the name of that event ("" if the event is gone).
+	// ListRuns fills it; GetRun and AwaitRun do not.
+	EventName string
+	Status    RunStatus
 	// Output is the function's result as JSON, once completed.
 	Output json.RawMessage
 	// Error is why the run failed, was cancelled or was skipped.
@@ -67,6 +71,10 @@ type Run struct {
 	// Steps are the run's steps in the order they first ran. GetRun and
 	// AwaitRun fill them; ListRuns does not.
 	Steps []RunStep
+
+	// more marks the last run of a page from ListRuns that older runs
+	// follow (RunList.Next).
+	more bool
 }
 
 // DecodeOutput decodes the run's output into v.
@@ -145,32 +153,59 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 // RunFilter selects runs for ListRuns. Zero fields select everything.
 type RunFilter struct {
 	FunctionID string
-	EventID    string
-	Status     []RunStatus
+	// EventID selects the runs an event started (and their reruns).
+	EventID string
+	// Status selects runs in any of these statuses.
+	Status []RunStatus
+	// CreatedAfter and CreatedBefore bound the runs' creation times
+	// (inclusive, exclusive). Zero: no bound.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
 	// Before pages backwards: only runs created before the run with this ID
-	// (pass the last ID of the previous page).
+	// (pass RunList.Next of the previous page, or the last ID it holds).
 	Before string
 	// Limit caps the number of runs returned. Defaults to 100.
 	Limit int
+	// OmitOutput leaves the runs' outputs out (their Output stays nil): a
+	// list that shows none need not read them, and outputs may be large.
+	OmitOutput bool
 }
 
-// ListRuns returns runs, newest first, without their steps.
-func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+// RunList is a page of runs from ListRuns, newest first.
+type RunList []*Run
+
+// Next returns the cursor of the next (older) page, for RunFilter.Before:
+// the ID of the page's last run when ListRuns found more runs after it, or
+// "" on the last page. It reads the page as ListRuns returned it (or a page
+// appended to earlier ones); a re-sliced or reordered list says "".
+func (l RunList) Next() string {
+	if len(l) == 0 || !l[len(l)-1].more {
+		return ""
+	}
+	return l[len(l)-1].ID
+}
+
+// ListRuns returns a page of runs, newest first, without their steps, with
+// the names of their triggering events; RunList.Next says whether an older
+// page follows. ListRuns is the one listing of runs: the dashboard and the
+// command line page through it.
+func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	params := &dbsqlc.RunListParams{Statuses: []string{}, Max: int32(f.Limit)}
-	if f.Limit <= 0 {
-		params.Max = 100
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
 	}
-	if f.FunctionID != "" {
-		params.FunctionID = &f.FunctionID
+	// One row more than the page tells whether another page follows.
+	limit = min(limit, math.MaxInt32-1)
+	params := &dbsqlc.RunListParams{
+		WithOutput: !f.OmitOutput, FunctionID: optString(f.FunctionID), EventID: optString(f.EventID), Statuses: []string{},
+		CreatedAfter: optTime(f.CreatedAfter), CreatedBefore: optTime(f.CreatedBefore),
+		BeforeID: optString(f.Before), Max: int32(limit + 1),
 	}
-	if f.EventID != "" {
-		params.EventID = &f.EventID
-	}
-	if f.Before != "" {
-		params.BeforeID = &f.Before
+	if !f.CreatedAfter.IsZero() {
+		params.MinID = minIDAt(f.CreatedAfter.Add(-runIDSlack))
 	}
 	for _, s := range f.Status {
 		params.Statuses = append(params.Statuses, string(s))
@@ -179,9 +214,19 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow: list runs: %w", schemaError(err))
 	}
-	out := make([]*Run, len(rows))
+	out := make(RunList, 0, min(len(rows), limit))
 	for i, r := range rows {
-		out[i] = runFromRow(r)
+		if i == limit {
+			out[limit-1].more = true
+			break
+		}
+		run := runFromRow(&dbsqlc.FlowRun{
+			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
+			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Output: r.Output, Error: r.Error,
+			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		})
+		run.EventName = r.EventName
+		out = append(out, run)
 	}
 	return out, nil
 }

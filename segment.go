@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // Step kinds, as stored in flow_step.kind.
@@ -526,9 +527,12 @@ func (s *segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
 	return e
 }
 
-// end closes the segment once the handler has returned: it finishes the
-// run, suspends it, or schedules a retry of the function, in one
-// transaction that also completes the River job.
+// end closes the segment once the handler has returned: it finishes the run
+// (finish), suspends it or schedules a retry of the function (suspend, which
+// inserts the continuation job), or cancels it when its Timeouts.Finish has
+// passed; or, when the segment lost its run, does nothing. None of these
+// touches the segment's own River job: River completes it once Work returns
+// nil, and retries it when end returns an error (an interruption).
 func (s *segment) end(ctx context.Context, out any, herr error) error {
 	s.mu.Lock()
 	s.ended = true
@@ -603,13 +607,13 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		wake = d // wake at the deadline, to be cancelled
 	}
 	now := time.Now()
-	opts := s.c.insertOpts(time.Time{})
+	var start riverjob.Start
 	runWake := wake
 	switch {
 	case wake == nil:
-		opts.Pending = true // only an event or a child run wakes it
+		start.Pending = true // only an event or a child run wakes it
 	case wake.After(now):
-		opts.ScheduledAt = *wake // River's scheduler is the fallback; the waker is on time
+		start.At = *wake // River's scheduler is the fallback; the waker is on time
 	default:
 		runWake = nil // due already: available now
 	}
@@ -637,10 +641,10 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 				return err
 			}
 			if n > 0 {
-				opts.ScheduledAt, opts.Pending, runWake = time.Time{}, false, nil
+				start, runWake = riverjob.Start{}, nil
 			}
 		}
-		res, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted}, opts)
+		jobID, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted}, start)
 		if err != nil {
 			return fmt.Errorf("insert continuation job: %w", err)
 		}
@@ -648,7 +652,7 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 		// continuation does not wait for that, and the gen fence makes the
 		// old job harmless whatever becomes of it.
 		waiters, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
-			Status: string(status), JobID: &res.Job.ID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
+			Status: string(status), JobID: &jobID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errLost
@@ -684,10 +688,15 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	return nil
 }
 
-// finish ends the run, resolves its parent's Invoke step if it has one, and
-// completes the River job, in one transaction. If the database refuses that
-// for good (an output jsonb cannot hold), the run fails with its message
-// instead, rather than run again.
+// finish ends the run. A completed run with no parent and no deferred step
+// records ends in one statement (RunCompleteQuiet); any other end is one
+// transaction that sets the run's status, stores the deferred step records,
+// resolves its parent's Invoke step if it has one and emits the run's
+// system events. The run's concurrency slots are freed by the status change
+// (a trigger) and their waiters woken after the commit (releaseSlots). The
+// segment's River job is not part of it: River completes the job once Work
+// returns. If the database refuses the end for good (an output jsonb cannot
+// hold), the run fails with its message instead, rather than run again.
 func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
 	errMsg = storableText(errMsg)
 	err := s.finishOnce(ctx, status, output, errMsg)

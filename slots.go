@@ -27,8 +27,9 @@ import (
 //     in order (order_at, then ID).
 //   - A trigger frees a run's slots in the transaction that stops it running
 //     (suspend, finish, cancel, takeover: any change of status).
-//   - Both the run that freed a slot (after its change committed) and the run
-//     that parked (after its park committed) call flow_slot_wake, which makes
+//   - Both the run that freed a slot (after its change committed; a cancel
+//     or a takeover, in the transaction that makes it) and the run that
+//     parked (after its park committed) call flow_slot_wake, which makes
 //     the oldest parked runs runnable, one per free slot: of the two calls, at
 //     least one sees both the free slot and the parked run, so no wake is
 //     lost. The parked run's call first locks the key's slots, waiting for

@@ -1,17 +1,18 @@
 package flow
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // ErrInvalidStepID is wrapped by the error a step returns when its ID cannot
 // name a step: empty, over MaxStepIDBytes, or not valid UTF-8 text (a NUL
 // byte, invalid UTF-8). Nothing is stored; the step fails without retries,
 // and the run fails if the function returns the error.
-var ErrInvalidStepID = errors.New("flow: invalid step ID")
+var ErrInvalidStepID = engine.ErrInvalidStepID
 
 // MaxStepIDBytes is the longest step ID a step accepts, in bytes.
 const MaxStepIDBytes = 512

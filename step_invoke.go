@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 type invokeDetail struct {
@@ -70,7 +71,7 @@ func (s *segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 		if err != nil {
 			return err
 		}
-		if _, err := s.c.river.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id, Slots: slotted}, s.c.insertOpts(time.Time{})); err != nil {
+		if _, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id, Slots: slotted}, riverjob.Start{}); err != nil {
 			return fmt.Errorf("insert child job: %w", err)
 		}
 		rec.detail, _ = json.Marshal(invokeDetail{FunctionID: fn.id, ChildRunID: childRunID, Until: until})

@@ -3,11 +3,11 @@ package flow
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // handOn gives a run a new River job, one generation on, in tx: the run goes
@@ -19,11 +19,11 @@ import (
 // freesSlot, the run was running and held concurrency slots, which the
 // status change frees: the runs parked for them are woken.
 func (c *Client) handOn(ctx context.Context, tx pgx.Tx, runID string, gen int32, functionID string, slotted, freesSlot bool) error {
-	res, err := c.river.InsertTx(ctx, tx, runArgs{RunID: runID, Gen: gen + 1, FunctionID: functionID, Slots: slotted}, c.insertOpts(time.Time{}))
+	jobID, err := c.jobs.InsertTx(ctx, tx, runArgs{RunID: runID, Gen: gen + 1, FunctionID: functionID, Slots: slotted}, riverjob.Start{})
 	if err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
-	if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &res.Job.ID, ID: runID}); err != nil {
+	if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &jobID, ID: runID}); err != nil {
 		return err
 	}
 	if slotted && freesSlot {

@@ -13,8 +13,9 @@ import (
 // River's own scheduler only promotes scheduled jobs every 5 seconds, so a
 // durable sleep would otherwise wake seconds late. It keeps no per-run state
 // (its memory does not grow with sleepers): it waits until the earliest wake
-// time, which it reads from the database and is told of by this client's
-// suspends, then wakes every due run in one statement.
+// time, which it reads from the database and is told of (wakeAt) by this
+// client's writes that set one (suspends, delayed or debounced starts, runs
+// claimed early), then wakes every due run, up to 500 a statement.
 type waker struct {
 	c    *Client
 	mu   sync.Mutex

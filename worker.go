@@ -6,24 +6,13 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
-// runArgs are the args of the one River job kind that executes runs: each
-// job is one segment of a run. Gen fences the run: a job whose gen is not
-// the run's current one is stale and does nothing.
-type runArgs struct {
-	RunID string `json:"run_id"`
-	Gen   int32  `json:"gen"`
-	// FunctionID lets the worker find the function's options before it
-	// claims the run (optional: older jobs lack it).
-	FunctionID string `json:"fn,omitempty"`
-	// Slots says that the run has concurrency keys: its segments claim a
-	// slot before they execute (see slots.go).
-	Slots bool `json:"slots,omitempty"`
-}
-
-// Kind implements river.JobArgs.
-func (runArgs) Kind() string { return riverJobKind }
+// runArgs are the args of the job kind that executes runs, defined with
+// River's job table (internal/riverjob).
+type runArgs = riverjob.RunArgs
 
 type runWorker struct {
 	river.WorkerDefaults[runArgs]

@@ -272,13 +272,6 @@ func (s *stamps) wait(ctx context.Context, seq int64, timeout time.Duration) (ti
 	}
 }
 
-// count returns how many stamps there are.
-func (s *stamps) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.at)
-}
-
 // each runs the wanted systems' measurements, in the order riverflow, River,
 // DBOS.
 func (e *env) each(ctx context.Context, fs map[string]func(context.Context) error) error {

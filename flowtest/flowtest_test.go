@@ -9,9 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { flowtest.Main(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestPoolIsolated(t *testing.T) {
 	t.Parallel()

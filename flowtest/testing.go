@@ -109,6 +109,22 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 // Without it a throwaway server still dies with the test process, but its
 // temporary files stay behind until a later run removes them.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is [Main] without the exit: it runs the tests of a package, stops the
+// Postgres server the harness started for them, if any, and returns the
+// tests' exit code. Use it from a TestMain that checks more once the tests
+// and the server are done, such as goroutines left running:
+//
+//	func TestMain(m *testing.M) {
+//		code := flowtest.Run(m)
+//		if code == 0 {
+//			// further checks; set code to 1 if one fails
+//		}
+//		os.Exit(code)
+//	}
+func Run(m *testing.M) int {
 	code := m.Run()
 
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
@@ -125,7 +141,5 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
-
-	cancel()
-	os.Exit(code)
+	return code
 }

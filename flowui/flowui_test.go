@@ -19,9 +19,10 @@ import (
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
 	"github.com/riverflow/flow/flowui"
+	"github.com/riverflow/flow/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { flowtest.Main(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // uiBundle is a started client with three functions, the dashboard mounted
 // at /flow/ on a test server, and an HTTP client with a cookie jar that

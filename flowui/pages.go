@@ -148,16 +148,17 @@ func parseTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func parseRunsFilter(q url.Values) (runsFilter, flow.RunQuery, error) {
+func parseRunsFilter(q url.Values) (runsFilter, flow.RunFilter, error) {
 	f := runsFilter{
 		Function: strings.TrimSpace(q.Get("function")), Since: q.Get("since"),
 		From: strings.TrimSpace(q.Get("from")), To: strings.TrimSpace(q.Get("to")),
 		Event: strings.TrimSpace(q.Get("event")), Before: q.Get("before"),
 	}
-	rq := flow.RunQuery{FunctionID: f.Function, EventID: f.Event, Before: f.Before, Limit: 50}
+	rq := flow.RunFilter{FunctionID: f.Function, EventID: f.Event, Before: f.Before, Limit: 50, OmitOutput: true}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
+			//lint:ignore ST1005 the dashboard shows this message to a person as it is, as a sentence (handler.runs passes it to badRequest)
 			return f, rq, errors.New("The page size must be a number from 1 to 500.")
 		}
 		f.Limit, rq.Limit = l, n
@@ -198,9 +199,11 @@ func parseRunsFilter(q url.Values) (runsFilter, flow.RunQuery, error) {
 		rq.CreatedBefore = t
 	}
 	if f.Before != "" && !isUUID(f.Before) {
+		//lint:ignore ST1005 the dashboard shows this message to a person as it is, as a sentence (handler.runs passes it to badRequest)
 		return f, rq, errors.New("The page cursor is not a run ID.")
 	}
 	if f.Event != "" && !isUUID(f.Event) {
+		//lint:ignore ST1005 the dashboard shows this message to a person as it is, as a sentence (handler.runs passes it to badRequest)
 		return f, rq, errors.New("The event filter is not an event ID.")
 	}
 	return f, rq, nil
@@ -270,7 +273,7 @@ type runsData struct {
 	F         runsFilter
 	Functions []string
 	Since     []option
-	Runs      []*flow.RunSummary
+	Runs      []*flow.Run
 	Chips     []chip
 	Filtered  bool
 	PollURL   string
@@ -287,18 +290,20 @@ func (h *handler) runs(w http.ResponseWriter, r *request) {
 		return
 	}
 	ctx := r.Context()
-	page, err := h.c.ListRunsPage(ctx, rq)
+	runs, err := h.c.ListRuns(ctx, rq)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	counts, err := h.counts.get(ctx, h.c, f, rq)
+	counts, err := h.counts.get(ctx, h.c, f, flow.RunQuery{
+		FunctionID: rq.FunctionID, EventID: rq.EventID, CreatedAfter: rq.CreatedAfter, CreatedBefore: rq.CreatedBefore,
+	})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	d := &runsData{
-		F: f, Since: sinceOptions, Runs: page.Runs,
+		F: f, Since: sinceOptions, Runs: runs,
 		Filtered:  f.Function != "" || len(f.Status) > 0 || f.Since != "" || f.From != "" || f.To != "" || f.Event != "",
 		TimeRange: f.From != "" || f.To != "",
 	}
@@ -309,9 +314,9 @@ func (h *handler) runs(w http.ResponseWriter, r *request) {
 		d.PollURL = f.url("fragment", "1")
 		d.NewestURL = noPage.url()
 	}
-	if page.Next != "" {
+	if next := runs.Next(); next != "" {
 		older := f
-		older.Before = page.Next
+		older.Before = next
 		d.OlderURL = older.url()
 	}
 	d.ClearURL = "runs"

@@ -13,19 +13,21 @@
 -- scheduled at the run's wake time, never earlier: River's scheduler makes a
 -- job available up to 5 s before its scheduled_at and River's fetch takes it
 -- at scheduled_at, so a job scheduled @ahead of its wake time would start
--- the run early (river_job.go, assumptions 3 and 4). A conflict on a
+-- the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 -- singleton, debounce or batch key creates nothing and returns no row.
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
         ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size)
-    SELECT @id::uuid, @function_id::text, @event_id::uuid, nextval('river_job_id_seq'),
+    SELECT @id::uuid, @function_id::text, @event_id::uuid, flow_job_next_id(),
         CASE WHEN @delay::interval > '0 s'::interval THEN clock_timestamp() + sqlc.arg('delay')::interval END,
         clock_timestamp() + sqlc.arg('delay')::interval - sqlc.arg('ahead')::interval,
         sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer, sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer,
         sqlc.narg('singleton_key')::text, sqlc.narg('debounce_key')::text, sqlc.narg('batch_key')::text,
         sqlc.narg('batch_size')::integer
     ON CONFLICT DO NOTHING
-    RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key
+    RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, @slots::boolean), @queue::text,
+            coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (
     INSERT INTO flow_run_event (run_id, seq, event_id)
@@ -37,18 +39,9 @@ slots AS (
     SELECT flow_slot_ensure(sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer),
         flow_slot_ensure(sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer)
 ),
-job AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT run.job_id,
-        jsonb_build_object('run_id', run.id, 'gen', 0, 'fn', run.function_id, 'slots', @slots::boolean),
-        'flow_run', 25, @queue::text, coalesce(run.wake_at, run.order_at),
-        (CASE WHEN run.wake_at IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
-    FROM run
-    RETURNING river_job.state
-),
 notified AS (
-    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', @queue::text)::text)
-    WHERE @notify::boolean AND EXISTS (SELECT 1 FROM job WHERE job.state = 'available')
+    SELECT flow_job_notify(@queue::text)
+    WHERE @notify::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
 )
 SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
     (SELECT count(*) FROM slots)::integer AS slot_keys
@@ -85,21 +78,14 @@ WITH run AS (
                         ELSE clock_timestamp() + sqlc.arg('period')::interval END,
         updated_at = now()
     WHERE r.debounce_key = sqlc.arg('debounce_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
-    RETURNING r.id, r.job_id, r.wake_at
-),
--- The run's job moves to the new time whether it is still scheduled or
--- River's scheduler has made it available already (it does so up to 5 s
--- early, keeping scheduled_at, and River's fetch then waits for
--- scheduled_at): a job still due later goes back to scheduled, as River
--- would have it. A job River has fetched already (running) is left alone:
--- its segment finds the run not due and hands it to a new job at the run's
--- wake time (RunRequeueEarly), so the run never starts before it.
-job AS (
-    UPDATE river_job
-    SET scheduled_at = run.wake_at,
-        state = (CASE WHEN run.wake_at > clock_timestamp() THEN 'scheduled' ELSE river_job.state END)::river_job_state
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available')
+    -- The run's job moves to the new time (flow_job_move) whether it is
+    -- still scheduled or River's scheduler has made it available already (it
+    -- does so up to 5 s early, keeping scheduled_at, and River's fetch then
+    -- waits for scheduled_at). A job River has fetched already (running) is
+    -- left alone: its segment finds the run not due and hands it to a new
+    -- job at the run's wake time (RunRequeueEarly), so the run never starts
+    -- before it.
+    RETURNING r.id, r.job_id, r.wake_at, flow_job_move(r.job_id, r.wake_at) AS job_moved
 )
 SELECT run.id, run.wake_at FROM run;
 
@@ -119,22 +105,18 @@ WITH run AS (
         updated_at = now()
     WHERE r.batch_key = sqlc.arg('batch_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
         AND r.batch_size < sqlc.arg('max_size')::integer
-    RETURNING r.id, r.job_id, r.batch_size, r.wake_at
+    RETURNING r.id, r.job_id, r.batch_size, r.wake_at,
+        CASE WHEN r.wake_at IS NULL
+             THEN flow_job_wake(r.job_id, now(), '{scheduled,available,retryable}'::river_job_state[]) END AS job_queue
 ),
 batch_event AS (
     INSERT INTO flow_run_event (run_id, seq, event_id)
     SELECT run.id, run.batch_size, @event_id FROM run
-),
-job AS (
-    UPDATE river_job SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'retryable')
-    RETURNING river_job.queue
 )
 SELECT run.id, run.batch_size,
     (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
+        SELECT flow_job_notify(q.queue)
+        FROM (SELECT DISTINCT job_queue AS queue FROM run WHERE job_queue IS NOT NULL) q
     ) n)::integer AS notified
 FROM run;
 
@@ -185,7 +167,7 @@ WITH run AS (
     UPDATE flow_run r
     SET status = 'queued',
         gen = r.gen + 1,
-        job_id = nextval('river_job_id_seq'),
+        job_id = flow_job_next_id(),
         slot_wait = CASE WHEN EXISTS (SELECT 1 FROM flow_concurrency_slot s
                                       WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
                               AND r.ckey2 IS NOT NULL THEN 2 ELSE 1 END,
@@ -201,7 +183,9 @@ WITH run AS (
              OR (r.status = 'running' AND r.lease_expires_at < now()))
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
         CASE WHEN r.slot_wait = 1 THEN r.ckey1 ELSE r.ckey2 END AS wait_key,
-        CASE WHEN r.slot_wait = 1 THEN r.ckey2 ELSE r.ckey1 END AS other_key
+        CASE WHEN r.slot_wait = 1 THEN r.ckey2 ELSE r.ckey1 END AS other_key,
+        flow_job_insert(r.job_id, flow_job_args(r.id, r.gen, r.function_id, true), @queue::text,
+            clock_timestamp() + sqlc.arg('recheck')::interval, false) AS job_state
 ),
 other AS (
     DELETE FROM flow_slot_waiter w USING run
@@ -211,12 +195,6 @@ waiter AS (
     INSERT INTO flow_slot_waiter (key, order_at, run_id)
     SELECT run.wait_key, run.order_at, run.id FROM run
     ON CONFLICT DO NOTHING
-),
-job AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', true),
-        'flow_run', 25, @queue::text, clock_timestamp() + sqlc.arg('recheck')::interval, 'scheduled'
-    FROM run
 )
 SELECT run.id, (run.started_at IS NULL)::boolean AS never_started,
     (now() - run.created_at)::interval AS queued_for
@@ -283,17 +261,12 @@ FROM run;
 WITH run AS (
     UPDATE flow_run r
     SET gen = r.gen + 1,
-        job_id = nextval('river_job_id_seq'),
+        job_id = flow_job_next_id(),
         updated_at = now()
     WHERE r.id = @id AND r.gen = @gen AND r.status = 'queued' AND r.wake_at > clock_timestamp()
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.wake_at,
-        (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL) AS slotted
-),
-job AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', run.slotted),
-        'flow_run', 25, @queue::text, run.wake_at, 'scheduled'
-    FROM run
+        flow_job_insert(r.job_id, flow_job_args(r.id, r.gen, r.function_id, r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL),
+            @queue::text, r.wake_at, false) AS job_state
 )
 SELECT run.id, run.wake_at::timestamptz AS wake_at FROM run;
 

@@ -29,31 +29,25 @@ matched AS (
     WHERE t.event_name = @name OR (t.is_prefix AND starts_with(@name, t.event_name))
     GROUP BY t.function_id
 ),
+-- Each run and its first River job (flow_job_insert, in the RETURNING list
+-- so that it runs for every row), inserted here rather than through River's
+-- InsertManyTx to save the send two round trips: the same row River would
+-- write, available now, or scheduled at @start_at, an event's future ts
+-- (the waker then makes it runnable on time).
 runs AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
-    SELECT flow_uuid_v7(), m.function_id, @id, nextval('river_job_id_seq'), sqlc.narg('start_at')::timestamptz
+    SELECT flow_uuid_v7(), m.function_id, @id, flow_job_next_id(), sqlc.narg('start_at')::timestamptz
     FROM matched m
     WHERE m.unconditional AND NOT m.controlled
-    RETURNING id, function_id, job_id
-),
--- Each run's first River job, inserted here rather than through River's
--- InsertManyTx to save the send two round trips: the same row River would
--- write (kind flow_run, River's default max_attempts), available now, or
--- scheduled at @start_at, an event's future ts (the waker then makes it
--- runnable on time).
-jobs AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT runs.job_id, jsonb_build_object('run_id', runs.id, 'gen', 0, 'fn', runs.function_id),
-        'flow_run', 25, @queue::text, coalesce(sqlc.narg('start_at')::timestamptz, now()),
-        (CASE WHEN sqlc.narg('start_at')::timestamptz IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
-    FROM runs
-    RETURNING river_job.id
+    RETURNING id, function_id, job_id,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, false), @queue::text,
+            coalesce(sqlc.narg('start_at')::timestamptz, now()), sqlc.narg('start_at')::timestamptz IS NULL) AS job_state
 ),
 -- River's producers learn of available jobs by this notification, which the
 -- sender rate-limits (@notify) as River's own insert path does.
 notified AS (
-    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', @queue::text)::text)
-    WHERE @notify::boolean AND sqlc.narg('start_at')::timestamptz IS NULL AND EXISTS (SELECT 1 FROM jobs)
+    SELECT flow_job_notify(@queue::text)
+    WHERE @notify::boolean AND sqlc.narg('start_at')::timestamptz IS NULL AND EXISTS (SELECT 1 FROM runs)
 ),
 -- Runs the sender starts itself: those of functions whose matching triggers
 -- all have a condition (one row per condition) and those of functions with
@@ -82,10 +76,8 @@ SELECT
 -- River jobs, the event and its dedupe claim. The jobs were inserted by this
 -- same uncommitted transaction, so no River component has seen them.
 WITH runs AS (
-    DELETE FROM flow_run WHERE flow_run.event_id = @event_id::uuid RETURNING job_id
-),
-jobs AS (
-    DELETE FROM river_job WHERE id IN (SELECT job_id FROM runs)
+    DELETE FROM flow_run WHERE flow_run.event_id = @event_id::uuid
+    RETURNING job_id, flow_job_delete(ARRAY[job_id]) AS jobs_deleted
 ),
 dedupe AS (
     DELETE FROM flow_event_dedupe WHERE flow_event_dedupe.dedupe_id = sqlc.narg('dedupe_id') AND flow_event_dedupe.event_id = @event_id::uuid

@@ -1,28 +1,7 @@
--- name: InspectRunList :many
--- (Inspect queries only read: they serve the dashboard and the command line.)
--- A page of runs, newest first, with their triggering event's name and
--- without their output (a list shows none, and outputs may be large).
--- @min_id is a lower bound on the ID derived from @created_after: run IDs are
--- time-ordered and never older than created_at, so the bound lets the scan
--- start at the right place of the ID index.
-SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
-    r.created_at, r.started_at, r.ended_at,
-    coalesce(e.name, '')::text AS event_name
-FROM flow_run r
-LEFT JOIN flow_event e ON e.id = r.event_id
-WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('function_id'))
-    AND (sqlc.narg('event_id')::uuid IS NULL OR r.event_id = sqlc.narg('event_id'))
-    AND (cardinality(@statuses::text[]) = 0 OR r.status = ANY(@statuses::text[]))
-    AND (sqlc.narg('created_after')::timestamptz IS NULL OR r.created_at >= sqlc.narg('created_after'))
-    AND (sqlc.narg('min_id')::uuid IS NULL OR r.id >= sqlc.narg('min_id'))
-    AND (sqlc.narg('created_before')::timestamptz IS NULL OR r.created_at < sqlc.narg('created_before'))
-    AND (sqlc.narg('before_id')::uuid IS NULL OR r.id < sqlc.narg('before_id'))
-ORDER BY r.id DESC
-LIMIT @max;
-
 -- name: InspectRunCount :many
+-- (Inspect queries only read: they serve the dashboard and the command line.)
 -- How many runs there are per function and status, under the same filters as
--- InspectRunList (statuses and paging aside).
+-- RunList (statuses and paging aside).
 SELECT r.function_id, r.status, count(*)::bigint AS n
 FROM flow_run r
 WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('function_id'))

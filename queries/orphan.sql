@@ -11,7 +11,7 @@
 -- Read from River's side: running jobs are few (at most the workers of every
 -- process) and River's fetch index leads with state, where queued runs may be
 -- a backlog of thousands. The CASE keeps the uuid cast away from other kinds'
--- args ('flow_run' is riverJobKind, river_job.go).
+-- args ('flow_run' is riverjob.Kind, internal/riverjob).
 SELECT r.id, r.gen, r.function_id, (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL)::boolean AS slotted
 FROM river_job j
 JOIN flow_run r ON r.id = CASE WHEN j.kind = 'flow_run' THEN (j.args->>'run_id')::uuid END

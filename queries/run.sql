@@ -251,17 +251,11 @@ WITH run AS (
     UPDATE flow_run
     SET status = 'queued', wake_at = NULL, updated_at = now()
     WHERE flow_run.id = @id AND flow_run.status IN ('sleeping', 'waiting')
-    RETURNING flow_run.job_id
-),
-job AS (
-    UPDATE river_job
-    SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
-    RETURNING river_job.queue
+    RETURNING flow_run.job_id,
+        flow_job_wake(flow_run.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
 )
-SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', job.queue)::text)
-FROM job;
+SELECT flow_job_notify(run.job_queue)
+FROM run WHERE run.job_queue IS NOT NULL;
 
 -- name: RunWakeDue :one
 -- Wakes every suspended run whose wake time has passed (up to @max): its
@@ -281,20 +275,14 @@ run AS (
         updated_at = now()
     FROM due
     WHERE r.id = due.id
-    RETURNING r.job_id
-),
-job AS (
-    UPDATE river_job
-    SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
-    RETURNING river_job.queue
+    RETURNING r.job_id,
+        flow_job_wake(r.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
 )
 SELECT
     (SELECT count(*) FROM run)::integer AS woken,
     (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
+        SELECT flow_job_notify(q.queue)
+        FROM (SELECT DISTINCT job_queue AS queue FROM run WHERE job_queue IS NOT NULL) q
     ) n)::integer AS notified;
 
 -- name: RunNextWake :one
@@ -377,12 +365,30 @@ SELECT * FROM flow_run WHERE parent_run_id = @parent_run_id AND parent_step_id =
 SELECT * FROM flow_run WHERE id = @id;
 
 -- name: RunList :many
-SELECT * FROM flow_run
-WHERE (sqlc.narg('function_id')::text IS NULL OR function_id = sqlc.narg('function_id'))
-    AND (sqlc.narg('event_id')::uuid IS NULL OR event_id = sqlc.narg('event_id'))
-    AND (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
-    AND (sqlc.narg('before_id')::uuid IS NULL OR id < sqlc.narg('before_id'))
-ORDER BY id DESC
+-- A page of runs, newest first (ListRuns, and through it the dashboard and
+-- the command line), with their triggering event's name; the output only
+-- when @with_output (a list may show none, and outputs may be large).
+-- Paging is keyset on the primary key (ORDER BY id DESC, id < @before_id);
+-- a filter by function or status walks its (key, id DESC) index instead.
+-- @min_id is a lower bound on the ID derived from @created_after: run IDs are
+-- time-ordered and never older than created_at, so the bound lets the scan
+-- stop at the right place of the ID index. The caller asks for one row more
+-- than a page to learn whether another page follows. The event's name is a
+-- subquery, not a join: it is looked up for the page's rows only, after the
+-- LIMIT, and leaves the plan of the scan alone.
+SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
+    r.created_at, r.started_at, r.ended_at,
+    (CASE WHEN @with_output::boolean THEN r.output END)::jsonb AS output,
+    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name
+FROM flow_run r
+WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('function_id'))
+    AND (sqlc.narg('event_id')::uuid IS NULL OR r.event_id = sqlc.narg('event_id'))
+    AND (cardinality(@statuses::text[]) = 0 OR r.status = ANY(@statuses::text[]))
+    AND (sqlc.narg('created_after')::timestamptz IS NULL OR r.created_at >= sqlc.narg('created_after'))
+    AND (sqlc.narg('min_id')::uuid IS NULL OR r.id >= sqlc.narg('min_id'))
+    AND (sqlc.narg('created_before')::timestamptz IS NULL OR r.created_at < sqlc.narg('created_before'))
+    AND (sqlc.narg('before_id')::uuid IS NULL OR r.id < sqlc.narg('before_id'))
+ORDER BY r.id DESC
 LIMIT @max;
 
 -- name: ListenRunDone :exec

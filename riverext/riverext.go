@@ -28,11 +28,12 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/riverflow/flow"
+	"github.com/riverflow/flow/internal/riverjob"
 )
 
 // AddWorkers adds the flow client's job workers to the app's River workers.
 func AddWorkers(workers *river.Workers, fc *flow.Client) error {
-	return fc.AddRiverWorkers(workers)
+	return riverjob.HostOf(fc).AddWorkers(workers)
 }
 
 // Queues returns a copy of queues (which may be nil) with the flow client's
@@ -43,14 +44,20 @@ func Queues(fc *flow.Client, queues map[string]river.QueueConfig) map[string]riv
 	if out == nil {
 		out = map[string]river.QueueConfig{}
 	}
-	name, cfg := fc.RiverQueue()
+	name, cfg := Queue(fc)
 	out[name] = cfg
 	return out
+}
+
+// Queue returns the name and configuration of the River queue the flow
+// client's runs execute on (Queues adds it to a map).
+func Queue(fc *flow.Client) (string, river.QueueConfig) {
+	return riverjob.HostOf(fc).Queue()
 }
 
 // Attach makes the flow client insert and control its jobs through the
 // app's River client. The flow client must have been created with
 // Config.ExternalRiver, and rc with the workers and queue above.
 func Attach(fc *flow.Client, rc *river.Client[pgx.Tx]) error {
-	return fc.AttachRiver(rc)
+	return riverjob.HostOf(fc).Attach(rc)
 }

@@ -11,10 +11,11 @@ import (
 
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/leakcheck"
 	"github.com/riverflow/flow/riverext"
 )
 
-func TestMain(m *testing.M) { flowtest.Main(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestQueuesAddsFlowsQueueToACopy(t *testing.T) {
 	t.Parallel()
@@ -50,4 +51,32 @@ func TestAttachChecksTheMode(t *testing.T) {
 	require.NoError(t, err)
 	var other *river.Client[pgx.Tx] = rc
 	require.ErrorContains(t, riverext.Attach(owns, other), "ExternalRiver", "a client that owns its River client takes no other")
+}
+
+// The Client methods riverext replaced still work, through the same seam:
+// the same queue, workers the app's River client accepts, and the same
+// attach rules.
+func TestDeprecatedClientMethodsGoThroughTheSeam(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	fc, err := flow.NewClient(pool, &flow.Config{ExternalRiver: true, Queue: "runs", Workers: 3})
+	require.NoError(t, err)
+	name, cfg := riverext.Queue(fc)
+	//lint:ignore SA1019 the deprecated method under test
+	oldName, oldCfg := fc.RiverQueue()
+	require.Equal(t, "runs", name)
+	require.Equal(t, name, oldName)
+	require.Equal(t, cfg, oldCfg)
+
+	workers := river.NewWorkers()
+	//lint:ignore SA1019 the deprecated method under test
+	require.NoError(t, fc.AddRiverWorkers(workers))
+	require.Error(t, riverext.AddWorkers(workers, fc), "the same workers, added once already")
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Queues: riverext.Queues(fc, nil), Workers: workers})
+	require.NoError(t, err)
+	//lint:ignore SA1019 the deprecated method under test
+	require.Error(t, fc.AttachRiver(nil))
+	//lint:ignore SA1019 the deprecated method under test
+	require.NoError(t, fc.AttachRiver(rc))
+	require.Same(t, rc, fc.River())
 }

@@ -26,7 +26,8 @@ Runs lists runs, newest first: ID, function, status, when it was created, how
 long it took (from its first execution to its end, or to now with "…" if it
 has not ended) and its error, cut to one line.
 
-To page back, pass the last ID shown to -before.
+To page back, pass the last ID shown to -before; when older runs follow, the
+table is followed (on stderr) by the -before flag that shows them.
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		dbURL := databaseFlag(fs)
@@ -75,7 +76,13 @@ To page back, pass the last ID shown to -before.
 				fmt.Fprintln(e.stderr, "no runs")
 				return nil
 			}
-			return writeRunsTable(e, runs, time.Now())
+			if err := writeRunsTable(e, runs, time.Now()); err != nil {
+				return err
+			}
+			if next := runs.Next(); next != "" {
+				fmt.Fprintf(e.stderr, "older runs: -before %s\n", next)
+			}
+			return nil
 		}
 	},
 }

@@ -185,7 +185,7 @@ func run(ctx context.Context, w io.Writer, dbURL string) error {
 	if err := fc.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	name, _ := fc.RiverQueue()
+	name, _ := riverext.Queue(fc)
 	fmt.Fprintf(w, "One River client, %q, with queue %q (the app's send_email jobs) and queue %q (flow's runs).\n",
 		riverClientID, river.QueueDefault, name)
 	fmt.Fprintln(w, `Function "welcome" runs on event user/signed.up.`)

@@ -13,9 +13,10 @@ import (
 
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { flowtest.Main(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestSharedRiverRunsBothOnOneClient(t *testing.T) {
 	t.Parallel()

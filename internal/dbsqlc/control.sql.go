@@ -18,22 +18,18 @@ WITH run AS (
         updated_at = now()
     WHERE r.batch_key = $2 AND r.status = 'queued' AND r.wake_at IS NOT NULL
         AND r.batch_size < $1::integer
-    RETURNING r.id, r.job_id, r.batch_size, r.wake_at
+    RETURNING r.id, r.job_id, r.batch_size, r.wake_at,
+        CASE WHEN r.wake_at IS NULL
+             THEN flow_job_wake(r.job_id, now(), '{scheduled,available,retryable}'::river_job_state[]) END AS job_queue
 ),
 batch_event AS (
     INSERT INTO flow_run_event (run_id, seq, event_id)
     SELECT run.id, run.batch_size, $3 FROM run
-),
-job AS (
-    UPDATE river_job SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE run.wake_at IS NULL AND river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'retryable')
-    RETURNING river_job.queue
 )
 SELECT run.id, run.batch_size,
     (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
+        SELECT flow_job_notify(q.queue)
+        FROM (SELECT DISTINCT job_queue AS queue FROM run WHERE job_queue IS NOT NULL) q
     ) n)::integer AS notified
 FROM run
 `
@@ -111,14 +107,14 @@ WITH run AS (
                         ELSE clock_timestamp() + $3::interval END,
         updated_at = now()
     WHERE r.debounce_key = $4 AND r.status = 'queued' AND r.wake_at IS NOT NULL
-    RETURNING r.id, r.job_id, r.wake_at
-),
-job AS (
-    UPDATE river_job
-    SET scheduled_at = run.wake_at,
-        state = (CASE WHEN run.wake_at > clock_timestamp() THEN 'scheduled' ELSE river_job.state END)::river_job_state
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available')
+    -- The run's job moves to the new time (flow_job_move) whether it is
+    -- still scheduled or River's scheduler has made it available already (it
+    -- does so up to 5 s early, keeping scheduled_at, and River's fetch then
+    -- waits for scheduled_at). A job River has fetched already (running) is
+    -- left alone: its segment finds the run not due and hands it to a new
+    -- job at the run's wake time (RunRequeueEarly), so the run never starts
+    -- before it.
+    RETURNING r.id, r.job_id, r.wake_at, flow_job_move(r.job_id, r.wake_at) AS job_moved
 )
 SELECT run.id, run.wake_at FROM run
 `
@@ -138,13 +134,6 @@ type DebouncePushRow struct {
 // Gives a debounced run that has not started a newer event and postpones
 // its start to @period from now, but no later than @timeout after its first
 // event (zero: no cap). No row: no such run (it started, or there is none).
-// The run's job moves to the new time whether it is still scheduled or
-// River's scheduler has made it available already (it does so up to 5 s
-// early, keeping scheduled_at, and River's fetch then waits for
-// scheduled_at): a job still due later goes back to scheduled, as River
-// would have it. A job River has fetched already (running) is left alone:
-// its segment finds the run not due and hands it to a new job at the run's
-// wake time (RunRequeueEarly), so the run never starts before it.
 func (q *Queries) DebouncePush(ctx context.Context, db DBTX, arg *DebouncePushParams) (*DebouncePushRow, error) {
 	row := db.QueryRow(ctx, debouncePush,
 		arg.EventID,
@@ -233,14 +222,16 @@ const runInsertControlled = `-- name: RunInsertControlled :one
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
         ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size)
-    SELECT $1::uuid, $2::text, $3::uuid, nextval('river_job_id_seq'),
+    SELECT $1::uuid, $2::text, $3::uuid, flow_job_next_id(),
         CASE WHEN $4::interval > '0 s'::interval THEN clock_timestamp() + $4::interval END,
         clock_timestamp() + $4::interval - $5::interval,
         $6::text, $7::integer, $8::text, $9::integer,
         $10::text, $11::text, $12::text,
         $13::integer
     ON CONFLICT DO NOTHING
-    RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key
+    RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $14::boolean), $15::text,
+            coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (
     INSERT INTO flow_run_event (run_id, seq, event_id)
@@ -250,18 +241,9 @@ slots AS (
     SELECT flow_slot_ensure($6::text, $7::integer),
         flow_slot_ensure($8::text, $9::integer)
 ),
-job AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT run.job_id,
-        jsonb_build_object('run_id', run.id, 'gen', 0, 'fn', run.function_id, 'slots', $14::boolean),
-        'flow_run', 25, $15::text, coalesce(run.wake_at, run.order_at),
-        (CASE WHEN run.wake_at IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
-    FROM run
-    RETURNING river_job.state
-),
 notified AS (
-    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', $15::text)::text)
-    WHERE $16::boolean AND EXISTS (SELECT 1 FROM job WHERE job.state = 'available')
+    SELECT flow_job_notify($15::text)
+    WHERE $16::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
 )
 SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
     (SELECT count(*) FROM slots)::integer AS slot_keys
@@ -307,7 +289,7 @@ type RunInsertControlledRow struct {
 // scheduled at the run's wake time, never earlier: River's scheduler makes a
 // job available up to 5 s before its scheduled_at and River's fetch takes it
 // at scheduled_at, so a job scheduled @ahead of its wake time would start
-// the run early (river_job.go, assumptions 3 and 4). A conflict on a
+// the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 // singleton, debounce or batch key creates nothing and returns no row.
 // The slots of the run's concurrency keys, made once per key (and again
 // when the limit grows).
@@ -374,7 +356,7 @@ WITH run AS (
     UPDATE flow_run r
     SET status = 'queued',
         gen = r.gen + 1,
-        job_id = nextval('river_job_id_seq'),
+        job_id = flow_job_next_id(),
         slot_wait = CASE WHEN EXISTS (SELECT 1 FROM flow_concurrency_slot s
                                       WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
                               AND r.ckey2 IS NOT NULL THEN 2 ELSE 1 END,
@@ -390,7 +372,9 @@ WITH run AS (
              OR (r.status = 'running' AND r.lease_expires_at < now()))
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.created_at, r.started_at, r.order_at, r.slot_wait,
         CASE WHEN r.slot_wait = 1 THEN r.ckey1 ELSE r.ckey2 END AS wait_key,
-        CASE WHEN r.slot_wait = 1 THEN r.ckey2 ELSE r.ckey1 END AS other_key
+        CASE WHEN r.slot_wait = 1 THEN r.ckey2 ELSE r.ckey1 END AS other_key,
+        flow_job_insert(r.job_id, flow_job_args(r.id, r.gen, r.function_id, true), $3::text,
+            clock_timestamp() + $4::interval, false) AS job_state
 ),
 other AS (
     DELETE FROM flow_slot_waiter w USING run
@@ -400,12 +384,6 @@ waiter AS (
     INSERT INTO flow_slot_waiter (key, order_at, run_id)
     SELECT run.wait_key, run.order_at, run.id FROM run
     ON CONFLICT DO NOTHING
-),
-job AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', true),
-        'flow_run', 25, $3::text, clock_timestamp() + $4::interval, 'scheduled'
-    FROM run
 )
 SELECT run.id, (run.started_at IS NULL)::boolean AS never_started,
     (now() - run.created_at)::interval AS queued_for
@@ -465,17 +443,12 @@ const runRequeueEarly = `-- name: RunRequeueEarly :one
 WITH run AS (
     UPDATE flow_run r
     SET gen = r.gen + 1,
-        job_id = nextval('river_job_id_seq'),
+        job_id = flow_job_next_id(),
         updated_at = now()
     WHERE r.id = $1 AND r.gen = $2 AND r.status = 'queued' AND r.wake_at > clock_timestamp()
     RETURNING r.id, r.gen, r.job_id, r.function_id, r.wake_at,
-        (r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL) AS slotted
-),
-job AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT run.job_id, jsonb_build_object('run_id', run.id, 'gen', run.gen, 'fn', run.function_id, 'slots', run.slotted),
-        'flow_run', 25, $3::text, run.wake_at, 'scheduled'
-    FROM run
+        flow_job_insert(r.job_id, flow_job_args(r.id, r.gen, r.function_id, r.ckey1 IS NOT NULL OR r.ckey2 IS NOT NULL),
+            $3::text, r.wake_at, false) AS job_state
 )
 SELECT run.id, run.wake_at::timestamptz AS wake_at FROM run
 `

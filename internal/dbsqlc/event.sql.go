@@ -93,22 +93,16 @@ matched AS (
 ),
 runs AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
-    SELECT flow_uuid_v7(), m.function_id, $2, nextval('river_job_id_seq'), $6::timestamptz
+    SELECT flow_uuid_v7(), m.function_id, $2, flow_job_next_id(), $6::timestamptz
     FROM matched m
     WHERE m.unconditional AND NOT m.controlled
-    RETURNING id, function_id, job_id
-),
-jobs AS (
-    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-    SELECT runs.job_id, jsonb_build_object('run_id', runs.id, 'gen', 0, 'fn', runs.function_id),
-        'flow_run', 25, $7::text, coalesce($6::timestamptz, now()),
-        (CASE WHEN $6::timestamptz IS NULL THEN 'available' ELSE 'scheduled' END)::river_job_state
-    FROM runs
-    RETURNING river_job.id
+    RETURNING id, function_id, job_id,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, false), $7::text,
+            coalesce($6::timestamptz, now()), $6::timestamptz IS NULL) AS job_state
 ),
 notified AS (
-    SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', $7::text)::text)
-    WHERE $8::boolean AND $6::timestamptz IS NULL AND EXISTS (SELECT 1 FROM jobs)
+    SELECT flow_job_notify($7::text)
+    WHERE $8::boolean AND $6::timestamptz IS NULL AND EXISTS (SELECT 1 FROM runs)
 ),
 deferred AS (
     SELECT m.function_id, e AS expression, coalesce(f.config::text, '') AS config
@@ -151,11 +145,11 @@ type EventInsertAndStartRunsRow struct {
 // Stores an event and creates a queued run for every function whose trigger
 // matches its name, in one statement. has_waits says whether any open wait
 // listens for this name, so that the common case skips wait matching.
-// Each run's first River job, inserted here rather than through River's
+// Each run and its first River job (flow_job_insert, in the RETURNING list
+// so that it runs for every row), inserted here rather than through River's
 // InsertManyTx to save the send two round trips: the same row River would
-// write (kind flow_run, River's default max_attempts), available now, or
-// scheduled at @start_at, an event's future ts (the waker then makes it
-// runnable on time).
+// write, available now, or scheduled at @start_at, an event's future ts
+// (the waker then makes it runnable on time).
 // River's producers learn of available jobs by this notification, which the
 // sender rate-limits (@notify) as River's own insert path does.
 // Runs the sender starts itself: those of functions whose matching triggers
@@ -188,10 +182,8 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 
 const eventUndoInsert = `-- name: EventUndoInsert :exec
 WITH runs AS (
-    DELETE FROM flow_run WHERE flow_run.event_id = $1::uuid RETURNING job_id
-),
-jobs AS (
-    DELETE FROM river_job WHERE id IN (SELECT job_id FROM runs)
+    DELETE FROM flow_run WHERE flow_run.event_id = $1::uuid
+    RETURNING job_id, flow_job_delete(ARRAY[job_id]) AS jobs_deleted
 ),
 dedupe AS (
     DELETE FROM flow_event_dedupe WHERE flow_event_dedupe.dedupe_id = $2 AND flow_event_dedupe.event_id = $1::uuid

@@ -105,8 +105,9 @@ type InspectRunCountRow struct {
 	N          int64
 }
 
+// (Inspect queries only read: they serve the dashboard and the command line.)
 // How many runs there are per function and status, under the same filters as
-// InspectRunList (statuses and paging aside).
+// RunList (statuses and paging aside).
 func (q *Queries) InspectRunCount(ctx context.Context, db DBTX, arg *InspectRunCountParams) ([]*InspectRunCountRow, error) {
 	rows, err := db.Query(ctx, inspectRunCount,
 		arg.FunctionID,
@@ -123,97 +124,6 @@ func (q *Queries) InspectRunCount(ctx context.Context, db DBTX, arg *InspectRunC
 	for rows.Next() {
 		var i InspectRunCountRow
 		if err := rows.Scan(&i.FunctionID, &i.Status, &i.N); err != nil {
-			return nil, err
-		}
-		items = append(items, &i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const inspectRunList = `-- name: InspectRunList :many
-SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
-    r.created_at, r.started_at, r.ended_at,
-    coalesce(e.name, '')::text AS event_name
-FROM flow_run r
-LEFT JOIN flow_event e ON e.id = r.event_id
-WHERE ($1::text IS NULL OR r.function_id = $1)
-    AND ($2::uuid IS NULL OR r.event_id = $2)
-    AND (cardinality($3::text[]) = 0 OR r.status = ANY($3::text[]))
-    AND ($4::timestamptz IS NULL OR r.created_at >= $4)
-    AND ($5::uuid IS NULL OR r.id >= $5)
-    AND ($6::timestamptz IS NULL OR r.created_at < $6)
-    AND ($7::uuid IS NULL OR r.id < $7)
-ORDER BY r.id DESC
-LIMIT $8
-`
-
-type InspectRunListParams struct {
-	FunctionID    *string
-	EventID       *string
-	Statuses      []string
-	CreatedAfter  *time.Time
-	MinID         *string
-	CreatedBefore *time.Time
-	BeforeID      *string
-	Max           int32
-}
-
-type InspectRunListRow struct {
-	ID          string
-	FunctionID  string
-	EventID     string
-	Status      string
-	Attempt     int32
-	WakeAt      *time.Time
-	ParentRunID *string
-	Error       *string
-	CreatedAt   time.Time
-	StartedAt   *time.Time
-	EndedAt     *time.Time
-	EventName   string
-}
-
-// (Inspect queries only read: they serve the dashboard and the command line.)
-// A page of runs, newest first, with their triggering event's name and
-// without their output (a list shows none, and outputs may be large).
-// @min_id is a lower bound on the ID derived from @created_after: run IDs are
-// time-ordered and never older than created_at, so the bound lets the scan
-// start at the right place of the ID index.
-func (q *Queries) InspectRunList(ctx context.Context, db DBTX, arg *InspectRunListParams) ([]*InspectRunListRow, error) {
-	rows, err := db.Query(ctx, inspectRunList,
-		arg.FunctionID,
-		arg.EventID,
-		arg.Statuses,
-		arg.CreatedAfter,
-		arg.MinID,
-		arg.CreatedBefore,
-		arg.BeforeID,
-		arg.Max,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []*InspectRunListRow
-	for rows.Next() {
-		var i InspectRunListRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.FunctionID,
-			&i.EventID,
-			&i.Status,
-			&i.Attempt,
-			&i.WakeAt,
-			&i.ParentRunID,
-			&i.Error,
-			&i.CreatedAt,
-			&i.StartedAt,
-			&i.EndedAt,
-			&i.EventName,
-		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)

@@ -48,7 +48,7 @@ type RunListOrphanedRow struct {
 // Read from River's side: running jobs are few (at most the workers of every
 // process) and River's fetch index leads with state, where queued runs may be
 // a backlog of thousands. The CASE keeps the uuid cast away from other kinds'
-// args ('flow_run' is riverJobKind, river_job.go).
+// args ('flow_run' is riverjob.Kind, internal/riverjob).
 func (q *Queries) RunListOrphaned(ctx context.Context, db DBTX, arg *RunListOrphanedParams) ([]*RunListOrphanedRow, error) {
 	rows, err := db.Query(ctx, runListOrphaned, arg.StaleAfter, arg.Max)
 	if err != nil {

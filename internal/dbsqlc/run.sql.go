@@ -370,28 +370,70 @@ func (q *Queries) RunLeaseRenew(ctx context.Context, db DBTX, arg *RunLeaseRenew
 }
 
 const runList = `-- name: RunList :many
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run
-WHERE ($1::text IS NULL OR function_id = $1)
-    AND ($2::uuid IS NULL OR event_id = $2)
-    AND (cardinality($3::text[]) = 0 OR status = ANY($3::text[]))
-    AND ($4::uuid IS NULL OR id < $4)
-ORDER BY id DESC
-LIMIT $5
+SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
+    r.created_at, r.started_at, r.ended_at,
+    (CASE WHEN $1::boolean THEN r.output END)::jsonb AS output,
+    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name
+FROM flow_run r
+WHERE ($2::text IS NULL OR r.function_id = $2)
+    AND ($3::uuid IS NULL OR r.event_id = $3)
+    AND (cardinality($4::text[]) = 0 OR r.status = ANY($4::text[]))
+    AND ($5::timestamptz IS NULL OR r.created_at >= $5)
+    AND ($6::uuid IS NULL OR r.id >= $6)
+    AND ($7::timestamptz IS NULL OR r.created_at < $7)
+    AND ($8::uuid IS NULL OR r.id < $8)
+ORDER BY r.id DESC
+LIMIT $9
 `
 
 type RunListParams struct {
-	FunctionID *string
-	EventID    *string
-	Statuses   []string
-	BeforeID   *string
-	Max        int32
+	WithOutput    bool
+	FunctionID    *string
+	EventID       *string
+	Statuses      []string
+	CreatedAfter  *time.Time
+	MinID         *string
+	CreatedBefore *time.Time
+	BeforeID      *string
+	Max           int32
 }
 
-func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*FlowRun, error) {
+type RunListRow struct {
+	ID          string
+	FunctionID  string
+	EventID     string
+	Status      string
+	Attempt     int32
+	WakeAt      *time.Time
+	ParentRunID *string
+	Error       *string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	EndedAt     *time.Time
+	Output      []byte
+	EventName   string
+}
+
+// A page of runs, newest first (ListRuns, and through it the dashboard and
+// the command line), with their triggering event's name; the output only
+// when @with_output (a list may show none, and outputs may be large).
+// Paging is keyset on the primary key (ORDER BY id DESC, id < @before_id);
+// a filter by function or status walks its (key, id DESC) index instead.
+// @min_id is a lower bound on the ID derived from @created_after: run IDs are
+// time-ordered and never older than created_at, so the bound lets the scan
+// stop at the right place of the ID index. The caller asks for one row more
+// than a page to learn whether another page follows. The event's name is a
+// subquery, not a join: it is looked up for the page's rows only, after the
+// LIMIT, and leaves the plan of the scan alone.
+func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*RunListRow, error) {
 	rows, err := db.Query(ctx, runList,
+		arg.WithOutput,
 		arg.FunctionID,
 		arg.EventID,
 		arg.Statuses,
+		arg.CreatedAfter,
+		arg.MinID,
+		arg.CreatedBefore,
 		arg.BeforeID,
 		arg.Max,
 	)
@@ -399,41 +441,23 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 		return nil, err
 	}
 	defer rows.Close()
-	var items []*FlowRun
+	var items []*RunListRow
 	for rows.Next() {
-		var i FlowRun
+		var i RunListRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.FunctionID,
 			&i.EventID,
 			&i.Status,
-			&i.Gen,
-			&i.JobID,
 			&i.Attempt,
 			&i.WakeAt,
-			&i.DeadlineAt,
-			&i.LeaseOwner,
-			&i.LeaseExpiresAt,
 			&i.ParentRunID,
-			&i.ParentStepID,
-			&i.Output,
 			&i.Error,
 			&i.CreatedAt,
 			&i.StartedAt,
 			&i.EndedAt,
-			&i.UpdatedAt,
-			&i.Ckey1,
-			&i.Climit1,
-			&i.Ckey2,
-			&i.Climit2,
-			&i.Cslot1,
-			&i.Cslot2,
-			&i.SlotWait,
-			&i.OrderAt,
-			&i.SingletonKey,
-			&i.DebounceKey,
-			&i.BatchKey,
-			&i.BatchSize,
+			&i.Output,
+			&i.EventName,
 		); err != nil {
 			return nil, err
 		}
@@ -1008,17 +1032,11 @@ WITH run AS (
     UPDATE flow_run
     SET status = 'queued', wake_at = NULL, updated_at = now()
     WHERE flow_run.id = $1 AND flow_run.status IN ('sleeping', 'waiting')
-    RETURNING flow_run.job_id
-),
-job AS (
-    UPDATE river_job
-    SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
-    RETURNING river_job.queue
+    RETURNING flow_run.job_id,
+        flow_job_wake(flow_run.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
 )
-SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', job.queue)::text)
-FROM job
+SELECT flow_job_notify(run.job_queue)
+FROM run WHERE run.job_queue IS NOT NULL
 `
 
 // Makes a suspended run's continuation job available now and wakes River's
@@ -1043,20 +1061,14 @@ run AS (
         updated_at = now()
     FROM due
     WHERE r.id = due.id
-    RETURNING r.job_id
-),
-job AS (
-    UPDATE river_job
-    SET state = 'available', scheduled_at = now()
-    FROM run
-    WHERE river_job.id = run.job_id AND river_job.state IN ('scheduled', 'available', 'pending')
-    RETURNING river_job.queue
+    RETURNING r.job_id,
+        flow_job_wake(r.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
 )
 SELECT
     (SELECT count(*) FROM run)::integer AS woken,
     (SELECT count(*) FROM (
-        SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q.queue)::text)
-        FROM (SELECT DISTINCT queue FROM job) q
+        SELECT flow_job_notify(q.queue)
+        FROM (SELECT DISTINCT job_queue AS queue FROM run WHERE job_queue IS NOT NULL) q
     ) n)::integer AS notified
 `
 

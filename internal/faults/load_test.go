@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -131,8 +130,8 @@ func TestSustainedLoad(t *testing.T) {
 			if *full && i%10 != 0 {
 				continue // one line per 10 s
 			}
-			t.Log(fmt.Sprintf("t=%3.0fs heap=%.1fMiB goroutines=%d pool=%d backends=%d sent=%d completed=%d",
-				sm.at.Seconds(), float64(sm.heap)/(1<<20), sm.goroutines, sm.poolConns, sm.pgConns, sm.sent, sm.ended))
+			t.Logf("t=%3.0fs heap=%.1fMiB goroutines=%d pool=%d backends=%d sent=%d completed=%d",
+				sm.at.Seconds(), float64(sm.heap)/(1<<20), sm.goroutines, sm.poolConns, sm.pgConns, sm.sent, sm.ended)
 		}
 	}
 }

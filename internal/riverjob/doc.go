@@ -1,11 +1,14 @@
-package flow
-
+// Package riverjob is the one room that writes River's job table.
+//
 // River's job table, river_job, belongs to River: its scheduler, fetch,
 // completer, rescuer and cleaner write the same rows as we do. Every
 // statement of ours that writes river_job directly is a bet on what River
 // does to those rows. The bets are written down here, numbered; each has a
-// test in river_job_test.go against the pinned River, after Migrate. When
+// test in assumptions_test.go against the pinned River, after Migrate. When
 // River is upgraded, re-read its code for each of them and run those tests.
+//
+// The scheduler, rescuer and cleaner are also tested as services, on a
+// running River client (maintenance_test.go).
 //
 // River version: github.com/riverqueue/river v0.51.2, with its pgx driver
 // riverdriver/riverpgxv5 v0.51.2 (River's migration line "main", version 6
@@ -48,9 +51,12 @@ package flow
 //     belongs to the job of its current gen.
 //  6. Rescuer. River's leader moves jobs running for longer than
 //     RescueStuckJobsAfter (1 h by default) to retryable or discarded
-//     (JobGetStuck, JobRescueMany); it touches no other state. A segment's
-//     job runs as long as the segment (no job timeout); a rescued one runs
-//     again, and the run's gen and lease make that harmless.
+//     (JobGetStuck, JobRescueMany); it touches no other state. It ignores a
+//     stuck job whose worker's Timeout is negative: the run worker's is -1
+//     (a segment runs as long as its steps), so River never rescues our run
+//     jobs, and the lease sweeper alone hands on a dead process's runs. A
+//     job of a kind the rescuing client has no worker for is discarded: an
+//     app's River client must register our workers (riverext.AddWorkers).
 //  7. Cleaner. River's leader deletes completed, cancelled and discarded
 //     jobs finalized before their retention period (JobDeleteBefore), never
 //     a scheduled, available, pending or running one: a run's pending job is
@@ -65,39 +71,58 @@ package flow
 //     pg_notify(current_schema() || '.river_insert', ...) in the same
 //     transaction (delivered at commit).
 //  9. Args. The args we write in SQL, {"run_id", "gen", "fn", "slots"}, are
-//     runArgs as River's insert encodes it (encoding/json), with kind
+//     RunArgs as River's insert encodes it (encoding/json), with kind
 //     flow_run, max_attempts 25 (River's default) and the client's queue, as
-//     River's own inserts of runArgs have them.
+//     River's own inserts of RunArgs have them.
 //
-// The statements that write river_job directly, and what each assumes:
+// The SQL that writes river_job directly is the functions of
+// sql/004_river_job_owner.up.sql; every query and PL/pgSQL function of the
+// library that inserts, wakes, moves or deletes a run's job, or wakes
+// River's producers, calls them. What each function assumes:
+//
+//   - flow_job_next_id: the job's id from river_job_id_seq, taken before the
+//     insert so that flow_run.job_id names it (1).
+//   - flow_job_args: the args, as River encodes RunArgs (9).
+//   - flow_job_insert: inserts a job of kind flow_run with max_attempts 25,
+//     available or scheduled, the other columns left to their defaults (1,
+//     3, 4, 9).
+//   - flow_job_wake: makes a job available at a given time if it is in one
+//     of the given states, never a running or finalized one (2, 3, 5, 7).
+//   - flow_job_move: moves a scheduled or early-available job's time, back
+//     to scheduled if it is due later (3); a running job is left to the
+//     claim's check (4, 5).
+//   - flow_job_delete: deletes jobs the calling transaction inserted (1).
+//   - flow_job_notify: the notification River's producers act on (8).
+//
+// Their callers, and the states they pass:
 //
 //   - EventInsertAndStartRuns (queries/event.sql): inserts each new run's
 //     first job, available now, or scheduled at the event's future ts, and
-//     notifies (1, 3, 4, 8, 9).
+//     notifies.
 //   - EventUndoInsert (queries/event.sql): deletes the jobs that
 //     EventInsertAndStartRuns inserted earlier in the same transaction, by
-//     flow_run.job_id, when that SendTx then fails. Uncommitted, no River
-//     component has seen them; it assumes only that River keeps no other
-//     row about a job than river_job's (1).
+//     flow_run.job_id, when that SendTx then fails.
 //   - RunInsertControlled (queries/control.sql): inserts the first job of a
 //     run with flow control, available now (ordered earlier by a priority)
-//     or scheduled at the run's wake time, never earlier, and notifies (1, 3,
-//     4, 8, 9).
+//     or scheduled at the run's wake time, never earlier, and notifies.
 //   - DebouncePush (queries/control.sql): moves the job of a debounced run to
-//     its new wake time, scheduled or already available (3); a running job is
-//     left to the claim's check (4, 5).
+//     its new wake time.
 //   - BatchAppend (queries/control.sql): makes the job of a full batch
 //     available now, scheduled, already available or retryable, and
-//     notifies (2, 3, 8).
+//     notifies.
 //   - RunPark (queries/control.sql): inserts the job of a run waiting for a
-//     concurrency slot, scheduled at its recheck time (1, 9); flow_slot_wake
-//     (sql/003) makes it available when a slot frees, scheduled or already
-//     available, and notifies (3, 8).
+//     concurrency slot, scheduled at its recheck time; flow_slot_wake
+//     (sql/004) makes it available when a slot frees, scheduled or already
+//     available, and notifies.
 //   - RunRequeueEarly (queries/control.sql): inserts a job scheduled at the
-//     wake time of a run whose job River fetched too early (1, 4, 9).
+//     wake time of a run whose job River fetched too early.
 //   - RunWake and RunWakeDue (queries/run.sql): make a suspended run's job
-//     available now, from scheduled, available or pending, and notify (2, 3,
-//     8).
+//     available now, from scheduled, available or pending, and notify.
+//
+// The calls sit in the RETURNING list of the statement's data-modifying
+// CTE (or under an aggregate), never in a plain SELECT CTE: Postgres runs a
+// SELECT CTE only as far as its reader reads, and not at all if nothing
+// reads it.
 //
 // Statements that only read river_job, and what each assumes:
 //
@@ -109,7 +134,8 @@ package flow
 //   - RunListOwnUnclaimed (queries/run.sql): River appends the fetching
 //     client's ID to attempted_by (resume.go).
 //
-// River's own inserts (InsertTx in segment.go, lease.go, invoke.go,
-// rerun.go, cron.go) and JobCompleteTx (cron.go) are River's API, not bets;
-// the cron path checks the completed state (5).
-const riverJobKind = "flow_run"
+// River's own inserts and cancels go through [Inserter] (segment.go,
+// takeover.go, invoke.go, rerun.go, cron.go and events.go of package flow
+// call it) and JobCompleteTx through [CompleteTx] (cron.go): they are
+// River's API, not bets; CompleteTx checks the completed state (5).
+package riverjob

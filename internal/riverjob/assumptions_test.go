@@ -1,7 +1,7 @@
-package flow_test
+package riverjob_test
 
 // One test per assumption about River's job table written down in
-// river_job.go, against the pinned River after Migrate. The maintenance
+// doc.go, against the pinned River after Migrate. The maintenance
 // services' statements (scheduler, fetch, completer, rescuer, cleaner) are
 // run through River's own driver, exactly as those services run them.
 
@@ -25,7 +25,17 @@ import (
 
 	"github.com/riverflow/flow"
 	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/riverjob"
 )
+
+func TestMain(m *testing.M) { flowtest.Main(m) }
+
+// testCtx is a context bounded by the test's deadline budget.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // assumeQueue is a queue no client works: River's statements run on its
 // jobs only when a test runs them.
@@ -42,8 +52,8 @@ func insertJobAsWeDo(t *testing.T, pool *pgxpool.Pool, state string, scheduledAt
 	require.NoError(t, pool.QueryRow(testCtx(t), `
 		INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
 		VALUES (nextval('river_job_id_seq'), jsonb_build_object('run_id', 'r', 'gen', 0, 'fn', 'f', 'slots', false),
-			'flow_run', 25, $1, $2, $3::river_job_state)
-		RETURNING id`, assumeQueue, scheduledAt, state).Scan(&id))
+			$4, 25, $1, $2, $3::river_job_state)
+		RETURNING id`, assumeQueue, scheduledAt, state, riverjob.Kind).Scan(&id))
 	return id
 }
 
@@ -78,9 +88,9 @@ func riverSchedule(t *testing.T, pool *pgxpool.Pool) []int64 {
 
 func TestRiverJobAssumptionVersion(t *testing.T) {
 	t.Parallel()
-	mod, err := os.ReadFile("go.mod")
+	mod, err := os.ReadFile("../../go.mod")
 	require.NoError(t, err)
-	// river_job.go's assumptions were checked against this version: re-check
+	// doc.go's assumptions were checked against this version: re-check
 	// each of them before changing it.
 	for _, path := range []string{"github.com/riverqueue/river", "github.com/riverqueue/river/riverdriver/riverpgxv5"} {
 		require.Regexp(t, `(?m)^\s*`+regexp.QuoteMeta(path)+` v0\.51\.2\b`, string(mod), path)
@@ -115,7 +125,7 @@ func TestRiverJobAssumption1Columns(t *testing.T) {
 
 	id := insertJobAsWeDo(t, pool, "available", time.Now())
 	job := jobRow(t, pool, id)
-	require.Equal(t, "flow_run", job.Kind)
+	require.Equal(t, riverjob.Kind, job.Kind)
 	require.Equal(t, rivertype.JobStateAvailable, job.State)
 	require.Equal(t, 0, job.Attempt)
 	require.Equal(t, 1, job.Priority)
@@ -341,21 +351,27 @@ func TestRiverJobAssumption8NotificationWakesProducer(t *testing.T) {
 }
 
 // Assumption 9: the args, kind, max_attempts and queue we write in SQL are
-// those River's insert of runArgs writes.
+// those River's insert of RunArgs writes.
 func TestRiverJobAssumption9ArgsAsRiverWritesThem(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
-	c := newClient(t, pool, nil)
+	c, err := flow.NewClient(pool, nil)
+	require.NoError(t, err)
 	nap := func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
 		return nil, flow.Sleep(ctx, "nap", time.Millisecond)
 	}
-	_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "plain"}, flow.EventTrigger("job/plain"), nap)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "plain"}, flow.EventTrigger("job/plain"), nap)
 	require.NoError(t, err)
 	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "slotted", Concurrency: []flow.Concurrency{{Limit: 5}}}, flow.EventTrigger("job/slotted"), nap)
 	require.NoError(t, err)
-	start(t, c)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Stop(ctx))
+	})
 	for _, name := range []string{"job/plain", "job/slotted"} {
-		run := awaitOnly(t, c, flow.Event{Name: name})
+		run := flowtest.RunEvent(t, c, flow.Event{Name: name})
 		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 		rows, err := pool.Query(testCtx(t), `
 			SELECT args, kind, max_attempts, queue, priority FROM river_job WHERE args->>'run_id' = $1 ORDER BY id`, run.ID)

@@ -1,0 +1,70 @@
+package registry
+
+import "time"
+
+// Config is what flow_function.config holds for a function. A function
+// without flow control stores {}.
+type Config struct {
+	Control *Control `json:"control,omitempty"`
+}
+
+// Control is a function's flow control as stored: the options of
+// flow.FunctionOpts that any process starting a run of the function must
+// apply. A nil *Control is a function without flow control.
+type Control struct {
+	Concurrency []Concurrency `json:"concurrency,omitempty"`
+	Throttle    *Throttle     `json:"throttle,omitempty"`
+	RateLimit   *RateLimit    `json:"rate_limit,omitempty"`
+	Debounce    *Debounce     `json:"debounce,omitempty"`
+	Batch       *Batch        `json:"batch,omitempty"`
+	Priority    *Priority     `json:"priority,omitempty"`
+	Idempotency string        `json:"idempotency,omitempty"`
+	Singleton   *Singleton    `json:"singleton,omitempty"`
+}
+
+// Concurrency is flow.Concurrency as stored.
+type Concurrency struct {
+	Limit int    `json:"Limit"`
+	Key   string `json:"Key"`
+}
+
+// Throttle is flow.Throttle as stored (Period in nanoseconds).
+type Throttle struct {
+	Limit  int           `json:"Limit"`
+	Period time.Duration `json:"Period"`
+	Burst  int           `json:"Burst"`
+	Key    string        `json:"Key"`
+}
+
+// RateLimit is flow.RateLimit as stored (Period in nanoseconds).
+type RateLimit struct {
+	Limit  int           `json:"Limit"`
+	Period time.Duration `json:"Period"`
+	Key    string        `json:"Key"`
+}
+
+// Debounce is flow.Debounce as stored (Period and Timeout in nanoseconds).
+type Debounce struct {
+	Period  time.Duration `json:"Period"`
+	Key     string        `json:"Key"`
+	Timeout time.Duration `json:"Timeout"`
+}
+
+// Batch is flow.Batch as stored (Timeout in nanoseconds).
+type Batch struct {
+	MaxSize int           `json:"MaxSize"`
+	Timeout time.Duration `json:"Timeout"`
+	Key     string        `json:"Key"`
+}
+
+// Priority is flow.Priority as stored.
+type Priority struct {
+	Run string `json:"Run"`
+}
+
+// Singleton is flow.Singleton as stored: Mode is the text of a
+// flow.SingletonMode ("skip" or "cancel").
+type Singleton struct {
+	Key  string `json:"Key"`
+	Mode string `json:"Mode"`
+}
