@@ -17,6 +17,11 @@ func branchOf(ctx context.Context) string {
 	return b
 }
 
+// withBranch returns a context for the Parallel branch b (see branchOf).
+func withBranch(ctx context.Context, b string) context.Context {
+	return context.WithValue(ctx, branchKey{}, b)
+}
+
 // Parallel runs fns concurrently, each in its own goroutine with its own
 // branch of the run, and returns their results in order once all have
 // returned. Steps in different branches run concurrently; when a step of one
@@ -46,7 +51,7 @@ func Parallel[T any](ctx context.Context, fns ...func(ctx context.Context) (T, e
 					errs[i] = panicError(r)
 				}
 			}()
-			results[i], errs[i] = fn(context.WithValue(ctx, branchKey{}, b))
+			results[i], errs[i] = fn(withBranch(ctx, b))
 		}()
 	}
 	wg.Wait()

@@ -44,15 +44,6 @@ type WaitOpts struct {
 	Lookback time.Duration
 }
 
-type waitDetail struct {
-	Event    string    `json:"event"`
-	Match    string    `json:"match,omitempty"`
-	If       string    `json:"if,omitempty"`
-	Timeout  string    `json:"timeout"`
-	Lookback string    `json:"lookback,omitempty"`
-	Until    time.Time `json:"until"`
-}
-
 // WaitForEvent pauses the run until an event named opts.Event (and matching
 // opts.Match and opts.If) is sent, and returns it; or, after opts.Timeout,
 // returns ErrEventTimeout. The wait is durable: a waiting run holds no
@@ -86,133 +77,22 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 			return zero, err
 		}
 	}
-	sid, st, seq, err := s.begin(ctx, id, kindWait)
+	waits := make([]waitSpec, len(opts))
+	for i, o := range opts {
+		waits[i] = waitSpec(o) // the same fields: a new WaitOpts field must reach the engine too
+	}
+	body, sid, err := s.WaitForEvents(ctx, id, waits)
 	if err != nil {
 		return zero, err
 	}
-	now := time.Now()
-	if st != nil {
-		switch st.Status {
-		case stepCompleted:
-			return decodeStoredEvent[T](s, sid, st.Output)
-		case stepTimedOut:
-			return zero, ErrEventTimeout
-		case stepFailed:
-			return zero, storedWaitError(s, st)
-		}
-		if st.WakeAt != nil && !st.WakeAt.After(now) {
-			body, err := s.expireWait(st)
-			if err != nil {
-				return zero, err
-			}
-			return decodeStoredEvent[T](s, sid, body) // an event came first
-		}
-		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt, resumeOf: st.ID})
-		return zero, errSuspended
-	}
-
-	first := opts[0]
-	until := now.Add(first.Timeout).UTC()
-	if err := checkTime(sid, "timeout", until); err != nil {
-		return zero, err
-	}
-	matchValues := make([][]byte, len(opts))
-	details := make([]waitDetail, len(opts))
-	for i, o := range opts {
-		matchValues[i] = []byte("null")
-		if o.Match != "" {
-			matchValues[i] = jsonPath(s.event, o.Match)
-		}
-		details[i] = waitDetail{Event: o.Event, Match: o.Match, If: o.If, Timeout: first.Timeout.String(), Until: until}
-		if first.Lookback > 0 {
-			details[i].Lookback = first.Lookback.String()
-		}
-	}
-	rec := stepRecord{id: sid, seq: seq, kind: kindWait, status: stepWaiting, attempts: 1, wakeAt: &until, startedAt: now}
-	if len(details) == 1 {
-		rec.detail, _ = json.Marshal(details[0])
-	} else {
-		rec.detail, _ = json.Marshal(details)
-	}
-	for i, o := range opts {
-		if o.Match != "" && string(matchValues[i]) == "null" {
-			// A wait on null would resume on any event that also lacks
-			// the value: a typo in Match would resume the run at random.
-			rec.wakeAt = nil
-			return zero, s.stepFailed(ctx, rec, NonRetriable(fmt.Errorf(
-				"%w: WaitForEvent %q of run %s: Match %q (a wait on a missing value would match every event that lacks it too)",
-				ErrMatchMissing, sid, s.run.ID, o.Match)))
-		}
-	}
-
-	// An event already stored within the lookback window satisfies the
-	// wait at once.
-	if first.Lookback > 0 {
-		ev, err := s.findLookback(sid, opts, matchValues, now.Add(-first.Lookback))
-		if errors.Is(err, ErrExpressionCost) {
-			rec.wakeAt = nil
-			return zero, s.stepFailed(ctx, rec, NonRetriable(err))
-		}
-		if err != nil {
-			return zero, s.markLostOrInterrupted(sid, err)
-		}
-		if ev != nil {
-			body, _ := json.Marshal(ev)
-			rec.status, rec.output, rec.endedAt = stepCompleted, body, &now
-			if err := s.mustSave(rec); err != nil {
-				return zero, err
-			}
-			return decodeStoredEvent[T](s, sid, body)
-		}
-	}
-
-	s.suspendFor(ctx, suspension{wait: true, wakeAt: &until, save: func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.saveTx(ctx, tx, rec); err != nil {
-			return err
-		}
-		if strings.HasPrefix(sid, cancelOnStepPrefix) {
-			// A CancelOn row stored by an earlier version under this step
-			// ID and alt 0 would make the wait's insert a no-op.
-			if err := s.c.q.WaitCancelRekey(ctx, tx, &dbsqlc.WaitCancelRekeyParams{RunID: s.run.ID, StepID: sid}); err != nil {
-				return err
-			}
-		}
-		for i, o := range opts {
-			if err := s.c.q.WaitInsert(ctx, tx, &dbsqlc.WaitInsertParams{
-				EventName: o.Event, MatchPath: o.Match, RunID: s.run.ID, StepID: sid, Alt: int32(i),
-				Kind: waitKindStep, MatchValue: matchValues[i], Expression: o.If, ExpiresAt: &until,
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, after: func(ctx context.Context) {
-		if first.Lookback > 0 {
-			// An event that committed while the wait was being registered
-			// was seen neither by the lookback query nor by its sender.
-			s.c.resolveLateWait(ctx, s, sid, opts, matchValues, now.Add(-first.Lookback))
-		}
-	}})
-	return zero, errSuspended
+	return decodeStoredEvent[T](s.RunID(), sid, body)
 }
 
-// storedWaitError is the StepError of a wait that failed: its condition
-// went over Config.MaxExpressionCost, or its Match had no value. Its cause
-// still matches the sentinel with errors.Is after a replay.
-func storedWaitError(s *segment, st *dbsqlc.FlowStep) error {
-	e := s.storedStepError(st)
-	for _, sentinel := range []error{ErrExpressionCost, ErrMatchMissing} {
-		if rest, ok := strings.CutPrefix(e.Message, sentinel.Error()); ok {
-			e.cause = fmt.Errorf("%w%s", sentinel, rest)
-		}
-	}
-	return e
-}
-
-func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T], error) {
+// decodeStoredEvent decodes a wait's stored event, its data into T.
+func decodeStoredEvent[T any](runID, sid string, body []byte) (TypedEvent[T], error) {
 	var ev storedEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
-		return TypedEvent[T]{}, NonRetriable(fmt.Errorf("flow: run %s: decode event of step %q: %w", s.run.ID, sid, err))
+		return TypedEvent[T]{}, NonRetriable(fmt.Errorf("flow: run %s: decode event of step %q: %w", runID, sid, err))
 	}
 	out, err := decodeEvent[T](ev)
 	if err != nil {
@@ -224,7 +104,7 @@ func decodeStoredEvent[T any](s *segment, sid string, body []byte) (TypedEvent[T
 // findLookback returns the first stored event (by arrival) since since that
 // satisfies any of the waits of step sid. A condition over
 // Config.MaxExpressionCost is an error wrapping ErrExpressionCost.
-func (s *segment) findLookback(sid string, opts []WaitOpts, matchValues [][]byte, since time.Time) (*storedEvent, error) {
+func (s *segment) findLookback(sid string, opts []waitSpec, matchValues [][]byte, since time.Time) (*storedEvent, error) {
 	var best *storedEvent
 	var bestAt time.Time
 	for i, o := range opts {
@@ -244,7 +124,7 @@ func (s *segment) findLookback(sid string, opts []WaitOpts, matchValues [][]byte
 
 // resolveLateWait gives a just-registered wait an event stored within its
 // lookback window, if one arrived while it was being registered.
-func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string, opts []WaitOpts, matchValues [][]byte, since time.Time) {
+func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string, opts []waitSpec, matchValues [][]byte, since time.Time) {
 	ev, err := s.findLookback(stepID, opts, matchValues, since)
 	var body []byte
 	var errMsg *string
@@ -271,46 +151,6 @@ func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string,
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		c.cfg.Logger.WarnContext(ctx, "flow: resolve wait from lookback", "run_id", s.run.ID, "step_id", stepID, "error", err)
 	}
-}
-
-// expireWait ends a wait whose timeout passed, unless an event took it
-// first (a sender may resolve the waits of an executing run): then it returns
-// that event. The wait's row decides: whoever deletes it wins.
-func (s *segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
-	ctx := context.WithoutCancel(s.ctx)
-	n, err := s.c.q.WaitDelete(ctx, s.c.pool, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: st.ID})
-	if err != nil {
-		return nil, s.markLostOrInterrupted(st.ID, err)
-	}
-	if n == 0 {
-		cur, err := s.c.q.StepGet(ctx, s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
-		if err != nil {
-			return nil, s.markLostOrInterrupted(st.ID, err)
-		}
-		if cur.Status == stepCompleted {
-			return cur.Output, nil
-		}
-	}
-	now := time.Now()
-	rec := stepRecord{id: st.ID, seq: st.Seq, kind: st.Kind, status: stepTimedOut, attempts: st.Attempts,
-		wakeAt: st.WakeAt, detail: st.Detail, startedAt: st.StartedAt, endedAt: &now}
-	out, err := s.storeStep(rec)
-	switch {
-	case err != nil:
-		return nil, s.markLostOrInterrupted(st.ID, storeError(s.run.ID, st.ID, err))
-	case out == saveLost:
-		return nil, s.markLostOrInterrupted(st.ID, errLost)
-	case out == saveRefused:
-		// The step ended meanwhile: its stored end stands.
-		cur, err := s.c.q.StepGet(ctx, s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
-		if err != nil {
-			return nil, s.markLostOrInterrupted(st.ID, err)
-		}
-		if cur.Status == stepCompleted {
-			return cur.Output, nil
-		}
-	}
-	return nil, ErrEventTimeout
 }
 
 func validateWait(id string, opts WaitOpts, timeout time.Duration) error {
