@@ -71,10 +71,15 @@
 //
 // [Client.GetRun], [Client.ListRuns] and [Client.AwaitRun] show each run's
 // status, output or error, and its steps with their attempts, timings and
-// outputs.
+// outputs. [Client.ListRuns] is the one listing of runs: a [RunFilter]
+// selects them, newest first, and [RunList.Next] is the cursor of the next
+// page.
 //
 // # Testing
 //
 // Package flowtest finds or starts a Postgres for tests and gives each test
-// its own migrated database.
+// its own migrated database, a started client with the test's functions
+// (flowtest.Client, or flowtest.ClientOn for a pool of your own), and waits
+// for a run to end or to reach a status (flowtest.RunEvent,
+// flowtest.AwaitStatus).
 package flow
