@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -44,7 +44,7 @@ const slotRecheck = time.Minute
 
 // claimSlotted is RunStart for a run with concurrency keys: it claims the
 // run if it can take a slot of every key, and otherwise parks it (nil row).
-func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], finishTimeout, startTimeout time.Duration) (*dbsqlc.RunStartRow, error) {
+func (c *Engine) claimSlotted(ctx context.Context, job *river.Job[runArgs], finishTimeout, startTimeout time.Duration) (*dbsqlc.RunStartRow, error) {
 	recheck := slotRecheck
 	if startTimeout > 0 {
 		recheck = min(recheck, startTimeout)
@@ -90,7 +90,7 @@ func (c *Client) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 // wakeSlotWaiters makes runnable the runs waiting for the slots of a run
 // that tx (or the caller's last commit, with tx the pool) took out of
 // running.
-func (c *Client) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID string) error {
+func (c *Engine) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID string) error {
 	if _, err := c.q.RunSlotWake(ctx, db, runID); err != nil {
 		return fmt.Errorf("wake runs waiting for a concurrency slot: %w", err)
 	}
@@ -100,7 +100,7 @@ func (c *Client) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID stri
 // releaseSlots wakes the runs waiting for the slots the segment's run has
 // just freed (its change committed). If it fails, the resumer tries again
 // soon; if the process dies first, the waiters' recheck makes up for it.
-func (s *segment) releaseSlots(ctx context.Context) {
+func (s *Segment) releaseSlots(ctx context.Context) {
 	if !s.run.Slotted {
 		return
 	}
@@ -115,7 +115,7 @@ func (s *segment) releaseSlots(ctx context.Context) {
 // runs parked for those keys: without the wake they would wait for their
 // recheck (slotRecheck), since no run's release will call flow_slot_wake
 // for a slot that no running run held.
-func (c *Client) freeDanglingSlots(ctx context.Context) error {
+func (c *Engine) freeDanglingSlots(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		keys, err := c.q.SlotFreeDangling(ctx, tx)
 		if err != nil || len(keys) == 0 {

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // all end this way, each after locking the run on its own condition. With
 // freesSlot, the run was running and held concurrency slots, which the
 // status change frees: the runs parked for them are woken.
-func (c *Client) handOn(ctx context.Context, tx pgx.Tx, runID string, gen int32, functionID string, slotted, freesSlot bool) error {
+func (c *Engine) handOn(ctx context.Context, tx pgx.Tx, runID string, gen int32, functionID string, slotted, freesSlot bool) error {
 	jobID, err := c.jobs.InsertTx(ctx, tx, runArgs{RunID: runID, Gen: gen + 1, FunctionID: functionID, Slots: slotted}, riverjob.Start{})
 	if err != nil {
 		return fmt.Errorf("insert job: %w", err)

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 // client's writes that set one (suspends, delayed or debounced starts, runs
 // claimed early), then wakes every due run, up to 500 a statement.
 type waker struct {
-	c    *Client
+	c    *Engine
 	mu   sync.Mutex
 	next time.Time
 	kick chan struct{}
 }
 
-func newWaker(c *Client) *waker { return &waker{c: c, kick: make(chan struct{}, 1)} }
+func newWaker(c *Engine) *waker { return &waker{c: c, kick: make(chan struct{}, 1)} }
 
 // wakeAt tells the waker that a run is due at t.
 func (w *waker) wakeAt(t time.Time) {

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -19,19 +19,19 @@ import (
 
 // registryControls caches the flow control parsed from the registry's
 // configs, by their JSON.
-var registryControls sync.Map // string -> *controlConfig
+var registryControls sync.Map // string -> *registry.Control
 
-// parseRegistryControl returns the flow control of a registry config.
-func parseRegistryControl(raw string) (*controlConfig, error) {
+// ParseRegistryControl returns the flow control of a registry config.
+func ParseRegistryControl(raw string) (*registry.Control, error) {
 	if v, ok := registryControls.Load(raw); ok {
-		return v.(*controlConfig), nil
+		return v.(*registry.Control), nil
 	}
 	ctl, err := registry.Decode([]byte(raw))
 	if err != nil {
 		return nil, err
 	}
 	if ctl != nil {
-		if err := checkControl(ctl); err != nil {
+		if err := CheckControl(ctl); err != nil {
 			return nil, fmt.Errorf("function config: %w", err)
 		}
 	}
@@ -45,7 +45,7 @@ func parseRegistryControl(raw string) (*controlConfig, error) {
 // of different functions and options never meet. A key that fails to
 // evaluate is empty; one over Config.MaxExpressionCost is an error wrapping
 // ErrExpressionCost.
-func (c *Client) controlKey(fnID, option, src string, body []byte) (string, error) {
+func (c *Engine) controlKey(fnID, option, src string, body []byte) (string, error) {
 	value := ""
 	if src != "" {
 		p, err := c.program(src)
@@ -108,7 +108,7 @@ type runKeys struct {
 // evalRunKeys evaluates the flow-control expressions that starting a run of
 // fnID for the event needs, in the order the run's start uses them. Its only
 // error is one wrapping ErrExpressionCost.
-func (c *Client) evalRunKeys(fnID string, ctl *controlConfig, body []byte) (*runKeys, error) {
+func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*runKeys, error) {
 	k := &runKeys{}
 	var err error
 	key := func(option, src string) string {
@@ -162,7 +162,7 @@ func (k *runKeys) setConcurrency(params *dbsqlc.RunInsertControlledParams) {
 // event, in the sender's transaction, as its options say: it joins a batch,
 // is skipped (idempotency, rate limit, singleton), postpones a debounced run,
 // or starts, possibly delayed (throttle, priority), with its concurrency keys.
-func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, ev storedEvent, body []byte) error {
+func (c *Engine) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, ev StoredEvent, body []byte) error {
 	keys, err := c.evalRunKeys(fnID, ctl, body)
 	if err != nil {
 		return err
@@ -171,8 +171,8 @@ func (c *Client) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 }
 
 // startControlledRunKeys is startControlledRun with the keys evaluated.
-func (c *Client) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, keys *runKeys, ev storedEvent) error {
-	runID := newID()
+func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) error {
+	runID := NewID()
 	if b := ctl.Batch; b != nil {
 		return c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
 	}
@@ -274,7 +274,7 @@ func (c *Client) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 // priorityOf evaluates a Priority.Run expression: seconds, clamped to
 // ±600; 0 if it fails, an error wrapping ErrExpressionCost if it goes over
 // Config.MaxExpressionCost.
-func (c *Client) priorityOf(fnID, src string, body []byte) (int64, error) {
+func (c *Engine) priorityOf(fnID, src string, body []byte) (int64, error) {
 	p, err := c.program(src)
 	var secs int64
 	if err == nil {
@@ -293,7 +293,7 @@ func (c *Client) priorityOf(fnID, src string, body []byte) (int64, error) {
 // insertControlledRun creates a run of a function with flow control and its
 // first job. It reports false when a singleton, debounce or batch key
 // conflicted and nothing was created.
-func (c *Client) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbsqlc.RunInsertControlledParams) (bool, error) {
+func (c *Engine) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbsqlc.RunInsertControlledParams) (bool, error) {
 	params.Notify = params.Delay == 0 && c.insertNotify.allow()
 	row, err := c.q.RunInsertControlled(ctx, tx, params)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -309,7 +309,7 @@ func (c *Client) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbs
 }
 
 // skipRun records a run that flow control skipped.
-func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, reason string) error {
+func (c *Engine) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, reason string) error {
 	if err := c.q.RunInsertSkipped(ctx, tx, &dbsqlc.RunInsertSkippedParams{ID: runID, FunctionID: fnID, EventID: eventID, Reason: &reason}); err != nil {
 		return fmt.Errorf("record skipped run: %w", err)
 	}
@@ -318,7 +318,7 @@ func (c *Client) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, r
 
 // concurrencyKeys evaluates a function's concurrency keys for an event (nil
 // where it has no such limit).
-func (c *Client) concurrencyKeys(fnID string, ctl *controlConfig, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
+func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
 	for i, cc := range ctl.Concurrency {
 		key, err := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
 		if err != nil {
@@ -338,7 +338,7 @@ func (c *Client) concurrencyKeys(fnID string, ctl *controlConfig, body []byte) (
 // rerun, an invoked run) its function's concurrency keys, and reports
 // whether it has any: its jobs must then claim slots. The other options
 // apply to events, not to these runs.
-func (c *Client) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ctl *controlConfig, ev storedEvent) (bool, error) {
+func (c *Engine) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ctl *registry.Control, ev StoredEvent) (bool, error) {
 	if ctl == nil || len(ctl.Concurrency) == 0 {
 		return false, nil
 	}
@@ -354,7 +354,7 @@ func (c *Client) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ct
 
 // concurrencyKeysOf is concurrencyKeys for a stored event (nil keys when ctl
 // has no concurrency limit).
-func (c *Client) concurrencyKeysOf(fnID string, ctl *controlConfig, ev storedEvent) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
+func (c *Engine) concurrencyKeysOf(fnID string, ctl *registry.Control, ev StoredEvent) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
 	if ctl == nil || len(ctl.Concurrency) == 0 {
 		return nil, nil, nil, nil, nil
 	}
@@ -367,7 +367,7 @@ func (c *Client) concurrencyKeysOf(fnID string, ctl *controlConfig, ev storedEve
 
 // controlFor returns a function's flow control: its definition's, if this
 // client has it, else the registry's.
-func (c *Client) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*controlConfig, error) {
+func (c *Engine) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*registry.Control, error) {
 	if fn := c.function(fnID); fn != nil {
 		return fn.control, nil
 	}
@@ -375,7 +375,7 @@ func (c *Client) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*
 	if err != nil || !ok {
 		return nil, err
 	}
-	return parseRegistryControl(string(raw))
+	return ParseRegistryControl(string(raw))
 }
 
 func ptrInt32(v int32) *int32 { return &v }

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 // waitSpec is one event a wait step waits for: WaitOpts, validated.
-type waitSpec struct {
+type Wait struct {
 	Event, Match, If  string
 	Timeout, Lookback time.Duration
 }
@@ -32,7 +32,7 @@ type waitDetail struct {
 // root WaitForAnyEvent; opts were validated by the caller). It returns the
 // stored event that came first, as JSON, and the stored step ID (for the
 // caller's decode errors); or ErrEventTimeout, or the step's error.
-func (s *segment) WaitForEvents(ctx context.Context, id string, opts []waitSpec) ([]byte, string, error) {
+func (s *Segment) WaitForEvents(ctx context.Context, id string, opts []Wait) ([]byte, string, error) {
 	sid, st, seq, err := s.begin(ctx, id, kindWait)
 	if err != nil {
 		return nil, "", err
@@ -146,7 +146,7 @@ func (s *segment) WaitForEvents(ctx context.Context, id string, opts []waitSpec)
 // storedWaitError is the StepError of a wait that failed: its condition
 // went over Config.MaxExpressionCost, or its Match had no value. Its cause
 // still matches the sentinel with errors.Is after a replay.
-func storedWaitError(s *segment, st *dbsqlc.FlowStep) error {
+func storedWaitError(s *Segment, st *dbsqlc.FlowStep) error {
 	e := s.storedStepError(st)
 	for _, sentinel := range []error{ErrExpressionCost, ErrMatchMissing} {
 		if rest, ok := strings.CutPrefix(e.Message, sentinel.Error()); ok {
@@ -159,7 +159,7 @@ func storedWaitError(s *segment, st *dbsqlc.FlowStep) error {
 // expireWait ends a wait whose timeout passed, unless an event took it
 // first (a sender may resolve the waits of an executing run): then it returns
 // that event. The wait's row decides: whoever deletes it wins.
-func (s *segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
+func (s *Segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
 	ctx := context.WithoutCancel(s.ctx)
 	n, err := s.c.q.WaitDelete(ctx, s.c.pool, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: st.ID})
 	if err != nil {

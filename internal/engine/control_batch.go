@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/registry"
 )
 
 // Batches (FunctionOpts.Batch): an open batch is a queued run with a
@@ -19,7 +20,7 @@ import (
 // joinBatch adds the event to the open batch of its key, or opens one: a
 // run that starts when MaxSize events have joined, or Timeout after the
 // first.
-func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *controlConfig, keys *runKeys, ev storedEvent) error {
+func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) error {
 	b := ctl.Batch
 	key := keys.batch
 	for range 8 {
@@ -33,7 +34,7 @@ func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *con
 			}
 		}
 		params := &dbsqlc.RunInsertControlledParams{
-			ID: newID(), FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
+			ID: NewID(), FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
 			BatchKey: &key, BatchSize: ptrInt32(1),
 		}
 		if b.MaxSize > 1 {
@@ -53,14 +54,14 @@ func (c *Client) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *con
 }
 
 // batchEvents loads the events of a batch run, in arrival order.
-func (c *Client) batchEvents(ctx context.Context, runID string) ([]storedEvent, error) {
+func (c *Engine) batchEvents(ctx context.Context, runID string) ([]StoredEvent, error) {
 	rows, err := c.q.BatchEvents(ctx, c.pool, runID)
 	if err != nil {
 		return nil, fmt.Errorf("flow: load the batch of run %s: %w", runID, err)
 	}
-	out := make([]storedEvent, len(rows))
+	out := make([]StoredEvent, len(rows))
 	for i, r := range rows {
-		out[i] = storedEvent{ID: r.ID, Name: r.Name, Data: r.Data, TS: r.Ts}
+		out[i] = StoredEvent{ID: r.ID, Name: r.Name, Data: r.Data, TS: r.Ts}
 		if r.DedupeID != nil {
 			out[i].DedupeID = *r.DedupeID
 		}

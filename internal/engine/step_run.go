@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -10,22 +10,23 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/riverflow/flow/internal/dberr"
 	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
 // RunID returns the ID of the run the segment executes.
-func (s *segment) RunID() string { return s.run.ID }
+func (s *Segment) RunID() string { return s.run.ID }
 
 // MaxEventBytes returns Config.MaxEventBytes, the limit SendEvent's shell
 // checks its events against.
-func (s *segment) MaxEventBytes() int { return s.c.cfg.MaxEventBytes }
+func (s *Segment) MaxEventBytes() int { return s.c.cfg.MaxEventBytes }
 
 // Step runs fn once per run and remembers its result (see the root Step).
 // It returns the step's stored JSON result and its stored step ID (for the
 // caller's decode errors), or the step's error: a *StepError once the step
 // has failed for good, or another error the function must return unchanged.
 // fn returns the step's value; Step encodes it.
-func (s *segment) Step(ctx context.Context, id string, fn func(ctx context.Context) (any, error)) ([]byte, string, error) {
+func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Context) (any, error)) ([]byte, string, error) {
 	sid, st, seq, err := s.begin(ctx, id, kindRun)
 	if err != nil {
 		return nil, "", err
@@ -78,7 +79,7 @@ func stepStatusOf(err error) string {
 
 // StepTx is Step for work in the database (see the root StepTx): fn's
 // writes in tx and the step's stored result commit in one transaction.
-func (s *segment) StepTx(ctx context.Context, id string, fn func(ctx context.Context, tx pgx.Tx) (any, error)) ([]byte, string, error) {
+func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Context, tx pgx.Tx) (any, error)) ([]byte, string, error) {
 	sid, st, seq, err := s.begin(ctx, id, kindRun)
 	if err != nil {
 		return nil, "", err
@@ -131,7 +132,7 @@ func (s *segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 // replayStep returns a stored step's outcome (done) when it completed (its
 // stored result) or failed for good (its *StepError); otherwise the
 // attempts it has used so far.
-func (s *segment) replayStep(st *dbsqlc.FlowStep) (attempts int32, done bool, out []byte, err error) {
+func (s *Segment) replayStep(st *dbsqlc.FlowStep) (attempts int32, done bool, out []byte, err error) {
 	if st == nil {
 		return 0, false, nil, nil
 	}
@@ -146,7 +147,7 @@ func (s *segment) replayStep(st *dbsqlc.FlowStep) (attempts int32, done bool, ou
 
 // callStep calls a step's function, turning a panic into an error that
 // keeps the panic's value and top frames; the log gets the whole stack.
-func callStep(ctx context.Context, s *segment, sid string, fn func(ctx context.Context) (any, error)) (val any, err error) {
+func callStep(ctx context.Context, s *Segment, sid string, fn func(ctx context.Context) (any, error)) (val any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.c.cfg.Logger.WarnContext(ctx, "flow: step panicked", "run_id", s.run.ID, "step_id", sid,
@@ -157,7 +158,7 @@ func callStep(ctx context.Context, s *segment, sid string, fn func(ctx context.C
 	return fn(context.WithValue(ctx, inStepKey{}, sid))
 }
 
-func (s *segment) encodeOutput(sid string, val any) ([]byte, error) {
+func (s *Segment) encodeOutput(sid string, val any) ([]byte, error) {
 	out, err := json.Marshal(val)
 	if err != nil {
 		return nil, NonRetriable(fmt.Errorf("flow: step %q: encode result as JSON: %w", sid, err))
@@ -176,12 +177,12 @@ func (s *segment) encodeOutput(sid string, val any) ([]byte, error) {
 // and the replay finds out); the database refused a statement for good (the
 // step fails, without retries); or another error (nothing committed: a
 // failed attempt, retried).
-func (s *segment) txFailed(ctx context.Context, rec stepRecord, txErr error) error {
+func (s *Segment) txFailed(ctx context.Context, rec stepRecord, txErr error) error {
 	switch {
-	case errors.Is(txErr, errLost), errors.Is(txErr, errStepFinal), isTransientDBError(txErr):
+	case errors.Is(txErr, errLost), errors.Is(txErr, errStepFinal), dberr.IsTransient(txErr):
 		return s.markLostOrInterrupted(rec.id, txErr)
-	case isPermanentDBError(txErr):
-		return s.stepFailed(ctx, rec, NonRetriable(withDBDetail(txErr)))
+	case dberr.IsPermanent(txErr):
+		return s.stepFailed(ctx, rec, NonRetriable(dberr.WithDetail(txErr)))
 	}
 	return s.stepFailed(ctx, rec, txErr)
 }

@@ -1,20 +1,12 @@
-package flow
+package engine
 
 import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/riverflow/flow/internal/engine"
 )
 
-// ErrInvalidStepID is wrapped by the error a step returns when its ID cannot
-// name a step: empty, over MaxStepIDBytes, or not valid UTF-8 text (a NUL
-// byte, invalid UTF-8). Nothing is stored; the step fails without retries,
-// and the run fails if the function returns the error.
-var ErrInvalidStepID = engine.ErrInvalidStepID
-
-// MaxStepIDBytes is the longest step ID a step accepts, in bytes.
+// MaxStepIDBytes is the longest step ID a step accepts, in bytes (flow.MaxStepIDBytes).
 const MaxStepIDBytes = 512
 
 // checkStepID returns an error wrapping ErrInvalidStepID if id cannot be a

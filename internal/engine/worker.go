@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -16,7 +16,7 @@ type runArgs = riverjob.RunArgs
 
 type runWorker struct {
 	river.WorkerDefaults[runArgs]
-	c *Client
+	c *Engine
 }
 
 // Timeout disables River's job timeout: a segment lasts as long as its steps,

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 // off; and it hands on the runs whose job this client fetched but never
 // received (checkLostFetches).
 type resumer struct {
-	c    *Client
+	c    *Engine
 	kick chan struct{}
 
 	mu      sync.Mutex
@@ -79,7 +79,7 @@ const (
 	lostFetchAfter = 2 * time.Second
 )
 
-func newResumer(c *Client) *resumer {
+func newResumer(c *Engine) *resumer {
 	return &resumer{
 		c: c, kick: make(chan struct{}, 1),
 		pending: map[string]resumeEntry{}, recent: map[string]resumed{}, slotWakes: map[string]bool{},

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // SendEvent), and returns the stored events' IDs. prepare checks and encodes
 // the events; it runs only for a step not yet completed, and its error
 // fails the step without retries.
-func (s *segment) SendEvent(ctx context.Context, id string, prepare func() ([]preparedEvent, error)) ([]string, error) {
+func (s *Segment) SendEvent(ctx context.Context, id string, prepare func() ([]PreparedEvent, error)) ([]string, error) {
 	sid, st, seq, err := s.begin(ctx, id, kindSend)
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ func (s *segment) SendEvent(ctx context.Context, id string, prepare func() ([]pr
 		ids = make([]string, len(prepared))
 		for i, ev := range prepared {
 			if ids[i], err = s.c.sendPrepared(ctx, tx, ev); err != nil {
-				return fmt.Errorf("flow: send event %q: %w", ev.name, err)
+				return fmt.Errorf("flow: send event %q: %w", ev.Name, err)
 			}
 		}
 		out, _ := json.Marshal(ids)

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 }
 
 // startSegmentSpan starts the span of one execution (segment) of a run.
-func (s *segment) startSegmentSpan(ctx context.Context) context.Context {
+func (s *Segment) startSegmentSpan(ctx context.Context) context.Context {
 	ctx, s.span = s.c.tracer.Start(ctx, "flow.run "+s.fn.id, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attrRunID.String(s.run.ID), attrFunctionID.String(s.fn.id),
 			attrGen.Int(int(s.run.Gen)), attrAttempt.Int(int(s.run.Attempt))))
@@ -39,7 +39,7 @@ func (s *segment) startSegmentSpan(ctx context.Context) context.Context {
 
 // endSegmentSpan records how the segment ended: completed, failed,
 // cancelled, suspended (sleeping, waiting, queued for a retry) or lost.
-func (s *segment) endSegmentSpan(status string, err error) {
+func (s *Segment) endSegmentSpan(status string, err error) {
 	if s.span == nil {
 		return
 	}
@@ -53,7 +53,7 @@ func (s *segment) endSegmentSpan(status string, err error) {
 
 // startStepSpan starts the span of one attempt of a step; the step's
 // function runs in the returned context, so its own spans nest under it.
-func (s *segment) startStepSpan(ctx context.Context, sid, kind string, attempt int32) (context.Context, trace.Span) {
+func (s *Segment) startStepSpan(ctx context.Context, sid, kind string, attempt int32) (context.Context, trace.Span) {
 	return s.c.tracer.Start(ctx, "flow.step "+sid, trace.WithAttributes(
 		attrRunID.String(s.run.ID), attrFunctionID.String(s.fn.id),
 		attrStepID.String(sid), attrStepKind.String(kind), attrAttempt.Int(int(attempt))))

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // hour. A job running longer than LeaseTTL over a queued run counts as
 // orphaned; the takeover bumps the run's gen, so a claim that was merely slow
 // finds nothing to do.
-func (c *Client) sweepOrphaned(ctx context.Context) error {
+func (c *Engine) sweepOrphaned(ctx context.Context) error {
 	rows, err := c.q.RunListOrphaned(ctx, c.pool, &dbsqlc.RunListOrphanedParams{StaleAfter: c.cfg.LeaseTTL, Max: 100})
 	if err != nil {
 		return fmt.Errorf("list runs orphaned by a dead client: %w", err)

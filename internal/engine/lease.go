@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -85,7 +85,7 @@ const leaseRetryMin = 50 * time.Millisecond
 // error. A run whose row another transaction holds (a StepTx in progress) is
 // skipped, not waited for: the statement holding it sets the lease as it
 // commits, and the next renewal tries again (RunLeaseRenew).
-func (c *Client) renewLeases(ctx context.Context) {
+func (c *Engine) renewLeases(ctx context.Context) {
 	period := c.cfg.LeaseTTL / 3
 	wait, backoff := period, leaseRetryMin
 	for {
@@ -122,7 +122,7 @@ func (c *Client) renewLeases(ctx context.Context) {
 // database error. Its statements read only running runs and running jobs,
 // which are few whatever the backlog; the slot table's safety net, which
 // scans more, runs every LeaseTTL/2.
-func (c *Client) sweepExpiredLeases(ctx context.Context) {
+func (c *Engine) sweepExpiredLeases(ctx context.Context) {
 	period := sweepPeriod(c.cfg.LeaseTTL)
 	backoff := leaseRetryMin
 	var d time.Duration
@@ -157,7 +157,7 @@ func sweepPeriod(leaseTTL time.Duration) time.Duration {
 	return min(leaseTTL/2, time.Second)
 }
 
-func (c *Client) sweepOnce(ctx context.Context, slots bool) error {
+func (c *Engine) sweepOnce(ctx context.Context, slots bool) error {
 	if slots {
 		// Concurrency slots held by runs that are not running (a claim whose
 		// run changed under it).

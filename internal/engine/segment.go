@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -15,8 +15,10 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/riverflow/flow/internal/dberr"
 	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // Step kinds, as stored in flow_step.kind.
@@ -46,13 +48,13 @@ type segmentKey struct{}
 type inStepKey struct{}
 
 // segment is one execution of a run's handler, from the top, by one River job.
-type segment struct {
-	c     *Client
+type Segment struct {
+	c     *Engine
 	fn    *Function
 	job   *river.Job[runArgs]
 	run   *dbsqlc.RunStartRow
-	event storedEvent
-	batch []storedEvent // a batch run's events (FunctionOpts.Batch)
+	event StoredEvent
+	batch []StoredEvent // a batch run's events (FunctionOpts.Batch)
 
 	ctx    context.Context // the handler's context
 	cancel context.CancelFunc
@@ -103,8 +105,8 @@ type stepRecord struct {
 	endedAt   *time.Time
 }
 
-func segmentFrom(ctx context.Context) (*segment, error) {
-	s, _ := ctx.Value(segmentKey{}).(*segment)
+func FromContext(ctx context.Context) (*Segment, error) {
+	s, _ := ctx.Value(segmentKey{}).(*Segment)
 	if s == nil {
 		return nil, ErrNotInRun
 	}
@@ -114,7 +116,7 @@ func segmentFrom(ctx context.Context) (*segment, error) {
 	return s, nil
 }
 
-func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) error {
+func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) error {
 	var finishTimeout, startTimeout time.Duration
 	if fn := c.function(job.Args.FunctionID); fn != nil {
 		finishTimeout, startTimeout = fn.timeouts.Finish, fn.timeouts.Start
@@ -156,7 +158,7 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
 		return fmt.Errorf("flow: run %s: function %q %w", row.ID, row.FunctionID, errNotDefinedHere)
 	}
-	var batch []storedEvent
+	var batch []StoredEvent
 	if row.BatchSize > 1 {
 		if batch, err = c.batchEvents(ctx, row.ID); err != nil {
 			return err
@@ -168,9 +170,9 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
 		}
 	}
-	s := &segment{
+	s := &Segment{
 		c: c, fn: fn, job: job, run: row,
-		event:  storedEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
+		event:  StoredEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
 		batch:  batch,
 		stored: make(map[string]*dbsqlc.FlowStep, len(steps)),
 		count:  len(steps),
@@ -224,7 +226,7 @@ func (c *Client) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 // finish deadline.
 var errFinishTimeout = errors.New("flow: the run's Timeouts.Finish passed")
 
-func (s *segment) callHandler() (out any, err error) {
+func (s *Segment) callHandler() (out any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.c.cfg.Logger.ErrorContext(s.ctx, "flow: function panicked", "run_id", s.run.ID, "function_id", s.fn.id,
@@ -232,7 +234,7 @@ func (s *segment) callHandler() (out any, err error) {
 			err = fmt.Errorf("flow: function %q panicked: %v%s", s.fn.id, r, panicFrames())
 		}
 	}()
-	return s.fn.call(s.ctx, &runInput{runID: s.run.ID, attempt: int(s.run.Attempt), event: s.event, events: s.batch})
+	return s.fn.call(s.ctx, &RunInput{RunID: s.run.ID, Attempt: int(s.run.Attempt), Event: s.event, Events: s.batch})
 }
 
 // begin reserves the step ID for the next call of userID with this kind and
@@ -241,13 +243,13 @@ func (s *segment) callHandler() (out any, err error) {
 // Parallel) has a step waiting: what follows a pause runs after it.
 //
 // An invalid userID (see ErrInvalidStepID) returns its error at once.
-func (s *segment) begin(ctx context.Context, userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
+func (s *Segment) begin(ctx context.Context, userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
 	if err := checkStepID(userID); err != nil {
 		return "", nil, 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended || s.lost || s.failErr != nil || s.interrupted != nil || s.pausedLocked(branchOf(ctx)) {
+	if s.ended || s.lost || s.failErr != nil || s.interrupted != nil || s.pausedLocked(BranchOf(ctx)) {
 		return "", nil, 0, errSuspended
 	}
 	if s.ctx.Err() != nil {
@@ -275,8 +277,8 @@ func (s *segment) begin(ctx context.Context, userID, kind string) (string, *dbsq
 
 // suspendFor records a reason to pause the run, made by the branch of ctx;
 // the segment ends once the handler returns.
-func (s *segment) suspendFor(ctx context.Context, p suspension) {
-	p.branch = branchOf(ctx)
+func (s *Segment) suspendFor(ctx context.Context, p suspension) {
+	p.branch = BranchOf(ctx)
 	s.mu.Lock()
 	s.pending = append(s.pending, p)
 	s.mu.Unlock()
@@ -284,7 +286,7 @@ func (s *segment) suspendFor(ctx context.Context, p suspension) {
 
 // pausedLocked reports whether a step of branch b, or of one of the branches
 // it runs in, is waiting.
-func (s *segment) pausedLocked(b string) bool {
+func (s *Segment) pausedLocked(b string) bool {
 	for _, p := range s.pending {
 		if p.branch == "" || b == p.branch || strings.HasPrefix(b, p.branch+".") {
 			return true
@@ -293,22 +295,23 @@ func (s *segment) pausedLocked(b string) bool {
 	return false
 }
 
-// saveOutcome says what became of a step row a segment wrote.
-type saveOutcome int
+// saveOutcome says what became of a step row a segment wrote (the store's
+// SaveOutcome).
+type saveOutcome = store.SaveOutcome
 
 const (
-	saveStored  saveOutcome = iota
-	saveLost                // the segment no longer owns the run: nothing stored
-	saveRefused             // the step already has a final row, left as it is
+	saveStored  = store.SaveStored
+	saveLost    = store.SaveLost    // the segment no longer owns the run: nothing stored
+	saveRefused = store.SaveRefused // the step already has a final row, left as it is
 )
 
 // errStepFinal is the cause of a write that would have replaced a step's
 // final row (completed, failed, timed_out): a stored result never changes.
-var errStepFinal = errors.New("flow: refusing to replace a step's final stored result")
+var errStepFinal = store.ErrStepFinal
 
 // storeStep stores a step row if the segment still owns the run. err is the
 // database's error, for the caller to classify.
-func (s *segment) storeStep(r stepRecord) (saveOutcome, error) {
+func (s *Segment) storeStep(r stepRecord) (saveOutcome, error) {
 	ctx := context.WithoutCancel(s.ctx)
 	if s.hasDeferred() {
 		err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
@@ -326,37 +329,24 @@ func (s *segment) storeStep(r stepRecord) (saveOutcome, error) {
 		}
 		return saveStored, err // a deferred row refused is an error
 	}
-	if r.status == stepCompleted && r.err == nil && r.wakeAt == nil && r.detail == nil && r.endedAt != nil {
-		return s.c.steps.save(s, r)
-	}
-	row, err := s.c.q.StepSaveFenced(ctx, s.c.pool, &dbsqlc.StepSaveFencedParams{
-		LeaseTtl: s.c.cfg.LeaseTTL, RunID: s.run.ID, Gen: s.run.Gen,
+	return s.c.store.SaveStep(ctx, store.RunRef{ID: s.run.ID, Gen: s.run.Gen}, store.StepRecord{
 		ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
 		Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
 	})
-	switch {
-	case err != nil:
-		return saveStored, err
-	case !row.Owned:
-		return saveLost, nil
-	case !row.Saved:
-		return saveRefused, nil
-	}
-	return saveStored, nil
 }
 
 // saveFenced stores a step row if the segment still owns the run. It
 // returns errSuspended when the run was lost, the database was unreachable
 // (an interruption: River retries the segment), or the step already had a
 // final row (the run fails: see errStepFinal). A permanent database error
-// (see isPermanentDBError) it returns as is, for the caller to fail the step
+// (see dberr.IsPermanent) it returns as is, for the caller to fail the step
 // with.
-func (s *segment) saveFenced(r stepRecord) error {
+func (s *Segment) saveFenced(r stepRecord) error {
 	out, err := s.storeStep(r)
 	switch {
 	case err != nil:
 		err = storeError(s.run.ID, r.id, err)
-		if isPermanentDBError(err) {
+		if dberr.IsPermanent(err) {
 			return err
 		}
 		return s.markLostOrInterrupted(r.id, err)
@@ -373,7 +363,7 @@ func (s *segment) saveFenced(r stepRecord) error {
 
 // mustSave is saveFenced for rows the library makes up (not a step's
 // result): a permanent database error fails the run.
-func (s *segment) mustSave(r stepRecord) error {
+func (s *Segment) mustSave(r stepRecord) error {
 	err := s.saveFenced(r)
 	if err != nil && !IsSuspend(err) {
 		return s.markLostOrInterrupted(r.id, err)
@@ -392,17 +382,17 @@ func (e *stepFinalError) Error() string {
 func (e *stepFinalError) Is(target error) bool { return target == errStepFinal }
 
 // finalError says that a write to step id would have replaced its final row.
-func (s *segment) finalError(id string) error {
+func (s *Segment) finalError(id string) error {
 	return &stepFinalError{runID: s.run.ID, stepID: id}
 }
 
 // storeError wraps a database error met storing step id, with the
 // database's detail, which says what it refused.
 func storeError(runID, id string, err error) error {
-	return withDBDetail(fmt.Errorf("flow: store step %q of run %s: %w", id, runID, err))
+	return dberr.WithDetail(fmt.Errorf("flow: store step %q of run %s: %w", id, runID, err))
 }
 
-func (s *segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
+func (s *Segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
 	n, err := s.c.q.StepSave(ctx, tx, &dbsqlc.StepSaveParams{
 		RunID: s.run.ID, ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts,
 		Output: r.output, Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
@@ -418,7 +408,7 @@ func (s *segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
 
 // fence locks the run for the rest of tx if the segment still owns it, and
 // stores the deferred step records with tx.
-func (s *segment) fence(ctx context.Context, tx pgx.Tx) error {
+func (s *Segment) fence(ctx context.Context, tx pgx.Tx) error {
 	_, err := s.c.q.RunFence(ctx, tx, &dbsqlc.RunFenceParams{LeaseTtl: s.c.cfg.LeaseTTL, ID: s.run.ID, Gen: s.run.Gen})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errLost
@@ -432,20 +422,20 @@ func (s *segment) fence(ctx context.Context, tx pgx.Tx) error {
 // deferSave records a step outcome that replays can recompute (a sleep whose
 // time has passed), to be stored with the segment's next write instead of in
 // a commit of its own.
-func (s *segment) deferSave(r stepRecord) {
+func (s *Segment) deferSave(r stepRecord) {
 	s.mu.Lock()
 	s.deferred = append(s.deferred, r)
 	s.mu.Unlock()
 }
 
-func (s *segment) hasDeferred() bool {
+func (s *Segment) hasDeferred() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.deferred) > 0
 }
 
 // flushDeferred stores the deferred step records in tx.
-func (s *segment) flushDeferred(ctx context.Context, tx pgx.Tx) error {
+func (s *Segment) flushDeferred(ctx context.Context, tx pgx.Tx) error {
 	s.mu.Lock()
 	recs := s.deferred
 	s.deferred = nil
@@ -464,15 +454,15 @@ func (s *segment) flushDeferred(ctx context.Context, tx pgx.Tx) error {
 // fails, loudly, rather than loop); or the database was out of reach (an
 // interruption: River retries the segment, and the run's lease hands it on
 // if this process is gone).
-func (s *segment) markLostOrInterrupted(stepID string, err error) error {
+func (s *Segment) markLostOrInterrupted(stepID string, err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case errors.Is(err, errLost):
 		s.lost = true
-	case errors.Is(err, errStepFinal), isPermanentDBError(err):
+	case errors.Is(err, errStepFinal), dberr.IsPermanent(err):
 		if s.failErr == nil {
-			s.failErr = withDBDetail(err)
+			s.failErr = dberr.WithDetail(err)
 		}
 		s.c.cfg.Logger.ErrorContext(context.WithoutCancel(s.ctx), "flow: run fails: a step could not be stored",
 			"run_id", s.run.ID, "step_id", stepID, "error", err)
@@ -487,7 +477,7 @@ func (s *segment) markLostOrInterrupted(stepID string, err error) error {
 // stepFailed records a failed attempt of a step. It returns the StepError
 // the step gives its function when the step has failed for good, or
 // errSuspended when a retry is scheduled.
-func (s *segment) stepFailed(ctx context.Context, r stepRecord, cause error) error {
+func (s *Segment) stepFailed(ctx context.Context, r stepRecord, cause error) error {
 	now := time.Now()
 	var wake time.Time
 	if !isNonRetriable(cause) && int(r.attempts) <= s.fn.retries {
@@ -519,7 +509,7 @@ func (s *segment) stepFailed(ctx context.Context, r stepRecord, cause error) err
 	return errSuspended
 }
 
-func (s *segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
+func (s *Segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
 	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts)}
 	if st.Error != nil {
 		e.Message = *st.Error
@@ -533,7 +523,7 @@ func (s *segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
 // passed; or, when the segment lost its run, does nothing. None of these
 // touches the segment's own River job: River completes it once Work returns
 // nil, and retries it when end returns an error (an interruption).
-func (s *segment) end(ctx context.Context, out any, herr error) error {
+func (s *Segment) end(ctx context.Context, out any, herr error) error {
 	s.mu.Lock()
 	s.ended = true
 	lost, failErr, interrupted, pending := s.lost, s.failErr, s.interrupted, s.pending
@@ -585,7 +575,7 @@ func (s *segment) end(ctx context.Context, out any, herr error) error {
 
 // suspend pauses the run until the earliest wake time of its pending
 // suspensions (or until an event, child run or waker makes it runnable).
-func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int32) error {
+func (s *Segment) suspend(ctx context.Context, pending []suspension, attempt int32) error {
 	var wake *time.Time
 	status := RunSleeping
 	allRetries := true
@@ -662,11 +652,11 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 	switch {
 	case errors.Is(err, errLost):
 		return nil
-	case errors.Is(err, errStepFinal), isPermanentDBError(err):
+	case errors.Is(err, errStepFinal), dberr.IsPermanent(err):
 		// Suspending again would meet the same refusal: fail the run.
 		s.c.cfg.Logger.ErrorContext(ctx, "flow: run fails: its suspend was refused", "run_id", s.run.ID, "error", err)
 		s.dropDeferred()
-		return s.finish(ctx, RunFailed, nil, fmt.Sprintf("flow: suspend run %s: %v", s.run.ID, withDBDetail(err)))
+		return s.finish(ctx, RunFailed, nil, fmt.Sprintf("flow: suspend run %s: %v", s.run.ID, dberr.WithDetail(err)))
 	case err != nil:
 		err = fmt.Errorf("flow: suspend run %s: %w", s.run.ID, err)
 		s.c.cfg.Logger.WarnContext(ctx, "flow: run interrupted; River retries its segment", "run_id", s.run.ID, "error", err)
@@ -697,13 +687,13 @@ func (s *segment) suspend(ctx context.Context, pending []suspension, attempt int
 // segment's River job is not part of it: River completes the job once Work
 // returns. If the database refuses the end for good (an output jsonb cannot
 // hold), the run fails with its message instead, rather than run again.
-func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
+func (s *Segment) finish(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
 	errMsg = storableText(errMsg)
 	err := s.finishOnce(ctx, status, output, errMsg)
-	if err != nil && (isPermanentDBError(err) || errors.Is(err, errStepFinal)) {
+	if err != nil && (dberr.IsPermanent(err) || errors.Is(err, errStepFinal)) {
 		s.c.cfg.Logger.ErrorContext(ctx, "flow: run fails: its end was refused", "run_id", s.run.ID, "status", status, "error", err)
 		s.dropDeferred()
-		return s.finishOnce(ctx, RunFailed, nil, storableText(withDBDetail(err).Error()))
+		return s.finishOnce(ctx, RunFailed, nil, storableText(dberr.WithDetail(err).Error()))
 	}
 	if err != nil {
 		s.c.cfg.Logger.WarnContext(ctx, "flow: run interrupted; River retries its segment", "run_id", s.run.ID, "error", err)
@@ -713,13 +703,13 @@ func (s *segment) finish(ctx context.Context, status RunStatus, output []byte, e
 
 // dropDeferred forgets the step records deferred to the segment's next
 // write, when that write is the run's failure.
-func (s *segment) dropDeferred() {
+func (s *Segment) dropDeferred() {
 	s.mu.Lock()
 	s.deferred = nil
 	s.mu.Unlock()
 }
 
-func (s *segment) finishOnce(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
+func (s *Segment) finishOnce(ctx context.Context, status RunStatus, output []byte, errMsg string) error {
 	var errp *string
 	if errMsg != "" {
 		errp = &errMsg
@@ -774,7 +764,7 @@ func (s *segment) finishOnce(ctx context.Context, status RunStatus, output []byt
 
 // runEnded records that the run ended: AwaitRun callers, the segment's span,
 // the log.
-func (s *segment) runEnded(status RunStatus, errMsg string) {
+func (s *Segment) runEnded(status RunStatus, errMsg string) {
 	s.c.done.ended(s.run.ID)
 	s.outcome = string(status)
 	level := slog.LevelDebug
@@ -783,4 +773,19 @@ func (s *segment) runEnded(status RunStatus, errMsg string) {
 		s.outcomeErr = errors.New(errMsg)
 	}
 	s.c.cfg.Logger.Log(context.WithoutCancel(s.ctx), level, "flow: run ended", "run_id", s.run.ID, "function_id", s.fn.id, "status", status, "error", errMsg)
+}
+
+type branchKey struct{}
+
+// BranchOf returns the Parallel branch a context belongs to: "" outside
+// Parallel, "2" for the third branch, "2.0" for the first branch of a
+// Parallel inside it.
+func BranchOf(ctx context.Context) string {
+	b, _ := ctx.Value(branchKey{}).(string)
+	return b
+}
+
+// WithBranch returns a context for the Parallel branch b (see BranchOf).
+func WithBranch(ctx context.Context, b string) context.Context {
+	return context.WithValue(ctx, branchKey{}, b)
 }

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"crypto/rand"
@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// newID returns a UUID version 7 as a string: random, and ordered by the
+// NewID returns a UUID version 7 as a string: random, and ordered by the
 // time it was made, so IDs sort by creation and index inserts stay local.
-func newID() string {
+func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	ms := uint64(time.Now().UnixMilli())
@@ -33,8 +33,8 @@ func newID() string {
 	return string(s[:])
 }
 
-// isUUID reports whether s is a UUID in its usual text form.
-func isUUID(s string) bool {
+// IsUUID reports whether s is a UUID in its usual text form.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

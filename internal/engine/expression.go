@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"errors"
@@ -16,9 +16,9 @@ import (
 // milliseconds instead of seconds.
 const defaultMaxExpressionCost = 1_000_000
 
-// checkExpression compiles a CEL expression (cached), so that a bad one is
+// CheckExpression compiles a CEL expression (cached), so that a bad one is
 // an error where it is declared, with its position. "" is no expression.
-func checkExpression(src string) error {
+func CheckExpression(src string) error {
 	if src == "" {
 		return nil
 	}
@@ -26,10 +26,10 @@ func checkExpression(src string) error {
 	return err
 }
 
-// checkCondition is checkExpression for a condition (an If): its type must
+// CheckCondition is CheckExpression for a condition (an If): its type must
 // also be bool, or dyn (a value from the events' JSON, checked when
 // evaluated); a condition of another type could never hold.
-func checkCondition(src string) error {
+func CheckCondition(src string) error {
 	if src == "" {
 		return nil
 	}
@@ -44,7 +44,7 @@ func checkCondition(src string) error {
 }
 
 // program returns the compiled expression with the client's cost limit.
-func (c *Client) program(src string) (*expr.Program, error) {
+func (c *Engine) program(src string) (*expr.Program, error) {
 	return expr.Cached(src, uint64(c.cfg.MaxExpressionCost))
 }
 
@@ -57,7 +57,7 @@ func (c *Client) program(src string) (*expr.Program, error) {
 // is logged as a warning, since the condition can never hold for such
 // events; other evaluation errors (a missing list index, a type mismatch in
 // the event's data) at debug level, as event data is not logged above it.
-func (c *Client) evalCondition(src string, event, async []byte) (bool, error) {
+func (c *Engine) evalCondition(src string, event, async []byte) (bool, error) {
 	if src == "" {
 		return true, nil
 	}
@@ -81,7 +81,7 @@ func (c *Client) evalCondition(src string, event, async []byte) (bool, error) {
 // costError is the error of an expression whose evaluation went over
 // Config.MaxExpressionCost: it names the function, the expression's place
 // (such as "trigger If" or "Concurrency[0].Key") and the limit.
-func (c *Client) costError(fnID, place, src string) error {
+func (c *Engine) costError(fnID, place, src string) error {
 	return fmt.Errorf("%w: function %q: %s %q: over the limit of %d (Config.MaxExpressionCost)",
 		ErrExpressionCost, fnID, place, src, c.cfg.MaxExpressionCost)
 }

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 // Sleep pauses the run until the time until gives (see the root Sleep and
 // SleepUntil): until is called once, with the time the step first runs; on
 // replays the stored wake time holds.
-func (s *segment) Sleep(ctx context.Context, id string, until func(now time.Time) time.Time) error {
+func (s *Segment) Sleep(ctx context.Context, id string, until func(now time.Time) time.Time) error {
 	sid, st, seq, err := s.begin(ctx, id, kindSleep)
 	if err != nil {
 		return err

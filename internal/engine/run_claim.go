@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 // returns an error, so that River retries the job shortly. Otherwise the job
 // is stale, the run waits for a slot, or its segment is alive elsewhere:
 // nothing to do.
-func (c *Client) claimRefused(ctx context.Context, job *river.Job[runArgs]) error {
+func (c *Engine) claimRefused(ctx context.Context, job *river.Job[runArgs]) error {
 	row, err := c.q.RunRequeueEarly(ctx, c.pool, &dbsqlc.RunRequeueEarlyParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue})
 	if err == nil {
 		c.waker.wakeAt(row.WakeAt)

@@ -1,18 +1,9 @@
-package flow
+package engine
 
 import (
 	"fmt"
 	"time"
-
-	"github.com/riverflow/flow/internal/engine"
 )
-
-// ErrInvalidTime is wrapped by the error a step returns when a time it would
-// store (a SleepUntil time, the end of a sleep, a wait's timeout, a retry's
-// due time) is outside the years 1 to 9999. Nothing is stored; the step
-// fails without retries, and the run fails if the function returns the
-// error.
-var ErrInvalidTime = engine.ErrInvalidTime
 
 // The stored times' range: within Postgres's timestamptz range (4713 BC to
 // 294276 AD), and narrowed to the years that RFC 3339 (and so JSON) can

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -23,7 +23,7 @@ type invokeDetail struct {
 // on replay, returns the child's outcome: its stored JSON output and the
 // stored step ID (for the caller's decode errors), or the step's error.
 // encode gives the child's event data; it runs only for a new step.
-func (s *segment) Invoke(ctx context.Context, id string, fn *Function, encode func() ([]byte, error), timeout time.Duration) ([]byte, string, error) {
+func (s *Segment) Invoke(ctx context.Context, id string, fn *Function, encode func() ([]byte, error), timeout time.Duration) ([]byte, string, error) {
 	sid, st, seq, err := s.begin(ctx, id, kindInvoke)
 	if err != nil {
 		return nil, "", err
@@ -47,10 +47,10 @@ func (s *segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 	}
 	childRunID := ""
 	rec := stepRecord{id: sid, seq: seq, kind: kindInvoke, status: stepWaiting, attempts: 1, wakeAt: until, startedAt: now}
-	eventID := newID()
+	eventID := NewID()
 	// A concurrency key over Config.MaxExpressionCost fails the step here:
 	// in the suspend transaction it would fail (and retry) the segment.
-	if _, _, _, _, err := s.c.concurrencyKeysOf(fn.id, fn.control, storedEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
+	if _, _, _, _, err := s.c.concurrencyKeysOf(fn.id, fn.control, StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
 		rec.wakeAt = nil
 		return nil, sid, s.stepFailed(ctx, rec, NonRetriable(err))
 	}
@@ -67,7 +67,7 @@ func (s *segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 		childRunID = child
 		// An invoked run takes concurrency slots like any run of its function.
 		slotted, err := s.c.limitRun(ctx, tx, child, fn.id, fn.control,
-			storedEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()})
+			StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()})
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (s *segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 
 // resumeInvoke returns a replayed Invoke step's outcome (the child's
 // stored output, or the step's error), or suspends again.
-func (s *segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now time.Time) ([]byte, error) {
+func (s *Segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now time.Time) ([]byte, error) {
 	switch st.Status {
 	case stepCompleted:
 		return st.Output, nil
@@ -147,4 +147,24 @@ func childError(child *dbsqlc.FlowRun) string {
 		msg += ": " + *child.Error
 	}
 	return msg
+}
+
+// resolveInvoke gives a parent run's Invoke step the outcome of its child,
+// in the child's finishing transaction, and wakes the parent (or, if it is
+// executing, lets its segment find the outcome when it suspends).
+func (c *Engine) resolveInvoke(ctx context.Context, tx pgx.Tx, parentRunID, stepID, childRunID string, status RunStatus, output []byte, errMsg *string) error {
+	if _, err := c.q.RunLockOpen(ctx, tx, parentRunID); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	if status == RunCompleted {
+		return c.resolveStep(ctx, tx, parentRunID, stepID, stepCompleted, output, nil)
+	}
+	msg := fmt.Sprintf("invoked run %s %s", childRunID, status)
+	if errMsg != nil {
+		msg += ": " + *errMsg
+	}
+	return c.resolveStep(ctx, tx, parentRunID, stepID, stepFailed, nil, &msg)
 }

@@ -1,4 +1,4 @@
-package flow
+package engine
 
 import (
 	"context"
@@ -218,4 +218,10 @@ func (d *doneNotifier) publishAll() {
 			}
 		}
 	}
+}
+
+// SubscribeRunDone returns a channel closed when this process learns that
+// run runID ended, and a function to call when done waiting (AwaitRun).
+func (c *Engine) SubscribeRunDone(runID string) (<-chan struct{}, func()) {
+	return c.done.subscribe(runID)
 }
