@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -47,4 +48,110 @@ func (c *Engine) claimRefused(ctx context.Context, job *river.Job[runArgs]) erro
 		return fmt.Errorf("flow: look up run %s: %w", job.Args.RunID, err)
 	}
 	return fmt.Errorf("flow: run %s became due while its job was refused; River retries the job", job.Args.RunID)
+}
+
+func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) error {
+	var finishTimeout, startTimeout time.Duration
+	if fn := c.function(job.Args.FunctionID); fn != nil {
+		finishTimeout, startTimeout = fn.timeouts.Finish, fn.timeouts.Start
+	}
+	// Enter the lease set before the claim: the resumer hands a run on only
+	// while no segment of it is here.
+	if !c.leases.enter(job.Args.RunID) {
+		return fmt.Errorf("flow: run %s: %w", job.Args.RunID, errResuming)
+	}
+	defer c.leases.remove(job.Args.RunID)
+	var row *dbsqlc.RunStartRow
+	var err error
+	if job.Args.Slots {
+		if row, err = c.claimSlotted(ctx, job, finishTimeout, startTimeout); err != nil {
+			return err
+		}
+		if row == nil {
+			return nil // a stale job, or the run waits for a slot
+		}
+	} else {
+		row, err = c.q.RunStart(ctx, c.pool, &dbsqlc.RunStartParams{
+			ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+			FinishTimeout: finishTimeout,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			// A stale job, an ended run, a segment alive elsewhere, or a run
+			// not due yet (early.go).
+			return c.claimRefused(ctx, job)
+		}
+		if err != nil {
+			return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+		}
+	}
+
+	fn := c.function(row.FunctionID)
+	if fn == nil {
+		// Another process's function: leave the run to lapse to one that has
+		// it (the sweeper re-queues it when the lease expires).
+		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
+		return fmt.Errorf("flow: run %s: function %q %w", row.ID, row.FunctionID, errNotDefinedHere)
+	}
+	var batch []StoredEvent
+	if row.BatchSize > 1 {
+		if batch, err = c.batchEvents(ctx, row.ID); err != nil {
+			return err
+		}
+	}
+	var steps []*dbsqlc.FlowStep
+	if row.HasSteps { // a new run has none: skip the query
+		if steps, err = c.q.StepListByRun(ctx, c.pool, row.ID); err != nil {
+			return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
+		}
+	}
+	s := &Segment{
+		c: c, fn: fn, job: job, run: row,
+		event:  StoredEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
+		batch:  batch,
+		stored: make(map[string]*dbsqlc.FlowStep, len(steps)),
+		count:  len(steps),
+	}
+	if row.EventDedupeID != nil {
+		s.event.DedupeID = *row.EventDedupeID
+	}
+	for _, st := range steps {
+		s.stored[st.ID] = st
+		s.nextSeq = max(s.nextSeq, st.Seq+1)
+	}
+	ctx = s.startSegmentSpan(ctx)
+	s.outcome = "lost"
+	defer func() { s.endSegmentSpan(s.outcome, s.outcomeErr) }()
+
+	if row.FirstSegment {
+		if fn.timeouts.Start > 0 && row.QueuedFor > fn.timeouts.Start {
+			return s.cancelSelf(ctx, fmt.Sprintf("start timeout: queued for %s, over Timeouts.Start %s", row.QueuedFor.Round(time.Millisecond), fn.timeouts.Start))
+		}
+	}
+	if len(fn.cancelOn) > 0 && !row.HasCancelWaits {
+		// The first segment registers the CancelOn conditions (a later one
+		// does, if the first failed before it could).
+		reason, err := s.registerCancelOn(ctx)
+		if err != nil {
+			return fmt.Errorf("flow: run %s: %w", row.ID, err)
+		}
+		if reason != "" {
+			return s.cancelSelf(ctx, reason)
+		}
+	}
+	var hctx context.Context
+	var cancel context.CancelFunc
+	if row.DeadlineAt != nil {
+		if !time.Now().Before(*row.DeadlineAt) {
+			return s.cancelSelf(ctx, fmt.Sprintf("finish timeout: Timeouts.Finish %s passed", fn.timeouts.Finish))
+		}
+		hctx, cancel = context.WithDeadlineCause(ctx, *row.DeadlineAt, errFinishTimeout)
+	} else {
+		hctx, cancel = context.WithCancel(ctx)
+	}
+	s.ctx = context.WithValue(hctx, segmentKey{}, s)
+	s.cancel = cancel
+	defer cancel()
+
+	out, herr := s.callHandler()
+	return s.end(ctx, out, herr)
 }

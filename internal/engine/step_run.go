@@ -186,3 +186,46 @@ func (s *Segment) txFailed(ctx context.Context, rec stepRecord, txErr error) err
 	}
 	return s.stepFailed(ctx, rec, txErr)
 }
+
+// stepFailed records a failed attempt of a step. It returns the StepError
+// the step gives its function when the step has failed for good, or
+// errSuspended when a retry is scheduled.
+func (s *Segment) stepFailed(ctx context.Context, r stepRecord, cause error) error {
+	now := time.Now()
+	var wake time.Time
+	if !isNonRetriable(cause) && int(r.attempts) <= s.fn.retries {
+		delay, ok := retryAfterOf(cause)
+		if !ok {
+			delay = s.c.cfg.RetryBackoff(int(r.attempts))
+		}
+		wake = now.Add(delay)
+		if err := checkTime(r.id, "retry time", wake); err != nil {
+			cause = fmt.Errorf("%w (after: %w)", err, cause)
+		}
+	}
+	msg := storableText(cause.Error())
+	r.err = &msg
+	r.output = nil
+	if isNonRetriable(cause) || int(r.attempts) > s.fn.retries {
+		r.status = stepFailed
+		r.endedAt = &now
+		if err := s.mustSave(r); err != nil {
+			return err
+		}
+		return &StepError{RunID: s.run.ID, StepID: r.id, Message: msg, Attempts: int(r.attempts), cause: cause}
+	}
+	r.status = stepErrored
+	r.wakeAt = &wake
+	s.suspendFor(ctx, suspension{retry: true, wakeAt: &wake, save: func(ctx context.Context, tx pgx.Tx) error {
+		return s.saveTx(ctx, tx, r)
+	}})
+	return errSuspended
+}
+
+func (s *Segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
+	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts)}
+	if st.Error != nil {
+		e.Message = *st.Error
+	}
+	return e
+}
