@@ -11,6 +11,9 @@ import (
 	"github.com/riverflow/flow/internal/riverjob"
 )
 
+// Rerun starts a new run of runID's function on its triggering event; with
+// fromStep, the steps stored before fromStep are copied into it (the bodies
+// of flow.Client.Rerun and RerunFrom).
 func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, error) {
 	if !IsUUID(runID) {
 		return "", fmt.Errorf("%w: %q is not a run ID", ErrNotFound, runID)

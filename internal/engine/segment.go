@@ -42,7 +42,7 @@ var errLost = errors.New("flow: segment lost its run")
 type segmentKey struct{}
 type inStepKey struct{}
 
-// segment is one execution of a run's handler, from the top, by one River job.
+// Segment is one execution of a run's handler, from the top, by one River job.
 type Segment struct {
 	c     *Engine
 	fn    *Function
@@ -100,6 +100,9 @@ type stepRecord struct {
 	endedAt   *time.Time
 }
 
+// FromContext returns the segment executing the run of ctx: ErrNotInRun
+// outside a run, and a non-retriable error inside a step (steps cannot be
+// nested).
 func FromContext(ctx context.Context) (*Segment, error) {
 	s, _ := ctx.Value(segmentKey{}).(*Segment)
 	if s == nil {
