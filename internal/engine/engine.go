@@ -31,7 +31,7 @@ type Engine struct {
 	functions map[string]*Function
 	started   bool
 	stop      context.CancelFunc
-	bg        sync.WaitGroup
+	services  []*loop // the background services of a started engine
 
 	ownsRiver bool
 
@@ -143,7 +143,18 @@ func (c *Engine) Start(ctx context.Context, checkSchema func(context.Context) er
 		return err
 	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.stop = cancel
+	services := []*loop{
+		newLoop(c.waker.run),
+		newLoop(c.renewLeases),
+		newLoop(c.sweepExpiredLeases),
+		newLoop(c.resumer.run),
+		newLoop(c.cleanRetention),
+		newLoop(c.done.listen(c.pool, c.cfg.Logger)),
+		newLoop(c.done.notifyLoop(c.pool, c.cfg.Logger)),
+	}
+	c.mu.Lock()
+	c.stop, c.services = cancel, services
+	c.mu.Unlock()
 	if c.ownsRiver {
 		if err := c.river.Start(bgCtx); err != nil {
 			cancel()
@@ -151,13 +162,9 @@ func (c *Engine) Start(ctx context.Context, checkSchema func(context.Context) er
 			return fmt.Errorf("flow: Start: river: %w", err)
 		}
 	}
-	c.goBackground(bgCtx, c.waker.run)
-	c.goBackground(bgCtx, c.renewLeases)
-	c.goBackground(bgCtx, c.sweepExpiredLeases)
-	c.goBackground(bgCtx, c.resumer.run)
-	c.goBackground(bgCtx, c.cleanRetention)
-	c.goBackground(bgCtx, c.done.listen(c.pool, c.cfg.Logger))
-	c.goBackground(bgCtx, c.done.notifyLoop(c.pool, c.cfg.Logger))
+	for _, s := range services {
+		_ = s.Start(bgCtx) // a new loop: it cannot be started already
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -174,21 +181,13 @@ func (c *Engine) setStarted(v bool) {
 	c.mu.Unlock()
 }
 
-func (c *Engine) goBackground(ctx context.Context, f func(context.Context)) {
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		f(ctx)
-	}()
-}
-
 // Stop stops fetching new work (when the engine owns River), waits for the
 // segments executing in this process to reach their end (bounded by ctx),
 // then cancels every background service and waits for all of them.
 func (c *Engine) Stop(ctx context.Context) error {
 	c.mu.Lock()
-	stop := c.stop
-	c.stop = nil
+	stop, services := c.stop, c.services
+	c.stop, c.services = nil, nil
 	c.mu.Unlock()
 	if stop == nil {
 		return nil
@@ -198,7 +197,7 @@ func (c *Engine) Stop(ctx context.Context) error {
 		err = c.river.Stop(ctx)
 	}
 	stop()
-	c.bg.Wait()
+	stopAll(services)
 	if err != nil {
 		return fmt.Errorf("flow: Stop: %w", err)
 	}
