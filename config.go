@@ -2,12 +2,14 @@ package flow
 
 import (
 	"fmt"
-	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"regexp"
 	"time"
+
+	"github.com/riverflow/flow/internal/engine"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Client. Pass nil to NewClient for the defaults.
@@ -166,7 +168,7 @@ func (c *Config) withDefaults() *Config {
 		out.MaxEventBytes = 512 << 10
 	}
 	if out.MaxExpressionCost == 0 {
-		out.MaxExpressionCost = defaultMaxExpressionCost
+		out.MaxExpressionCost = engine.DefaultMaxExpressionCost
 	}
 	if out.RetentionPeriod == 0 {
 		out.RetentionPeriod = 7 * 24 * time.Hour
@@ -200,4 +202,26 @@ func (c *Config) validate() error {
 		return fmt.Errorf("flow: Config.ID must be at most 100 characters, got %d", len(c.ID))
 	}
 	return nil
+}
+
+// engineConfig returns the resolved settings for the engine.
+func (c *Config) engineConfig() engine.Config {
+	return engine.Config{
+		Queue:              c.Queue,
+		Workers:            c.Workers,
+		Logger:             c.Logger,
+		ID:                 c.ID,
+		FetchCooldown:      c.FetchCooldown,
+		FetchPollInterval:  c.FetchPollInterval,
+		LeaseTTL:           c.LeaseTTL,
+		WakePollInterval:   c.WakePollInterval,
+		RetryBackoff:       c.RetryBackoff,
+		MaxStepsPerRun:     c.MaxStepsPerRun,
+		MaxStepOutputBytes: c.MaxStepOutputBytes,
+		MaxEventBytes:      c.MaxEventBytes,
+		MaxExpressionCost:  c.MaxExpressionCost,
+		ExternalRiver:      c.ExternalRiver,
+		TracerProvider:     c.TracerProvider,
+		RetentionPeriod:    c.RetentionPeriod,
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/riverflow/flow/internal/engine"
 	"github.com/riverflow/flow/internal/registry"
 )
 
@@ -78,10 +79,10 @@ type SingletonMode string
 
 const (
 	// SingletonSkip records the new run as skipped.
-	SingletonSkip SingletonMode = "skip"
+	SingletonSkip SingletonMode = engine.SingletonSkip
 	// SingletonCancel cancels the run in progress (an executing step has its
 	// context cancelled) and starts the new one.
-	SingletonCancel SingletonMode = "cancel"
+	SingletonCancel SingletonMode = engine.SingletonCancel
 )
 
 // Singleton allows one run in progress (not ended) per value of Key.
@@ -89,18 +90,6 @@ type Singleton struct {
 	Key  string
 	Mode SingletonMode
 }
-
-// Limits of the flow-control options.
-const (
-	maxConcurrencyLimits = 2
-	maxThrottlePeriod    = 7 * 24 * time.Hour
-	maxRateLimitPeriod   = 24 * time.Hour
-	maxDebouncePeriod    = 7 * 24 * time.Hour
-	maxBatchSize         = 1000
-	maxBatchTimeout      = 24 * time.Hour
-	maxPrioritySeconds   = 600
-	idempotencyWindow    = 24 * time.Hour
-)
 
 // controlConfig is a function's flow control as the engine reads it: the
 // registry's stored type, so that any process sending events applies the
@@ -139,96 +128,13 @@ func controlOf(opts FunctionOpts) *controlConfig {
 	return c
 }
 
-// checkControl checks each flow-control option on its own: the options of
-// CreateFunction, and a config read from the registry.
-func checkControl(c *controlConfig) error {
-	if len(c.Concurrency) > maxConcurrencyLimits {
-		return fmt.Errorf("at most %d Concurrency limits, got %d", maxConcurrencyLimits, len(c.Concurrency))
-	}
-	for i, cc := range c.Concurrency {
-		if cc.Limit < 1 {
-			return fmt.Errorf("Concurrency[%d].Limit must be at least 1, got %d", i, cc.Limit)
-		}
-		if err := checkExpression(cc.Key); err != nil {
-			return fmt.Errorf("Concurrency[%d].Key: %v", i, err)
-		}
-	}
-	if t := c.Throttle; t != nil {
-		switch {
-		case t.Limit < 1:
-			return fmt.Errorf("Throttle.Limit must be at least 1, got %d", t.Limit)
-		case t.Period <= 0 || t.Period > maxThrottlePeriod:
-			return fmt.Errorf("Throttle.Period must be positive and at most %s, got %s", maxThrottlePeriod, t.Period)
-		case t.Burst < 0:
-			return fmt.Errorf("Throttle.Burst must not be negative, got %d", t.Burst)
-		}
-		if err := checkExpression(t.Key); err != nil {
-			return fmt.Errorf("Throttle.Key: %v", err)
-		}
-	}
-	if r := c.RateLimit; r != nil {
-		switch {
-		case r.Limit < 1:
-			return fmt.Errorf("RateLimit.Limit must be at least 1, got %d", r.Limit)
-		case r.Period <= 0 || r.Period > maxRateLimitPeriod:
-			return fmt.Errorf("RateLimit.Period must be positive and at most %s, got %s", maxRateLimitPeriod, r.Period)
-		}
-		if err := checkExpression(r.Key); err != nil {
-			return fmt.Errorf("RateLimit.Key: %v", err)
-		}
-	}
-	if d := c.Debounce; d != nil {
-		switch {
-		case d.Period <= 0 || d.Period > maxDebouncePeriod:
-			return fmt.Errorf("Debounce.Period must be positive and at most %s, got %s", maxDebouncePeriod, d.Period)
-		case d.Timeout < 0:
-			return fmt.Errorf("Debounce.Timeout must not be negative, got %s", d.Timeout)
-		}
-		if err := checkExpression(d.Key); err != nil {
-			return fmt.Errorf("Debounce.Key: %v", err)
-		}
-	}
-	if b := c.Batch; b != nil {
-		switch {
-		case b.MaxSize < 1 || b.MaxSize > maxBatchSize:
-			return fmt.Errorf("Batch.MaxSize must be between 1 and %d, got %d", maxBatchSize, b.MaxSize)
-		case b.Timeout <= 0 || b.Timeout > maxBatchTimeout:
-			return fmt.Errorf("Batch.Timeout must be positive and at most %s, got %s", maxBatchTimeout, b.Timeout)
-		}
-		if err := checkExpression(b.Key); err != nil {
-			return fmt.Errorf("Batch.Key: %v", err)
-		}
-	}
-	if p := c.Priority; p != nil {
-		if p.Run == "" {
-			return fmt.Errorf("Priority.Run is empty")
-		}
-		if err := checkExpression(p.Run); err != nil {
-			return fmt.Errorf("Priority.Run: %v", err)
-		}
-	}
-	if err := checkExpression(c.Idempotency); err != nil {
-		//lint:ignore ST1005 the first word is the field FunctionOpts.Idempotency, named as the user spells it, like "Batch.Key" above
-		return fmt.Errorf("Idempotency: %v", err)
-	}
-	if s := c.Singleton; s != nil {
-		if s.Mode != string(SingletonSkip) && s.Mode != string(SingletonCancel) {
-			return fmt.Errorf("Singleton.Mode must be %q or %q, got %q", SingletonSkip, SingletonCancel, s.Mode)
-		}
-		if err := checkExpression(s.Key); err != nil {
-			return fmt.Errorf("Singleton.Key: %v", err)
-		}
-	}
-	return nil
-}
-
 // validateControl checks a function's flow control and the combinations of
 // options that cannot work together, naming the clash.
 func validateControl(opts FunctionOpts, c *controlConfig) error {
 	if c == nil {
 		return nil
 	}
-	if err := checkControl(c); err != nil {
+	if err := engine.CheckControl(c); err != nil {
 		return fmt.Errorf("%w %q: %v", ErrInvalidFunction, opts.ID, err)
 	}
 	if c.Batch != nil {

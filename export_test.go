@@ -4,26 +4,27 @@ import (
 	"context"
 	"time"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/engine"
 	"github.com/riverflow/flow/internal/registry"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // ParseCron exposes the parsing of CronTrigger specs to the package's tests:
 // the schedule it returns is the one River's periodic job follows.
-var ParseCron = parseCron
+var ParseCron = engine.ParseCron
 
 // TakeStepBatch runs the step batcher's choice of its next batch over a
 // queue of saves, given as (run ID, step ID) pairs, and returns the pairs of
 // the batch and of the rest, in order.
 func TakeStepBatch(queue [][2]string) (batch, rest [][2]string) {
-	saves := make([]*stepSave, len(queue))
+	keys := make([]store.StepKey, len(queue))
 	for i, p := range queue {
-		saves[i] = &stepSave{s: &segment{run: &dbsqlc.RunStartRow{ID: p[0]}}, r: stepRecord{id: p[1]}}
+		keys[i] = store.StepKey{RunID: p[0], StepID: p[1]}
 	}
-	b, r := takeStepBatch(saves)
-	pairs := func(ss []*stepSave) (out [][2]string) {
-		for _, s := range ss {
-			out = append(out, [2]string{s.s.run.ID, s.r.id})
+	b, r := store.TakeStepBatch(keys)
+	pairs := func(ks []store.StepKey) (out [][2]string) {
+		for _, k := range ks {
+			out = append(out, [2]string{k.RunID, k.StepID})
 		}
 		return out
 	}
@@ -31,7 +32,7 @@ func TakeStepBatch(queue [][2]string) (batch, rest [][2]string) {
 }
 
 // MaxStepBatch is how many steps one group commit stores at most.
-const MaxStepBatch = maxStepBatch
+const MaxStepBatch = store.MaxStepBatch
 
 // StoredStep is what the group step store reports for one step.
 type StoredStep struct {
@@ -44,20 +45,13 @@ type StoredStep struct {
 // step store's statement, each for the segment of its gen, as several
 // segments of the run in one batch would.
 func (c *Client) StoreCompletedSteps(ctx context.Context, runID string, gens []int32, ids []string) ([]StoredStep, error) {
-	p := &dbsqlc.StepSaveCompletedManyParams{LeaseTtl: c.cfg.LeaseTTL}
 	now := time.Now()
+	steps := make([]store.CompletedStep, len(ids))
 	for i := range ids {
-		p.RunIds = append(p.RunIds, runID)
-		p.Gens = append(p.Gens, gens[i])
-		p.IDs = append(p.IDs, ids[i])
-		p.Seqs = append(p.Seqs, int32(100+i))
-		p.Kinds = append(p.Kinds, kindRun)
-		p.Attempts = append(p.Attempts, 1)
-		p.Outputs = append(p.Outputs, []byte(`"stored"`))
-		p.StartedAts = append(p.StartedAts, now)
-		p.EndedAts = append(p.EndedAts, now)
+		steps[i] = store.CompletedStep{Run: store.RunRef{ID: runID, Gen: gens[i]}, ID: ids[i], Kind: "run",
+			Seq: int32(100 + i), Attempts: 1, Output: []byte(`"stored"`), StartedAt: now, EndedAt: now}
 	}
-	rows, err := c.q.StepSaveCompletedMany(ctx, c.pool, p)
+	rows, err := c.store.SaveCompletedSteps(ctx, steps)
 	var out []StoredStep
 	for _, r := range rows {
 		out = append(out, StoredStep{Gen: r.Gen, ID: r.ID, Owned: r.Owned, Saved: r.Saved})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // checkFilterText checks a text a caller filters by (a function ID, an event
@@ -24,10 +26,10 @@ func (f RunFilter) check() error {
 	if err := checkFilterText("ListRuns", "FunctionID", f.FunctionID); err != nil {
 		return err
 	}
-	if f.EventID != "" && !isUUID(f.EventID) {
+	if f.EventID != "" && !engine.IsUUID(f.EventID) {
 		return fmt.Errorf("flow: ListRuns: EventID %q is not an event ID", f.EventID)
 	}
-	if f.Before != "" && !isUUID(f.Before) {
+	if f.Before != "" && !engine.IsUUID(f.Before) {
 		return fmt.Errorf("flow: ListRuns: Before %q is not a run ID", f.Before)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // FunctionOpts configures a function.
@@ -120,29 +122,14 @@ type Input[T any] struct {
 // Function is a function created with CreateFunction. Pass it to Invoke to
 // run it as a child of another run.
 type Function struct {
-	id       string
-	name     string
-	retries  int
-	triggers []Trigger
-	cancelOn []CancelOn
-	timeouts Timeouts
-	control  *controlConfig
-	call     func(ctx context.Context, run *runInput) (any, error)
+	def *engine.Function
 }
 
 // ID returns the function's ID.
-func (f *Function) ID() string { return f.id }
+func (f *Function) ID() string { return f.def.ID() }
 
 // Name returns the function's display name.
-func (f *Function) Name() string { return f.name }
-
-// runInput is a function's input before it is decoded to the handler's type.
-type runInput struct {
-	runID   string
-	attempt int
-	event   storedEvent
-	events  []storedEvent // a batch's events; nil for one event
-}
+func (f *Function) Name() string { return f.def.Name() }
 
 var functionIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$`)
 
@@ -195,41 +182,49 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 	if name == "" {
 		name = opts.ID
 	}
-	fn := &Function{
-		id:       opts.ID,
-		name:     name,
-		retries:  retries,
-		triggers: triggers,
-		cancelOn: opts.CancelOn,
-		timeouts: opts.Timeouts,
-		control:  control,
-		call: func(ctx context.Context, in *runInput) (any, error) {
-			ev, err := decodeEvent[T](in.event)
+	specTriggers := make([]engine.Trigger, len(triggers))
+	for i, t := range triggers {
+		specTriggers[i] = engine.Trigger{Event: t.event, Cron: t.cron, If: t.ifExpr}
+	}
+	var cancelOn []engine.CancelOn
+	for _, co := range opts.CancelOn {
+		cancelOn = append(cancelOn, engine.CancelOn(co))
+	}
+	def, err := c.e.AddFunction(engine.FunctionSpec{
+		ID:       opts.ID,
+		Name:     name,
+		Retries:  retries,
+		Triggers: specTriggers,
+		CancelOn: cancelOn,
+		Timeouts: engine.Timeouts(opts.Timeouts),
+		Control:  control,
+		Call: func(ctx context.Context, in *engine.RunInput) (any, error) {
+			ev, err := decodeEvent[T](in.Event)
 			if err != nil {
 				return nil, NonRetriable(err)
 			}
 			events := []TypedEvent[T]{ev}
-			if len(in.events) > 0 {
-				events = make([]TypedEvent[T], len(in.events))
-				for i, se := range in.events {
+			if len(in.Events) > 0 {
+				events = make([]TypedEvent[T], len(in.Events))
+				for i, se := range in.Events {
 					if events[i], err = decodeEvent[T](se); err != nil {
 						return nil, NonRetriable(err)
 					}
 				}
 			}
-			return handler(ctx, Input[T]{Event: ev, Events: events, RunID: in.runID, Attempt: in.attempt})
+			return handler(ctx, Input[T]{Event: ev, Events: events, RunID: in.RunID, Attempt: in.Attempt})
 		},
-	}
-	if err := c.addFunction(fn); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if opts.OnFailure != nil {
 		if err := addFailureHandler(c, opts); err != nil {
-			c.removeFunction(fn.id)
+			c.e.RemoveFunction(opts.ID)
 			return nil, err
 		}
 	}
-	return fn, nil
+	return &Function{def: def}, nil
 }
 
 func validateLifecycle(opts FunctionOpts) error {
@@ -246,7 +241,7 @@ func validateLifecycle(opts FunctionOpts) error {
 		if co.Timeout < 0 {
 			return fmt.Errorf("%w %q: CancelOn[%d]: negative Timeout %s", ErrInvalidFunction, opts.ID, i, co.Timeout)
 		}
-		if err := checkCondition(co.If); err != nil {
+		if err := engine.CheckCondition(co.If); err != nil {
 			return fmt.Errorf("%w %q: CancelOn[%d].If: %v", ErrInvalidFunction, opts.ID, i, err)
 		}
 	}
@@ -256,16 +251,7 @@ func validateLifecycle(opts FunctionOpts) error {
 	return nil
 }
 
-// storedEvent is an event as it is stored and replayed.
-type storedEvent struct {
-	ID       string          `json:"id"`
-	Name     string          `json:"name"`
-	Data     json.RawMessage `json:"data"`
-	TS       time.Time       `json:"ts"`
-	DedupeID string          `json:"dedupe_id,omitempty"`
-}
-
-func decodeEvent[T any](ev storedEvent) (TypedEvent[T], error) {
+func decodeEvent[T any](ev engine.StoredEvent) (TypedEvent[T], error) {
 	out := TypedEvent[T]{ID: ev.ID, Name: ev.Name, TS: ev.TS, DedupeID: ev.DedupeID}
 	if len(ev.Data) > 0 && string(ev.Data) != "null" {
 		if err := json.Unmarshal(ev.Data, &out.Data); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/engine"
 	"github.com/riverflow/flow/internal/registry"
 )
 
@@ -79,10 +80,10 @@ func (q RunQuery) check(op string) error {
 	if err := checkFilterText(op, "FunctionID", q.FunctionID); err != nil {
 		return err
 	}
-	if q.Before != "" && !isUUID(q.Before) {
+	if q.Before != "" && !engine.IsUUID(q.Before) {
 		return fmt.Errorf("flow: %s: Before %q is not a run ID", op, q.Before)
 	}
-	if q.EventID != "" && !isUUID(q.EventID) {
+	if q.EventID != "" && !engine.IsUUID(q.EventID) {
 		return fmt.Errorf("flow: %s: EventID %q is not an event ID", op, q.EventID)
 	}
 	for _, s := range q.Status {
@@ -246,7 +247,7 @@ const maxRunsPerEvent = 1000
 
 // ListEvents returns events, newest first, each with the runs it started.
 func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]*EventInfo, error) {
-	if f.Before != "" && !isUUID(f.Before) {
+	if f.Before != "" && !engine.IsUUID(f.Before) {
 		return nil, fmt.Errorf("flow: ListEvents: Before %q is not an event ID", f.Before)
 	}
 	if err := checkFilterText("ListEvents", "Name", f.Name); err != nil {
@@ -291,7 +292,7 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]*EventInfo, e
 
 // GetEvent returns a stored event with the runs it started, or ErrNotFound.
 func (c *Client) GetEvent(ctx context.Context, eventID string) (*EventInfo, error) {
-	if !isUUID(eventID) {
+	if !engine.IsUUID(eventID) {
 		return nil, fmt.Errorf("%w: %q is not an event ID", ErrNotFound, eventID)
 	}
 	r, err := c.q.EventGet(ctx, c.pool, eventID)
@@ -393,7 +394,7 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	byID := map[string]*FunctionInfo{}
 	for _, f := range fns {
 		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: f.Retries, Registered: true, UpdatedAt: f.UpdatedAt}
-		if ctl, err := parseRegistryControl(string(f.Config)); err == nil && ctl != nil {
+		if ctl, err := engine.ParseRegistryControl(string(f.Config)); err == nil && ctl != nil {
 			fi.FlowControl = describeControl(ctl)
 		}
 		byID[f.ID] = fi
@@ -409,23 +410,20 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 		}
 		fi.Triggers = append(fi.Triggers, TriggerInfo{Event: name, If: t.Expression})
 	}
-	c.mu.Lock()
-	local := make([]*Function, 0, len(c.functions))
-	for _, fn := range c.functions {
-		local = append(local, fn)
-	}
-	c.mu.Unlock()
-	for _, fn := range local {
-		fi := byID[fn.id]
+	for _, fn := range c.e.Functions() {
+		fi := byID[fn.ID()]
 		if fi == nil {
-			fi = &FunctionInfo{ID: fn.id}
-			byID[fn.id] = fi
+			fi = &FunctionInfo{ID: fn.ID()}
+			byID[fn.ID()] = fi
 		}
-		fi.Name, fi.Retries, fi.Local = fn.name, fn.retries, true
-		fi.CancelOn, fi.Timeouts = slices.Clone(fn.cancelOn), fn.timeouts
+		fi.Name, fi.Retries, fi.Local = fn.Name(), fn.Retries(), true
+		fi.CancelOn, fi.Timeouts = nil, Timeouts(fn.Timeouts())
+		for _, co := range fn.CancelOn() {
+			fi.CancelOn = append(fi.CancelOn, CancelOn(co))
+		}
 		fi.Triggers = nil
-		for _, t := range fn.triggers {
-			fi.Triggers = append(fi.Triggers, TriggerInfo{Event: t.event, If: t.ifExpr, Cron: t.cron})
+		for _, t := range fn.Triggers() {
+			fi.Triggers = append(fi.Triggers, TriggerInfo{Event: t.Event, If: t.If, Cron: t.Cron})
 		}
 	}
 	out := make([]FunctionInfo, 0, len(byID))

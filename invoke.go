@@ -3,11 +3,10 @@ package flow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // InvokeOpts configures Invoke.
@@ -25,14 +24,14 @@ type InvokeOpts struct {
 // never starts the child twice.
 func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts InvokeOpts) (T, error) {
 	var zero T
-	s, err := segmentFrom(ctx)
+	s, err := engine.FromContext(ctx)
 	if err != nil {
 		return zero, err
 	}
 	if fn == nil {
 		return zero, NonRetriable(fmt.Errorf("flow: Invoke %q: nil function", id))
 	}
-	out, sid, err := s.Invoke(ctx, id, fn, func() ([]byte, error) {
+	out, sid, err := s.Invoke(ctx, id, fn.def, func() ([]byte, error) {
 		body, err := json.Marshal(data)
 		if err != nil {
 			return nil, NonRetriable(fmt.Errorf("flow: Invoke %q: data cannot be encoded as JSON: %w", id, err))
@@ -46,24 +45,4 @@ func Invoke[T any](ctx context.Context, id string, fn *Function, data any, opts 
 		return zero, err
 	}
 	return decodeOutput[T](s.RunID(), sid, out)
-}
-
-// resolveInvoke gives a parent run's Invoke step the outcome of its child,
-// in the child's finishing transaction, and wakes the parent (or, if it is
-// executing, lets its segment find the outcome when it suspends).
-func (c *Client) resolveInvoke(ctx context.Context, tx pgx.Tx, parentRunID, stepID, childRunID string, status RunStatus, output []byte, errMsg *string) error {
-	if _, err := c.q.RunLockOpen(ctx, tx, parentRunID); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return err
-	}
-	if status == RunCompleted {
-		return c.resolveStep(ctx, tx, parentRunID, stepID, stepCompleted, output, nil)
-	}
-	msg := fmt.Sprintf("invoked run %s %s", childRunID, status)
-	if errMsg != nil {
-		msg += ": " + *errMsg
-	}
-	return c.resolveStep(ctx, tx, parentRunID, stepID, stepFailed, nil, &msg)
 }

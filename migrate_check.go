@@ -2,12 +2,9 @@ package flow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/riverflow/flow/internal/engine"
 )
@@ -53,18 +50,4 @@ func (c *Client) checkSchema(ctx context.Context) error {
 		return fmt.Errorf("%w (missing tables: %s)", ErrNotMigrated, strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// schemaError wraps ErrNotMigrated around err when Postgres refused a
-// statement because one of the library's or River's tables or functions
-// does not exist (SQLSTATE 42P01 undefined_table, 42883 undefined_function).
-func schemaError(err error) error {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "42P01" && pgErr.Code != "42883" {
-		return err
-	}
-	if !strings.Contains(pgErr.Message, "flow_") && !strings.Contains(pgErr.Message, "river_") {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrNotMigrated, err)
 }

@@ -5,22 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+
+	"github.com/riverflow/flow/internal/engine"
 )
-
-type branchKey struct{}
-
-// branchOf returns the Parallel branch a context belongs to: "" outside
-// Parallel, "2" for the third branch, "2.0" for the first branch of a
-// Parallel inside it.
-func branchOf(ctx context.Context) string {
-	b, _ := ctx.Value(branchKey{}).(string)
-	return b
-}
-
-// withBranch returns a context for the Parallel branch b (see branchOf).
-func withBranch(ctx context.Context, b string) context.Context {
-	return context.WithValue(ctx, branchKey{}, b)
-}
 
 // Parallel runs fns concurrently, each in its own goroutine with its own
 // branch of the run, and returns their results in order once all have
@@ -34,7 +21,7 @@ func withBranch(ctx context.Context, b string) context.Context {
 // must return unchanged; otherwise it returns the first branch error in
 // branch order (nil if none), with every result.
 func Parallel[T any](ctx context.Context, fns ...func(ctx context.Context) (T, error)) ([]T, error) {
-	parent := branchOf(ctx)
+	parent := engine.BranchOf(ctx)
 	results := make([]T, len(fns))
 	errs := make([]error, len(fns))
 	var wg sync.WaitGroup
@@ -51,7 +38,7 @@ func Parallel[T any](ctx context.Context, fns ...func(ctx context.Context) (T, e
 					errs[i] = panicError(r)
 				}
 			}()
-			results[i], errs[i] = fn(withBranch(ctx, b))
+			results[i], errs[i] = fn(engine.WithBranch(ctx, b))
 		}()
 	}
 	wg.Wait()

@@ -1,36 +1,6 @@
 package flow
 
-import (
-	"context"
-	"math/rand/v2"
-	"time"
-
-	"github.com/riverflow/flow/internal/dbsqlc"
-)
-
-// retentionInterval is how often a started client deletes runs and events
-// past Config.RetentionPeriod.
-const retentionInterval = 10 * time.Minute
-
-// cleanRetention deletes ended runs (with their steps) and events older than
-// Config.RetentionPeriod, and expired event-ID dedupe records, in small
-// batches, every retentionInterval. Several clients may run it at once.
-func (c *Client) cleanRetention(ctx context.Context) {
-	if c.cfg.RetentionPeriod < 0 {
-		return
-	}
-	for {
-		d := retentionInterval/2 + time.Duration(rand.Int64N(int64(retentionInterval)))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(d):
-		}
-		if _, err := c.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
-			c.cfg.Logger.WarnContext(ctx, "flow: delete expired runs and events", "error", err)
-		}
-	}
-}
+import "context"
 
 // DeleteExpired deletes ended runs and events older than
 // Config.RetentionPeriod now, and returns how many runs it deleted. Started
@@ -38,39 +8,5 @@ func (c *Client) cleanRetention(ctx context.Context) {
 // from a process that does not start a client. It does nothing when
 // RetentionPeriod is negative.
 func (c *Client) DeleteExpired(ctx context.Context) (int64, error) {
-	if c.cfg.RetentionPeriod < 0 {
-		return 0, nil
-	}
-	const batch = 1000
-	before := time.Now().Add(-c.cfg.RetentionPeriod)
-	var runs int64
-	for {
-		n, err := c.q.RunDeleteEnded(ctx, c.pool, &dbsqlc.RunDeleteEndedParams{Before: before, Max: batch})
-		if err != nil {
-			return runs, err
-		}
-		runs += n
-		if n < batch {
-			break
-		}
-	}
-	for {
-		n, err := c.q.EventDeleteOld(ctx, c.pool, &dbsqlc.EventDeleteOldParams{Before: before, Max: batch})
-		if err != nil {
-			return runs, err
-		}
-		if n < batch {
-			break
-		}
-	}
-	if _, err := c.q.EventDedupeDeleteExpired(ctx, c.pool); err != nil {
-		return runs, err
-	}
-	// Flow control's own state: idempotency keys past their 24 hours, and
-	// throttle and rate-limit state that no longer limits anything.
-	if _, err := c.q.IdempotencyDeleteExpired(ctx, c.pool); err != nil {
-		return runs, err
-	}
-	_, err := c.q.LimitDeleteIdle(ctx, c.pool)
-	return runs, err
+	return c.e.DeleteExpired(ctx)
 }

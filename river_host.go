@@ -1,9 +1,6 @@
 package flow
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -21,13 +18,7 @@ type riverHost struct{ c *Client }
 
 // AddWorkers adds the job kinds that execute runs and fire cron triggers.
 func (h riverHost) AddWorkers(workers *river.Workers) error {
-	if err := river.AddWorkerSafely(workers, &runWorker{c: h.c}); err != nil {
-		return fmt.Errorf("flow: add River workers: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &cronWorker{c: h.c}); err != nil {
-		return fmt.Errorf("flow: add River workers: %w", err)
-	}
-	return nil
+	return h.c.e.AddRiverWorkers(workers)
 }
 
 // Queue is the queue runs execute on, with the client's prompt fetch
@@ -40,18 +31,5 @@ func (h riverHost) Queue() (string, river.QueueConfig) {
 // Attach gives a client created with Config.ExternalRiver the app's River
 // client. The error messages name AttachRiver, the name callers knew first.
 func (h riverHost) Attach(rc *river.Client[pgx.Tx]) error {
-	c := h.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case rc == nil:
-		return errors.New("flow: AttachRiver: nil River client")
-	case !c.cfg.ExternalRiver:
-		return errors.New("flow: AttachRiver: the client runs its own River client (set Config.ExternalRiver)")
-	case c.started:
-		return errors.New("flow: AttachRiver: client already started")
-	}
-	c.river = rc
-	c.jobs.Attach(rc)
-	return nil
+	return h.c.e.AttachRiver(rc)
 }

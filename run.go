@@ -10,7 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/riverflow/flow/internal/dberr"
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // RunStatus is where a run stands.
@@ -123,7 +125,7 @@ func runFromRow(r *dbsqlc.FlowRun) *Run {
 
 // GetRun returns a run with its steps, or ErrNotFound.
 func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
-	if !isUUID(runID) {
+	if !engine.IsUUID(runID) {
 		return nil, fmt.Errorf("%w: %q is not a run ID", ErrNotFound, runID)
 	}
 	row, err := c.q.RunGet(ctx, c.pool, runID)
@@ -131,7 +133,7 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("%w: run %s", ErrNotFound, runID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flow: get run %s: %w", runID, schemaError(err))
+		return nil, fmt.Errorf("flow: get run %s: %w", runID, engine.SchemaError(err))
 	}
 	run := runFromRow(row)
 	steps, err := c.q.StepListByRun(ctx, c.pool, runID)
@@ -212,7 +214,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 	}
 	rows, err := c.q.RunList(ctx, c.pool, params)
 	if err != nil {
-		return nil, fmt.Errorf("flow: list runs: %w", schemaError(err))
+		return nil, fmt.Errorf("flow: list runs: %w", engine.SchemaError(err))
 	}
 	out := make(RunList, 0, min(len(rows), limit))
 	for i, r := range rows {
@@ -240,7 +242,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 // done. A run that does not exist (ErrNotFound) or any other error returns
 // at once.
 func (c *Client) AwaitRun(ctx context.Context, runID string) (*Run, error) {
-	wait, cancel := c.done.subscribe(runID)
+	wait, cancel := c.e.SubscribeRunDone(runID)
 	defer cancel()
 	delay := 10 * time.Millisecond
 	var lastErr error
@@ -249,7 +251,7 @@ func (c *Client) AwaitRun(ctx context.Context, runID string) (*Run, error) {
 		switch {
 		case err == nil && run.Status.Ended():
 			return run, nil
-		case err != nil && (ctx.Err() != nil || !isTransientDBError(err)):
+		case err != nil && (ctx.Err() != nil || !dberr.IsTransient(err)):
 			return nil, err
 		}
 		lastErr = err

@@ -3,6 +3,8 @@ package flow
 import (
 	"context"
 	"time"
+
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // Sleep pauses the run for d, durably: the run's segment ends, and it
@@ -11,7 +13,7 @@ import (
 // The wake time is fixed when the step first runs. Functions must return a
 // non-nil error from Sleep unchanged.
 func Sleep(ctx context.Context, id string, d time.Duration) error {
-	s, err := segmentFrom(ctx)
+	s, err := engine.FromContext(ctx)
 	if err != nil {
 		return err
 	}
@@ -22,7 +24,7 @@ func Sleep(ctx context.Context, id string, d time.Duration) error {
 // past returns at once. A time outside the years 1 to 9999 fails the step
 // with an error wrapping ErrInvalidTime.
 func SleepUntil(ctx context.Context, id string, t time.Time) error {
-	s, err := segmentFrom(ctx)
+	s, err := engine.FromContext(ctx)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // Step runs fn once per run and remembers its result: when the run replays,
@@ -30,7 +31,7 @@ import (
 // must be returned by the function unchanged.
 func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
-	s, err := segmentFrom(ctx)
+	s, err := engine.FromContext(ctx)
 	if err != nil {
 		return zero, err
 	}
@@ -47,7 +48,7 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 // step is retried as Step's is. fn must not commit or roll back tx.
 func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
 	var zero T
-	s, err := segmentFrom(ctx)
+	s, err := engine.FromContext(ctx)
 	if err != nil {
 		return zero, err
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/robfig/cron/v3"
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // Trigger says what starts a function's runs: an event name (EventTrigger),
@@ -62,16 +62,6 @@ func (t Trigger) flatten() []Trigger {
 	return out
 }
 
-// eventPattern returns the name or prefix stored in the trigger registry.
-func (t Trigger) eventPattern() (name string, isPrefix bool) {
-	if p, ok := strings.CutSuffix(t.event, "*"); ok {
-		return p, true
-	}
-	return t.event, false
-}
-
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 func (t Trigger) validate() error {
 	switch {
 	case t.event != "" && t.cron != "":
@@ -87,13 +77,13 @@ func (t Trigger) validate() error {
 		if err := validateEventName(name); err != nil {
 			return fmt.Errorf("event trigger %q: %w", t.event, err)
 		}
-		if err := checkCondition(t.ifExpr); err != nil {
+		if err := engine.CheckCondition(t.ifExpr); err != nil {
 			return fmt.Errorf("event trigger %q: If: %w", t.event, err)
 		}
 	case t.cron != "" && t.ifExpr != "":
 		return fmt.Errorf("cron trigger %q: If applies to event triggers only", t.cron)
 	case t.cron != "":
-		if _, err := parseCron(t.cron); err != nil {
+		if _, err := engine.ParseCron(t.cron); err != nil {
 			return fmt.Errorf("cron trigger %q: %w", t.cron, err)
 		}
 	default:

@@ -3,16 +3,11 @@ package flow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/riverflow/flow/internal/dbsqlc"
-	"github.com/riverflow/flow/internal/expr"
+	"github.com/riverflow/flow/internal/engine"
 )
 
 // WaitOpts says which event WaitForEvent waits for.
@@ -65,7 +60,7 @@ func WaitForEvent[T any](ctx context.Context, id string, opts WaitOpts) (TypedEv
 // differ), or ErrEventTimeout.
 func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (TypedEvent[T], error) {
 	var zero TypedEvent[T]
-	s, err := segmentFrom(ctx)
+	s, err := engine.FromContext(ctx)
 	if err != nil {
 		return zero, err
 	}
@@ -77,9 +72,9 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 			return zero, err
 		}
 	}
-	waits := make([]waitSpec, len(opts))
+	waits := make([]engine.Wait, len(opts))
 	for i, o := range opts {
-		waits[i] = waitSpec(o) // the same fields: a new WaitOpts field must reach the engine too
+		waits[i] = engine.Wait(o) // the same fields: a new WaitOpts field must reach the engine too
 	}
 	body, sid, err := s.WaitForEvents(ctx, id, waits)
 	if err != nil {
@@ -90,7 +85,7 @@ func WaitForAnyEvent[T any](ctx context.Context, id string, opts ...WaitOpts) (T
 
 // decodeStoredEvent decodes a wait's stored event, its data into T.
 func decodeStoredEvent[T any](runID, sid string, body []byte) (TypedEvent[T], error) {
-	var ev storedEvent
+	var ev engine.StoredEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return TypedEvent[T]{}, NonRetriable(fmt.Errorf("flow: run %s: decode event of step %q: %w", runID, sid, err))
 	}
@@ -99,58 +94,6 @@ func decodeStoredEvent[T any](runID, sid string, body []byte) (TypedEvent[T], er
 		return out, NonRetriable(err)
 	}
 	return out, nil
-}
-
-// findLookback returns the first stored event (by arrival) since since that
-// satisfies any of the waits of step sid. A condition over
-// Config.MaxExpressionCost is an error wrapping ErrExpressionCost.
-func (s *segment) findLookback(sid string, opts []waitSpec, matchValues [][]byte, since time.Time) (*storedEvent, error) {
-	var best *storedEvent
-	var bestAt time.Time
-	for i, o := range opts {
-		ev, at, err := s.c.findStoredMatch(context.WithoutCancel(s.ctx), s.c.pool, s.event, o.Event, o.Match, matchValues[i], o.If, since)
-		if errors.Is(err, expr.ErrCostLimit) {
-			return nil, s.c.costError(s.fn.id, "WaitForEvent "+strconv.Quote(sid)+" If", o.If)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ev != nil && (best == nil || at.Before(bestAt)) {
-			best, bestAt = ev, at
-		}
-	}
-	return best, nil
-}
-
-// resolveLateWait gives a just-registered wait an event stored within its
-// lookback window, if one arrived while it was being registered.
-func (c *Client) resolveLateWait(ctx context.Context, s *segment, stepID string, opts []waitSpec, matchValues [][]byte, since time.Time) {
-	ev, err := s.findLookback(stepID, opts, matchValues, since)
-	var body []byte
-	var errMsg *string
-	status := stepCompleted
-	switch {
-	case errors.Is(err, ErrExpressionCost): // the wait fails, as when a sender finds it so
-		msg := err.Error()
-		status, errMsg = stepFailed, &msg
-	case err != nil || ev == nil:
-		return
-	default:
-		body, _ = json.Marshal(ev)
-	}
-	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if _, err := c.q.RunLockOpen(ctx, tx, s.run.ID); err != nil {
-			return err
-		}
-		n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: stepID})
-		if err != nil || n == 0 {
-			return err
-		}
-		return c.resolveStep(ctx, tx, s.run.ID, stepID, status, body, errMsg)
-	})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		c.cfg.Logger.WarnContext(ctx, "flow: resolve wait from lookback", "run_id", s.run.ID, "step_id", stepID, "error", err)
-	}
 }
 
 func validateWait(id string, opts WaitOpts, timeout time.Duration) error {
@@ -166,7 +109,7 @@ func validateWait(id string, opts WaitOpts, timeout time.Duration) error {
 	if err := validateMatch(opts.Match); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: %v", id, err))
 	}
-	if err := checkCondition(opts.If); err != nil {
+	if err := engine.CheckCondition(opts.If); err != nil {
 		return NonRetriable(fmt.Errorf("flow: WaitForEvent %q: If: %v", id, err))
 	}
 	return nil
@@ -182,26 +125,4 @@ func validateMatch(match string) error {
 		}
 	}
 	return nil
-}
-
-// jsonPath returns the JSON value at a dotted path of an event ("data.x.y"),
-// or null when the path is missing.
-func jsonPath(ev storedEvent, path string) []byte {
-	root, _ := json.Marshal(ev)
-	var cur any
-	if err := json.Unmarshal(root, &cur); err != nil {
-		return []byte("null")
-	}
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return []byte("null")
-		}
-		cur = m[part]
-	}
-	out, err := json.Marshal(cur)
-	if err != nil {
-		return []byte("null")
-	}
-	return out
 }

@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config is the engine's resolved settings: the root package's flow.Config
+// after its defaults and validation, with the same field names and meanings
+// (see flow.Config for each).
+type Config struct {
+	Queue              string
+	Workers            int
+	Logger             *slog.Logger
+	ID                 string
+	FetchCooldown      time.Duration
+	FetchPollInterval  time.Duration
+	LeaseTTL           time.Duration
+	WakePollInterval   time.Duration
+	RetryBackoff       func(n int) time.Duration
+	MaxStepsPerRun     int
+	MaxStepOutputBytes int
+	MaxEventBytes      int
+	MaxExpressionCost  int
+	ExternalRiver      bool
+	TracerProvider     trace.TracerProvider
+	RetentionPeriod    time.Duration
+}
+
+// DefaultMaxExpressionCost is the default of Config.MaxExpressionCost.
+const DefaultMaxExpressionCost = defaultMaxExpressionCost

@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/expr"
+	"github.com/riverflow/flow/internal/registry"
+)
+
+// registryControls caches the flow control parsed from the registry's
+// configs, by their JSON.
+var registryControls sync.Map // string -> *registry.Control
+
+// ParseRegistryControl returns the flow control of a registry config.
+func ParseRegistryControl(raw string) (*registry.Control, error) {
+	if v, ok := registryControls.Load(raw); ok {
+		return v.(*registry.Control), nil
+	}
+	ctl, err := registry.Decode([]byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	if ctl != nil {
+		if err := CheckControl(ctl); err != nil {
+			return nil, fmt.Errorf("function config: %w", err)
+		}
+	}
+	registryControls.Store(raw, ctl)
+	return ctl, nil
+}
+
+// controlKey evaluates a key expression over the event: the value as text (a
+// string as is, anything else as JSON; "" for no expression or a missing
+// value), prefixed with the function's ID and the option's name so that keys
+// of different functions and options never meet. A key that fails to
+// evaluate is empty; one over Config.MaxExpressionCost is an error wrapping
+// ErrExpressionCost.
+func (c *Engine) controlKey(fnID, option, src string, body []byte) (string, error) {
+	value := ""
+	if src != "" {
+		p, err := c.program(src)
+		if err == nil {
+			var v any
+			if v, err = p.Value(body, nil); err == nil {
+				switch v := v.(type) {
+				case nil:
+				case string:
+					value = v
+				default:
+					b, _ := json.Marshal(v)
+					value = string(b)
+				}
+			}
+		}
+		if errors.Is(err, expr.ErrCostLimit) {
+			return "", c.costError(fnID, keyPlace(option), src)
+		}
+		if err != nil {
+			c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is empty", "function_id", fnID, "option", option, "expression", src, "error", err)
+		}
+	}
+	return fnID + "\x1f" + option + "\x1f" + value, nil
+}
+
+// keyPlace names a key's option as FunctionOpts spells it, for errors.
+func keyPlace(option string) string {
+	switch option {
+	case "idempotency":
+		return "Idempotency"
+	case "rate":
+		return "RateLimit.Key"
+	case "throttle":
+		return "Throttle.Key"
+	case "singleton":
+		return "Singleton.Key"
+	case "debounce":
+		return "Debounce.Key"
+	case "batch":
+		return "Batch.Key"
+	}
+	if i, ok := strings.CutPrefix(option, "concurrency"); ok {
+		return "Concurrency[" + i + "].Key"
+	}
+	return option
+}
+
+// runKeys are the values of a function's flow-control expressions for one
+// event, evaluated before any of the run's writes so that an expression over
+// Config.MaxExpressionCost fails the send before it has written anything for
+// the function.
+type runKeys struct {
+	batch, idempotency, rate, throttle, singleton, debounce string
+	priority                                                int64
+	ckey1, ckey2                                            *string
+	climit1, climit2                                        *int32
+}
+
+// evalRunKeys evaluates the flow-control expressions that starting a run of
+// fnID for the event needs, in the order the run's start uses them. Its only
+// error is one wrapping ErrExpressionCost.
+func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*runKeys, error) {
+	k := &runKeys{}
+	var err error
+	key := func(option, src string) string {
+		if err != nil {
+			return ""
+		}
+		var v string
+		v, err = c.controlKey(fnID, option, src, body)
+		return v
+	}
+	if b := ctl.Batch; b != nil {
+		k.batch = key("batch", b.Key)
+	} else {
+		if ctl.Idempotency != "" {
+			k.idempotency = key("idempotency", ctl.Idempotency)
+		}
+		if r := ctl.RateLimit; r != nil {
+			k.rate = key("rate", r.Key)
+		}
+		if t := ctl.Throttle; t != nil {
+			k.throttle = key("throttle", t.Key)
+		}
+		if p := ctl.Priority; p != nil && err == nil {
+			k.priority, err = c.priorityOf(fnID, p.Run, body)
+		}
+	}
+	if err == nil {
+		k.ckey1, k.climit1, k.ckey2, k.climit2, err = c.concurrencyKeys(fnID, ctl, body)
+	}
+	if ctl.Batch == nil {
+		if s := ctl.Singleton; s != nil {
+			k.singleton = key("singleton", s.Key)
+		}
+		if d := ctl.Debounce; d != nil {
+			k.debounce = key("debounce", d.Key)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// setConcurrency gives a new run its concurrency keys and limits.
+func (k *runKeys) setConcurrency(params *dbsqlc.RunInsertControlledParams) {
+	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = k.ckey1, k.climit1, k.ckey2, k.climit2
+	params.Slots = k.ckey1 != nil
+}
+
+// startControlledRun creates the run of a function with flow control for an
+// event, in the sender's transaction, as its options say: it joins a batch,
+// is skipped (idempotency, rate limit, singleton), postpones a debounced run,
+// or starts, possibly delayed (throttle, priority), with its concurrency keys.
+func (c *Engine) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, ev StoredEvent, body []byte) error {
+	keys, err := c.evalRunKeys(fnID, ctl, body)
+	if err != nil {
+		return err
+	}
+	return c.startControlledRunKeys(ctx, tx, fnID, ctl, keys, ev)
+}
+
+// startControlledRunKeys is startControlledRun with the keys evaluated.
+func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) error {
+	runID := NewID()
+	if b := ctl.Batch; b != nil {
+		return c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
+	}
+	if ctl.Idempotency != "" {
+		held, err := c.q.IdempotencyClaim(ctx, tx, &dbsqlc.IdempotencyClaimParams{Key: keys.idempotency, RunID: runID})
+		if err != nil {
+			return fmt.Errorf("idempotency key: %w", err)
+		}
+		if held != runID {
+			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
+		}
+	}
+	if r := ctl.RateLimit; r != nil {
+		interval := r.Period / time.Duration(r.Limit)
+		_, err := c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
+			Key: keys.rate, Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
+		}
+		if err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+	}
+	params := &dbsqlc.RunInsertControlledParams{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue}
+	if d := time.Until(ev.TS); d > 0 {
+		params.Delay = d // an event with a future ts starts its runs then
+	}
+	if t := ctl.Throttle; t != nil {
+		interval := t.Period / time.Duration(t.Limit)
+		delay, err := c.q.LimitThrottle(ctx, tx, &dbsqlc.LimitThrottleParams{
+			Key: keys.throttle, Interval: interval,
+			Tolerance: interval * time.Duration(t.Limit+t.Burst-1),
+		})
+		if err != nil {
+			return fmt.Errorf("throttle: %w", err)
+		}
+		params.Delay = max(params.Delay, delay)
+	}
+	if ctl.Priority != nil {
+		if secs := keys.priority; secs > 0 {
+			params.Ahead = time.Duration(secs) * time.Second
+		} else {
+			params.Delay += time.Duration(-secs) * time.Second
+		}
+	}
+	keys.setConcurrency(params)
+	if ctl.Singleton != nil {
+		params.SingletonKey = &keys.singleton
+	}
+	debounceKey := keys.debounce
+	if d := ctl.Debounce; d != nil {
+		params.DebounceKey = &debounceKey
+		params.Delay = max(params.Delay, d.Period)
+	}
+	// A conflict on a debounce or singleton key is resolved and the insert
+	// tried again; each round ends one conflict, so few rounds are needed.
+	for range 8 {
+		if d := ctl.Debounce; d != nil {
+			row, err := c.q.DebouncePush(ctx, tx, &dbsqlc.DebouncePushParams{
+				EventID: ev.ID, Period: d.Period, Timeout: d.Timeout, DebounceKey: &debounceKey,
+			})
+			if err == nil {
+				if row.WakeAt != nil {
+					c.waker.wakeAt(*row.WakeAt)
+				}
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("debounce: %w", err)
+			}
+		}
+		created, err := c.insertControlledRun(ctx, tx, params)
+		if err != nil {
+			return fmt.Errorf("start run: %w", err)
+		}
+		if created {
+			return nil
+		}
+		if s := ctl.Singleton; s != nil {
+			active, err := c.q.RunSingletonActive(ctx, tx, params.SingletonKey)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // it ended meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("singleton: %w", err)
+			}
+			if s.Mode == string(SingletonSkip) {
+				return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: singleton run %s is in progress", active))
+			}
+			if _, err := c.cancelRun(ctx, tx, active, fmt.Sprintf("cancelled: replaced by singleton run %s", runID), nil); err != nil {
+				return fmt.Errorf("singleton: cancel run %s: %w", active, err)
+			}
+		}
+	}
+	return fmt.Errorf("start run of %q: flow-control keys kept conflicting", fnID)
+}
+
+// priorityOf evaluates a Priority.Run expression: seconds, clamped to
+// ±600; 0 if it fails, an error wrapping ErrExpressionCost if it goes over
+// Config.MaxExpressionCost.
+func (c *Engine) priorityOf(fnID, src string, body []byte) (int64, error) {
+	p, err := c.program(src)
+	var secs int64
+	if err == nil {
+		secs, err = p.Int(body, nil)
+	}
+	if errors.Is(err, expr.ErrCostLimit) {
+		return 0, c.costError(fnID, "Priority.Run", src)
+	}
+	if err != nil {
+		c.cfg.Logger.Debug("flow: Priority.Run failed to evaluate; priority 0", "function_id", fnID, "expression", src, "error", err)
+		return 0, nil
+	}
+	return min(max(secs, -maxPrioritySeconds), maxPrioritySeconds), nil
+}
+
+// insertControlledRun creates a run of a function with flow control and its
+// first job. It reports false when a singleton, debounce or batch key
+// conflicted and nothing was created.
+func (c *Engine) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbsqlc.RunInsertControlledParams) (bool, error) {
+	params.Notify = params.Delay == 0 && c.insertNotify.allow()
+	row, err := c.q.RunInsertControlled(ctx, tx, params)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if row.WakeAt != nil {
+		c.waker.wakeAt(*row.WakeAt)
+	}
+	return true, nil
+}
+
+// skipRun records a run that flow control skipped.
+func (c *Engine) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, reason string) error {
+	if err := c.q.RunInsertSkipped(ctx, tx, &dbsqlc.RunInsertSkippedParams{ID: runID, FunctionID: fnID, EventID: eventID, Reason: &reason}); err != nil {
+		return fmt.Errorf("record skipped run: %w", err)
+	}
+	return nil
+}
+
+// concurrencyKeys evaluates a function's concurrency keys for an event (nil
+// where it has no such limit).
+func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
+	for i, cc := range ctl.Concurrency {
+		key, err := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		limit := int32(cc.Limit)
+		if i == 0 {
+			key1, limit1 = &key, &limit
+		} else {
+			key2, limit2 = &key, &limit
+		}
+	}
+	return key1, limit1, key2, limit2, nil
+}
+
+// limitRun gives a run created outside the sender's flow-control path (a
+// rerun, an invoked run) its function's concurrency keys, and reports
+// whether it has any: its jobs must then claim slots. The other options
+// apply to events, not to these runs.
+func (c *Engine) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ctl *registry.Control, ev StoredEvent) (bool, error) {
+	if ctl == nil || len(ctl.Concurrency) == 0 {
+		return false, nil
+	}
+	k1, l1, k2, l2, err := c.concurrencyKeysOf(fnID, ctl, ev)
+	if err != nil {
+		return false, err
+	}
+	if err := c.q.RunSetConcurrency(ctx, tx, &dbsqlc.RunSetConcurrencyParams{ID: runID, Ckey1: k1, Climit1: l1, Ckey2: k2, Climit2: l2}); err != nil {
+		return false, fmt.Errorf("set concurrency keys: %w", err)
+	}
+	return true, nil
+}
+
+// concurrencyKeysOf is concurrencyKeys for a stored event (nil keys when ctl
+// has no concurrency limit).
+func (c *Engine) concurrencyKeysOf(fnID string, ctl *registry.Control, ev StoredEvent) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
+	if ctl == nil || len(ctl.Concurrency) == 0 {
+		return nil, nil, nil, nil, nil
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return c.concurrencyKeys(fnID, ctl, body)
+}
+
+// controlFor returns a function's flow control: its definition's, if this
+// client has it, else the registry's.
+func (c *Engine) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*registry.Control, error) {
+	if fn := c.function(fnID); fn != nil {
+		return fn.control, nil
+	}
+	raw, ok, err := registry.LoadConfig(ctx, db, fnID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return ParseRegistryControl(string(raw))
+}
+
+func ptrInt32(v int32) *int32 { return &v }

@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// CancelRun cancels a run in its own transaction (see CancelRunTx).
+func (c *Engine) CancelRun(ctx context.Context, runID string) (bool, error) {
+	var ok bool
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		var err error
+		ok, err = c.CancelRunTx(ctx, tx, runID)
+		return err
+	})
+	return ok, err
+}
+
+// CancelRunTx cancels a run in tx: flow.Client.CancelRunTx's body.
+func (c *Engine) CancelRunTx(ctx context.Context, tx pgx.Tx, runID string) (bool, error) {
+	if !IsUUID(runID) {
+		return false, fmt.Errorf("%w: %q is not a run ID", ErrNotFound, runID)
+	}
+	ok, err := c.cancelRun(ctx, tx, runID, "cancelled by CancelRun", nil)
+	if err != nil {
+		return false, fmt.Errorf("flow: cancel run %s: %w", runID, err)
+	}
+	if !ok {
+		if _, err := c.q.RunGet(ctx, tx, runID); errors.Is(err, pgx.ErrNoRows) {
+			return false, fmt.Errorf("%w: run %s", ErrNotFound, runID)
+		}
+	}
+	return ok, nil
+}
+
+// CancelRuns cancels the runs of functionID created in [after, before), in
+// batches of 100: flow.Client.CancelRuns's body once its filter is checked.
+func (c *Engine) CancelRuns(ctx context.Context, functionID string, after, before time.Time) (int, error) {
+	total := 0
+	for {
+		ids, err := c.q.RunListCancellable(ctx, c.pool, &dbsqlc.RunListCancellableParams{
+			FunctionID: functionID, CreatedAfter: after, CreatedBefore: before, Max: 100,
+		})
+		if err != nil {
+			return total, fmt.Errorf("flow: CancelRuns: %w", err)
+		}
+		for _, id := range ids {
+			ok, err := c.CancelRun(ctx, id)
+			if err != nil {
+				return total, err
+			}
+			if ok {
+				total++
+			}
+		}
+		if len(ids) < 100 {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
+)
+
+// Rerun starts a new run of runID's function on its triggering event; with
+// fromStep, the steps stored before fromStep are copied into it (the bodies
+// of flow.Client.Rerun and RerunFrom).
+func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, error) {
+	if !IsUUID(runID) {
+		return "", fmt.Errorf("%w: %q is not a run ID", ErrNotFound, runID)
+	}
+	var NewID string
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		old, err := c.q.RunGet(ctx, tx, runID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: run %s", ErrNotFound, runID)
+		}
+		if err != nil {
+			return err
+		}
+		if old.ParentRunID != nil {
+			return fmt.Errorf("flow: run %s was started by Invoke; rerun its parent run instead", runID)
+		}
+		if fromStep != "" {
+			steps, err := c.q.StepListByRun(ctx, tx, runID)
+			if err != nil {
+				return err
+			}
+			found := false
+			for _, st := range steps {
+				found = found || st.ID == fromStep
+			}
+			if !found {
+				return fmt.Errorf("%w: run %s has no step %q", ErrNotFound, runID, fromStep)
+			}
+		}
+		NewID, err = c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: old.FunctionID, EventID: old.EventID})
+		if err != nil {
+			return err
+		}
+		if fromStep != "" {
+			if err := c.q.StepCopyBefore(ctx, tx, &dbsqlc.StepCopyBeforeParams{ToRunID: NewID, FromRunID: runID, StepID: fromStep}); err != nil {
+				return err
+			}
+		}
+		// A rerun takes concurrency slots like any run of its function.
+		ctl, err := c.controlFor(ctx, tx, old.FunctionID)
+		if err != nil {
+			return err
+		}
+		ev, err := c.q.EventGet(ctx, tx, old.EventID)
+		if err != nil {
+			return err
+		}
+		stored := StoredEvent{ID: ev.ID, Name: ev.Name, Data: ev.Data, TS: ev.Ts}
+		if ev.DedupeID != nil {
+			stored.DedupeID = *ev.DedupeID
+		}
+		slotted, err := c.limitRun(ctx, tx, NewID, old.FunctionID, ctl, stored)
+		if err != nil {
+			return err
+		}
+		if slotted {
+			_, err := c.jobs.InsertTx(ctx, tx, runArgs{RunID: NewID, FunctionID: old.FunctionID, Slots: true}, riverjob.Start{})
+			return err
+		}
+		return c.insertRunJobs(ctx, tx, []string{NewID}, []string{old.FunctionID}, time.Time{})
+	})
+	if err != nil {
+		return "", fmt.Errorf("flow: rerun %s: %w", runID, err)
+	}
+	return NewID, nil
+}

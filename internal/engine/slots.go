@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+)
+
+// Concurrency limits (FunctionOpts.Concurrency) live in Postgres: each
+// concurrency key has Limit slot rows (flow_concurrency_slot), made when a run
+// with the key is created. The protocol:
+//
+//   - A segment claims its run in one statement (RunStartSlotted) that takes a
+//     free slot of each key with FOR UPDATE SKIP LOCKED: claims and releases
+//     of one key lock different rows, so they do not queue behind each other
+//     (a single counter or lock per key would serialise every run start and
+//     end of the function; River users saw a global limit halve throughput).
+//   - A run that finds no free slot it can lock, or finds a parked run
+//     waiting ahead of it, parks (RunPark): queued, with slot_wait naming the key, and a new job
+//     that only a wake (or slotRecheck) makes runnable. Parked runs are served
+//     in order (order_at, then ID).
+//   - A trigger frees a run's slots in the transaction that stops it running
+//     (suspend, finish, cancel, takeover: any change of status).
+//   - Both the run that freed a slot (after its change committed; a cancel
+//     or a takeover, in the transaction that makes it) and the run that
+//     parked (after its park committed) call flow_slot_wake, which makes
+//     the oldest parked runs runnable, one per free slot: of the two calls, at
+//     least one sees both the free slot and the parked run, so no wake is
+//     lost. The parked run's call first locks the key's slots, waiting for
+//     releases in flight; so a finishing or suspending run that saw no
+//     parked run in its own statement (RunCompleteQuiet, RunSuspend) need
+//     not call at all, and the common case costs no statement.
+
+// slotRecheck is how long a run waiting for a concurrency slot waits at most
+// before it looks again by itself. The run that frees a slot wakes the next
+// waiter at once: this is only a safety net.
+const slotRecheck = time.Minute
+
+// claimSlotted is RunStart for a run with concurrency keys: it claims the
+// run if it can take a slot of every key, and otherwise parks it (nil row).
+func (c *Engine) claimSlotted(ctx context.Context, job *river.Job[runArgs], finishTimeout, startTimeout time.Duration) (*dbsqlc.RunStartRow, error) {
+	recheck := slotRecheck
+	if startTimeout > 0 {
+		recheck = min(recheck, startTimeout)
+	}
+	started, err := c.q.RunStartSlotted(ctx, c.pool, &dbsqlc.RunStartSlottedParams{
+		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
+		FinishTimeout: finishTimeout,
+	})
+	if err == nil {
+		return (*dbsqlc.RunStartRow)(started), nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
+	}
+	park, err := c.q.RunPark(ctx, c.pool, &dbsqlc.RunParkParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue, Recheck: recheck})
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A stale job (it owns nothing), or a run not due yet (early.go).
+		return nil, c.claimRefused(ctx, job)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flow: park run %s until a concurrency slot frees: %w", job.Args.RunID, err)
+	}
+	// A slot may have freed since the claim looked: then this wakes the
+	// oldest waiter (perhaps this run). It waits for releases in flight, which
+	// may not have seen this run parked.
+	if _, err := c.q.RunSlotWakeLocked(ctx, c.pool, job.Args.RunID); err != nil {
+		c.resumer.addSlotWake(job.Args.RunID)
+		return nil, fmt.Errorf("flow: wake runs waiting for a concurrency slot: %w", err)
+	}
+	if park.NeverStarted && startTimeout > 0 && park.QueuedFor > startTimeout {
+		reason := fmt.Sprintf("start timeout: queued for %s waiting for a concurrency slot, over Timeouts.Start %s", park.QueuedFor.Round(time.Millisecond), startTimeout)
+		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			_, err := c.cancelRun(ctx, tx, job.Args.RunID, reason, nil)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("flow: cancel run %s: %w", job.Args.RunID, err)
+		}
+	}
+	return nil, nil
+}
+
+// wakeSlotWaiters makes runnable the runs waiting for the slots of a run
+// that tx (or the caller's last commit, with tx the pool) took out of
+// running.
+func (c *Engine) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID string) error {
+	if _, err := c.q.RunSlotWake(ctx, db, runID); err != nil {
+		return fmt.Errorf("wake runs waiting for a concurrency slot: %w", err)
+	}
+	return nil
+}
+
+// releaseSlots wakes the runs waiting for the slots the segment's run has
+// just freed (its change committed). If it fails, the resumer tries again
+// soon; if the process dies first, the waiters' recheck makes up for it.
+func (s *Segment) releaseSlots(ctx context.Context) {
+	if !s.run.Slotted {
+		return
+	}
+	if err := s.c.wakeSlotWaiters(context.WithoutCancel(ctx), s.c.pool, s.run.ID); err != nil {
+		s.c.cfg.Logger.WarnContext(ctx, "flow: hand on a concurrency slot; retrying", "run_id", s.run.ID, "error", err)
+		s.c.resumer.addSlotWake(s.run.ID)
+	}
+}
+
+// freeDanglingSlots frees the slots held by runs that are not running (a
+// claim whose run changed under it) and, in the same transaction, wakes the
+// runs parked for those keys: without the wake they would wait for their
+// recheck (slotRecheck), since no run's release will call flow_slot_wake
+// for a slot that no running run held.
+func (c *Engine) freeDanglingSlots(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		keys, err := c.q.SlotFreeDangling(ctx, tx)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		_, err = c.q.SlotWakeKeys(ctx, tx, keys)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("free dangling concurrency slots: %w", err)
+	}
+	return nil
+}

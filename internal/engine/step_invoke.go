@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/riverjob"
+)
+
+type invokeDetail struct {
+	FunctionID string     `json:"function_id"`
+	ChildRunID string     `json:"child_run_id"`
+	Until      *time.Time `json:"until,omitempty"`
+}
+
+// Invoke starts fn as a child run of this run (see the root Invoke), or,
+// on replay, returns the child's outcome: its stored JSON output and the
+// stored step ID (for the caller's decode errors), or the step's error.
+// encode gives the child's event data; it runs only for a new step.
+func (s *Segment) Invoke(ctx context.Context, id string, fn *Function, encode func() ([]byte, error), timeout time.Duration) ([]byte, string, error) {
+	sid, st, seq, err := s.begin(ctx, id, kindInvoke)
+	if err != nil {
+		return nil, "", err
+	}
+	now := time.Now()
+	if st != nil {
+		out, err := s.resumeInvoke(ctx, st, now)
+		return out, sid, err
+	}
+	body, err := encode()
+	if err != nil {
+		return nil, sid, err
+	}
+	var until *time.Time
+	if timeout > 0 {
+		t := now.Add(timeout).UTC()
+		if err := checkTime(sid, "timeout", t); err != nil {
+			return nil, sid, err
+		}
+		until = &t
+	}
+	childRunID := ""
+	rec := stepRecord{id: sid, seq: seq, kind: kindInvoke, status: stepWaiting, attempts: 1, wakeAt: until, startedAt: now}
+	eventID := NewID()
+	// A concurrency key over Config.MaxExpressionCost fails the step here:
+	// in the suspend transaction it would fail (and retry) the segment.
+	if _, _, _, _, err := s.c.concurrencyKeysOf(fn.id, fn.control, StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
+		rec.wakeAt = nil
+		return nil, sid, s.stepFailed(ctx, rec, NonRetriable(err))
+	}
+	s.suspendFor(ctx, suspension{wait: true, wakeAt: until, save: func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventInvoked, Data: body, Ts: now.UTC()}); err != nil {
+			return err
+		}
+		child, err := s.c.q.RunInsertChild(ctx, tx, &dbsqlc.RunInsertChildParams{
+			FunctionID: fn.id, EventID: eventID, ParentRunID: &s.run.ID, ParentStepID: &sid,
+		})
+		if err != nil {
+			return fmt.Errorf("start child run of %q: %w", fn.id, err)
+		}
+		childRunID = child
+		// An invoked run takes concurrency slots like any run of its function.
+		slotted, err := s.c.limitRun(ctx, tx, child, fn.id, fn.control,
+			StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()})
+		if err != nil {
+			return err
+		}
+		if _, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id, Slots: slotted}, riverjob.Start{}); err != nil {
+			return fmt.Errorf("insert child job: %w", err)
+		}
+		rec.detail, _ = json.Marshal(invokeDetail{FunctionID: fn.id, ChildRunID: childRunID, Until: until})
+		return s.saveTx(ctx, tx, rec)
+	}})
+	return nil, sid, errSuspended
+}
+
+// resumeInvoke returns a replayed Invoke step's outcome (the child's
+// stored output, or the step's error), or suspends again.
+func (s *Segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now time.Time) ([]byte, error) {
+	switch st.Status {
+	case stepCompleted:
+		return st.Output, nil
+	case stepFailed:
+		e := s.storedStepError(st)
+		if e.Message == ErrInvokeTimeout.Error() {
+			e.cause = ErrInvokeTimeout
+		}
+		return nil, e
+	}
+	// Still waiting: the child may have ended without reaching us (its end
+	// found this run executing), or the timeout may have passed.
+	child, err := s.c.q.RunGetChild(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.RunGetChildParams{ParentRunID: &s.run.ID, ParentStepID: &st.ID})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.markLostOrInterrupted(st.ID, err)
+	}
+	ended := err == nil && RunStatus(child.Status).Ended()
+	timedOut := !ended && st.WakeAt != nil && !st.WakeAt.After(now)
+	if !ended && !timedOut {
+		s.suspendFor(ctx, suspension{wait: true, wakeAt: st.WakeAt, resumeOf: st.ID})
+		return nil, errSuspended
+	}
+	rec := stepRecord{id: st.ID, seq: st.Seq, kind: kindInvoke, attempts: st.Attempts, wakeAt: st.WakeAt,
+		detail: st.Detail, startedAt: st.StartedAt, endedAt: &now}
+	var cause error
+	switch {
+	case timedOut:
+		rec.status, cause = stepFailed, ErrInvokeTimeout
+	case RunStatus(child.Status) == RunCompleted:
+		rec.status, rec.output = stepCompleted, child.Output
+	default:
+		rec.status, cause = stepFailed, errors.New(childError(child))
+	}
+	if cause != nil {
+		msg := storableText(cause.Error())
+		rec.err = &msg
+	}
+	out, err := s.storeStep(rec)
+	switch {
+	case err != nil:
+		return nil, s.markLostOrInterrupted(st.ID, storeError(s.run.ID, st.ID, err))
+	case out == saveLost:
+		return nil, s.markLostOrInterrupted(st.ID, errLost)
+	case out == saveRefused:
+		// The child's end (or an earlier timeout) reached the step
+		// meanwhile: its stored outcome stands.
+		cur, err := s.c.q.StepGet(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+		if err != nil {
+			return nil, s.markLostOrInterrupted(st.ID, err)
+		}
+		return s.resumeInvoke(ctx, cur, now)
+	}
+	if cause != nil {
+		return nil, &StepError{RunID: s.run.ID, StepID: st.ID, Message: cause.Error(), Attempts: int(st.Attempts), cause: cause}
+	}
+	return rec.output, nil
+}
+
+func childError(child *dbsqlc.FlowRun) string {
+	msg := fmt.Sprintf("invoked run %s %s", child.ID, child.Status)
+	if child.Error != nil {
+		msg += ": " + *child.Error
+	}
+	return msg
+}
+
+// resolveInvoke gives a parent run's Invoke step the outcome of its child,
+// in the child's finishing transaction, and wakes the parent (or, if it is
+// executing, lets its segment find the outcome when it suspends).
+func (c *Engine) resolveInvoke(ctx context.Context, tx pgx.Tx, parentRunID, stepID, childRunID string, status RunStatus, output []byte, errMsg *string) error {
+	if _, err := c.q.RunLockOpen(ctx, tx, parentRunID); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	if status == RunCompleted {
+		return c.resolveStep(ctx, tx, parentRunID, stepID, stepCompleted, output, nil)
+	}
+	msg := fmt.Sprintf("invoked run %s %s", childRunID, status)
+	if errMsg != nil {
+		msg += ": " + *errMsg
+	}
+	return c.resolveStep(ctx, tx, parentRunID, stepID, stepFailed, nil, &msg)
+}

@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+const tracerName = "github.com/riverflow/flow"
+
+// Span attribute keys.
+const (
+	attrRunID      = attribute.Key("flow.run_id")
+	attrFunctionID = attribute.Key("flow.function_id")
+	attrStepID     = attribute.Key("flow.step_id")
+	attrStepKind   = attribute.Key("flow.step_kind")
+	attrAttempt    = attribute.Key("flow.attempt")
+	attrStatus     = attribute.Key("flow.status")
+	attrGen        = attribute.Key("flow.segment")
+)
+
+func newTracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		return noop.NewTracerProvider().Tracer(tracerName)
+	}
+	return tp.Tracer(tracerName)
+}
+
+// startSegmentSpan starts the span of one execution (segment) of a run.
+func (s *Segment) startSegmentSpan(ctx context.Context) context.Context {
+	ctx, s.span = s.c.tracer.Start(ctx, "flow.run "+s.fn.id, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attrRunID.String(s.run.ID), attrFunctionID.String(s.fn.id),
+			attrGen.Int(int(s.run.Gen)), attrAttempt.Int(int(s.run.Attempt))))
+	return ctx
+}
+
+// endSegmentSpan records how the segment ended: completed, failed,
+// cancelled, suspended (sleeping, waiting, queued for a retry) or lost.
+func (s *Segment) endSegmentSpan(status string, err error) {
+	if s.span == nil {
+		return
+	}
+	s.span.SetAttributes(attrStatus.String(status))
+	if err != nil {
+		s.span.RecordError(err)
+		s.span.SetStatus(codes.Error, err.Error())
+	}
+	s.span.End()
+}
+
+// startStepSpan starts the span of one attempt of a step; the step's
+// function runs in the returned context, so its own spans nest under it.
+func (s *Segment) startStepSpan(ctx context.Context, sid, kind string, attempt int32) (context.Context, trace.Span) {
+	return s.c.tracer.Start(ctx, "flow.step "+sid, trace.WithAttributes(
+		attrRunID.String(s.run.ID), attrFunctionID.String(s.fn.id),
+		attrStepID.String(sid), attrStepKind.String(kind), attrAttempt.Int(int(attempt))))
+}
+
+// endStepSpan ends a step attempt's span with its outcome.
+func endStepSpan(span trace.Span, status string, err error) {
+	span.SetAttributes(attrStatus.String(status))
+	if err != nil && !IsSuspend(err) {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
