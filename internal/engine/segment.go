@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // Step kinds, as stored in flow_step.kind.
@@ -36,8 +37,9 @@ const (
 )
 
 // errLost aborts a segment's transaction when the segment no longer owns its
-// run (another job took it over, or it ended).
-var errLost = errors.New("flow: segment lost its run")
+// run (another job took it over, or it ended): the store's ErrLost, which
+// FinishRun returns for a lost run.
+var errLost = store.ErrLost
 
 type segmentKey struct{}
 type inStepKey struct{}
