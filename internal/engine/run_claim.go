@@ -62,10 +62,8 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		return fmt.Errorf("flow: run %s: %w", job.Args.RunID, errResuming)
 	}
 	defer c.leases.remove(job.Args.RunID)
-	row, err := c.store.ClaimRun(ctx, store.ClaimParams{
-		Run: store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, JobID: job.ID, Owner: c.cfg.ID,
-		FinishTimeout: finishTimeout, Slotted: job.Args.Slots,
-	})
+	row, err := c.store.ClaimRunFor(ctx, store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, &job.ID, &c.cfg.ID,
+		finishTimeout, job.Args.Slots)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if job.Args.Slots {
 			// No free slot of one of its keys, or a refusal as below.
@@ -92,25 +90,36 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			return err
 		}
 	}
-	var steps []*store.Step
+	var (
+		stored  map[string]*store.Step
+		count   int
+		nextSeq int32
+	)
 	if row.HasSteps { // a new run has none: skip the query
-		if steps, err = c.store.ListSteps(ctx, row.ID); err != nil {
+		err = c.store.EachStep(ctx, row.ID, func(n int, st *store.Step) {
+			if stored == nil {
+				stored, count = make(map[string]*store.Step, n), n
+			}
+			stored[st.ID] = st
+			nextSeq = max(nextSeq, st.Seq+1)
+		})
+		if err != nil {
 			return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
 		}
 	}
+	if stored == nil {
+		stored = make(map[string]*store.Step)
+	}
 	s := &Segment{
 		c: c, fn: fn, job: job, run: row,
-		event:  StoredEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
-		batch:  batch,
-		stored: make(map[string]*store.Step, len(steps)),
-		count:  len(steps),
+		event:   StoredEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
+		batch:   batch,
+		stored:  stored,
+		count:   count,
+		nextSeq: nextSeq,
 	}
 	if row.EventDedupeID != nil {
 		s.event.DedupeID = *row.EventDedupeID
-	}
-	for _, st := range steps {
-		s.stored[st.ID] = st
-		s.nextSeq = max(s.nextSeq, st.Seq+1)
 	}
 	ctx = s.startSegmentSpan(ctx)
 	s.outcome = "lost"
