@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // A queued run that must not start yet (a debounce, a batch, a throttle, an
@@ -31,16 +31,17 @@ import (
 // is stale, the run waits for a slot, or its segment is alive elsewhere:
 // nothing to do.
 func (c *Engine) claimRefused(ctx context.Context, job *river.Job[runArgs]) error {
-	row, err := c.q.RunRequeueEarly(ctx, c.pool, &dbsqlc.RunRequeueEarlyParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue})
+	run := store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}
+	id, wakeAt, err := c.store.RequeueEarly(ctx, run, c.cfg.Queue)
 	if err == nil {
-		c.waker.wakeAt(row.WakeAt)
-		c.cfg.Logger.DebugContext(ctx, "flow: job fetched before its run is due; the run waits for its wake time", "run_id", row.ID, "wake_at", row.WakeAt)
+		c.waker.wakeAt(wakeAt)
+		c.cfg.Logger.DebugContext(ctx, "flow: job fetched before its run is due; the run waits for its wake time", "run_id", id, "wake_at", wakeAt)
 		return nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("flow: hand run %s to a job at its wake time: %w", job.Args.RunID, err)
 	}
-	_, err = c.q.RunQueuedAtGen(ctx, c.pool, &dbsqlc.RunQueuedAtGenParams{ID: job.Args.RunID, Gen: job.Args.Gen})
+	err = c.store.RunQueuedAtGen(ctx, run)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -61,28 +62,19 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		return fmt.Errorf("flow: run %s: %w", job.Args.RunID, errResuming)
 	}
 	defer c.leases.remove(job.Args.RunID)
-	var row *dbsqlc.RunStartRow
-	var err error
-	if job.Args.Slots {
-		if row, err = c.claimSlotted(ctx, job, finishTimeout, startTimeout); err != nil {
-			return err
+	row, err := c.store.ClaimRunFor(ctx, store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, &job.ID, &c.cfg.ID,
+		finishTimeout, job.Args.Slots)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if job.Args.Slots {
+			// No free slot of one of its keys, or a refusal as below.
+			return c.parkForSlot(ctx, job, startTimeout)
 		}
-		if row == nil {
-			return nil // a stale job, or the run waits for a slot
-		}
-	} else {
-		row, err = c.q.RunStart(ctx, c.pool, &dbsqlc.RunStartParams{
-			ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
-			FinishTimeout: finishTimeout,
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			// A stale job, an ended run, a segment alive elsewhere, or a run
-			// not due yet (early.go).
-			return c.claimRefused(ctx, job)
-		}
-		if err != nil {
-			return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
-		}
+		// A stale job, an ended run, a segment alive elsewhere, or a run
+		// not due yet (early.go).
+		return c.claimRefused(ctx, job)
+	}
+	if err != nil {
+		return fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
 	}
 
 	fn := c.function(row.FunctionID)
@@ -98,25 +90,36 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			return err
 		}
 	}
-	var steps []*dbsqlc.FlowStep
+	var (
+		stored  map[string]*store.Step
+		count   int
+		nextSeq int32
+	)
 	if row.HasSteps { // a new run has none: skip the query
-		if steps, err = c.q.StepListByRun(ctx, c.pool, row.ID); err != nil {
+		err = c.store.EachStep(ctx, row.ID, func(n int, st *store.Step) {
+			if stored == nil {
+				stored, count = make(map[string]*store.Step, n), n
+			}
+			stored[st.ID] = st
+			nextSeq = max(nextSeq, st.Seq+1)
+		})
+		if err != nil {
 			return fmt.Errorf("flow: load steps of run %s: %w", row.ID, err)
 		}
 	}
+	if stored == nil {
+		stored = make(map[string]*store.Step)
+	}
 	s := &Segment{
 		c: c, fn: fn, job: job, run: row,
-		event:  StoredEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
-		batch:  batch,
-		stored: make(map[string]*dbsqlc.FlowStep, len(steps)),
-		count:  len(steps),
+		event:   StoredEvent{ID: row.EventID, Name: row.EventName, Data: row.EventData, TS: row.EventTs},
+		batch:   batch,
+		stored:  stored,
+		count:   count,
+		nextSeq: nextSeq,
 	}
 	if row.EventDedupeID != nil {
 		s.event.DedupeID = *row.EventDedupeID
-	}
-	for _, st := range steps {
-		s.stored[st.ID] = st
-		s.nextSeq = max(s.nextSeq, st.Seq+1)
 	}
 	ctx = s.startSegmentSpan(ctx)
 	s.outcome = "lost"

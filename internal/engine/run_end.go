@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverflow/flow/internal/dberr"
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 	"github.com/riverqueue/river"
 )
 
@@ -19,7 +19,7 @@ import (
 // cancelling its own run (timeouts), completed in tx; any other job of the
 // run is cancelled through River, which interrupts it if it is running.
 func (c *Engine) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string, self *river.Job[runArgs]) (bool, error) {
-	row, err := c.q.RunCancel(ctx, tx, &dbsqlc.RunCancelParams{Reason: &reason, ID: runID})
+	row, err := c.store.CancelRun(ctx, tx, runID, reason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -107,7 +107,7 @@ type runEnd struct {
 func (c *Engine) emitRunEnded(ctx context.Context, tx pgx.Tx, e runEnd) error {
 	ev := e.event
 	if ev == nil {
-		row, err := c.q.EventGet(ctx, tx, e.eventID)
+		row, err := c.store.GetEvent(ctx, tx, e.eventID)
 		if err != nil {
 			return fmt.Errorf("load trigger of run %s: %w", e.runID, err)
 		}
@@ -237,41 +237,23 @@ func (s *Segment) finishOnce(ctx context.Context, status RunStatus, output []byt
 	if errMsg != "" {
 		errp = &errMsg
 	}
-	if status == RunCompleted && s.run.ParentRunID == nil && !s.hasDeferred() {
-		// The common case in one statement; no row sends us the full way.
-		waiters, err := s.c.q.RunCompleteQuiet(ctx, s.c.pool, &dbsqlc.RunCompleteQuietParams{Output: output, ID: s.run.ID, Gen: s.run.Gen})
-		if err == nil {
-			if waiters {
-				s.releaseSlots(ctx)
-			}
-			s.runEnded(status, "")
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
-		}
-	}
-	err := pgx.BeginFunc(ctx, s.c.pool, func(tx pgx.Tx) error {
-		row, err := s.c.q.RunFinish(ctx, tx, &dbsqlc.RunFinishParams{
-			Status: string(status), Output: output, Error: errp, ID: s.run.ID, Gen: s.run.Gen,
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errLost
-		}
-		if err != nil {
-			return err
-		}
+	// A completed run with no parent and no deferred rows ends in one
+	// statement, the common case; no row sends us the full way.
+	ended, err := s.c.store.FinishRun(ctx, store.Finish{
+		Run: store.RunRef{ID: s.run.ID, Gen: s.run.Gen}, Status: string(status), Output: output, Error: errp,
+		MayBeQuiet: status == RunCompleted && s.run.ParentRunID == nil && !s.hasDeferred(),
+	}, func(ctx context.Context, tx pgx.Tx, e store.EndedRun) error {
 		if err := s.flushDeferred(ctx, tx); err != nil {
 			return err
 		}
-		if row.ParentRunID != nil && row.ParentStepID != nil {
-			if err := s.c.resolveInvoke(ctx, tx, *row.ParentRunID, *row.ParentStepID, s.run.ID, status, output, errp); err != nil {
-				return fmt.Errorf("resume parent run %s: %w", *row.ParentRunID, err)
+		if e.ParentRunID != nil && e.ParentStepID != nil {
+			if err := s.c.resolveInvoke(ctx, tx, *e.ParentRunID, *e.ParentStepID, s.run.ID, status, output, errp); err != nil {
+				return fmt.Errorf("resume parent run %s: %w", *e.ParentRunID, err)
 			}
 		}
 		return s.c.emitRunEnded(ctx, tx, runEnd{
 			runID: s.run.ID, functionID: s.fn.id, status: status, output: output, errMsg: errMsg, event: &s.event,
-			skipFinished: !row.FinishedListened,
+			skipFinished: !e.FinishedListened,
 		})
 	})
 	switch {
@@ -279,6 +261,12 @@ func (s *Segment) finishOnce(ctx context.Context, status RunStatus, output []byt
 		return nil
 	case err != nil:
 		return fmt.Errorf("flow: finish run %s: %w", s.run.ID, err)
+	case ended.Quiet:
+		if ended.SlotWaiters {
+			s.releaseSlots(ctx)
+		}
+		s.runEnded(status, "")
+		return nil
 	}
 	s.releaseSlots(ctx)
 	s.runEnded(status, errMsg)

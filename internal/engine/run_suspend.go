@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverflow/flow/internal/dberr"
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // suspend pauses the run until the earliest wake time of its pending
@@ -65,7 +65,7 @@ func (s *Segment) suspend(ctx context.Context, pending []suspension, attempt int
 		if len(resumeOf) > 0 {
 			// A step this segment found waiting was resolved meanwhile
 			// (senders skip no open run): resume at once.
-			n, err := s.c.q.StepCountResolved(ctx, tx, &dbsqlc.StepCountResolvedParams{RunID: s.run.ID, IDs: resumeOf})
+			n, err := s.c.store.CountResolvedSteps(ctx, tx, s.run.ID, resumeOf)
 			if err != nil {
 				return err
 			}
@@ -80,8 +80,8 @@ func (s *Segment) suspend(ctx context.Context, pending []suspension, attempt int
 		// River completes this segment's job itself once Work returns: the
 		// continuation does not wait for that, and the gen fence makes the
 		// old job harmless whatever becomes of it.
-		waiters, err = s.c.q.RunSuspend(ctx, tx, &dbsqlc.RunSuspendParams{
-			Status: string(status), JobID: &jobID, WakeAt: runWake, Attempt: attempt, ID: s.run.ID, Gen: s.run.Gen,
+		waiters, err = s.c.store.SuspendRun(ctx, tx, store.Suspend{
+			Run: store.RunRef{ID: s.run.ID, Gen: s.run.Gen}, Status: string(status), JobID: jobID, WakeAt: runWake, Attempt: attempt,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errLost

@@ -13,7 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // Step kinds, as stored in flow_step.kind.
@@ -36,8 +36,9 @@ const (
 )
 
 // errLost aborts a segment's transaction when the segment no longer owns its
-// run (another job took it over, or it ended).
-var errLost = errors.New("flow: segment lost its run")
+// run (another job took it over, or it ended): the store's ErrLost, which
+// FinishRun returns for a lost run.
+var errLost = store.ErrLost
 
 type segmentKey struct{}
 type inStepKey struct{}
@@ -47,7 +48,7 @@ type Segment struct {
 	c     *Engine
 	fn    *Function
 	job   *river.Job[runArgs]
-	run   *dbsqlc.RunStartRow
+	run   store.ClaimedRun // a value: no allocation of its own
 	event StoredEvent
 	batch []StoredEvent // a batch run's events (FunctionOpts.Batch)
 
@@ -55,7 +56,7 @@ type Segment struct {
 	cancel context.CancelFunc
 
 	mu          sync.Mutex
-	stored      map[string]*dbsqlc.FlowStep
+	stored      map[string]*store.Step
 	ids         stepIDs
 	nextSeq     int32
 	count       int
@@ -135,7 +136,7 @@ func (s *Segment) callHandler() (out any, err error) {
 // Parallel) has a step waiting: what follows a pause runs after it.
 //
 // An invalid userID (see ErrInvalidStepID) returns its error at once.
-func (s *Segment) begin(ctx context.Context, userID, kind string) (string, *dbsqlc.FlowStep, int32, error) {
+func (s *Segment) begin(ctx context.Context, userID, kind string) (string, *store.Step, int32, error) {
 	if err := checkStepID(userID); err != nil {
 		return "", nil, 0, err
 	}

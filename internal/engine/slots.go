@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // Concurrency limits (FunctionOpts.Concurrency) live in Postgres: each
@@ -42,37 +42,29 @@ import (
 // waiter at once: this is only a safety net.
 const slotRecheck = time.Minute
 
-// claimSlotted is RunStart for a run with concurrency keys: it claims the
-// run if it can take a slot of every key, and otherwise parks it (nil row).
-func (c *Engine) claimSlotted(ctx context.Context, job *river.Job[runArgs], finishTimeout, startTimeout time.Duration) (*dbsqlc.RunStartRow, error) {
+// parkForSlot parks a run whose slotted claim (store.ClaimRun with Slotted,
+// RunStartSlotted) found no free slot of one of its keys, waking the oldest
+// waiter if a slot freed meanwhile, and cancels it once it has waited over
+// its start timeout. A claim refused for another reason goes to claimRefused.
+func (c *Engine) parkForSlot(ctx context.Context, job *river.Job[runArgs], startTimeout time.Duration) error {
 	recheck := slotRecheck
 	if startTimeout > 0 {
 		recheck = min(recheck, startTimeout)
 	}
-	started, err := c.q.RunStartSlotted(ctx, c.pool, &dbsqlc.RunStartSlottedParams{
-		ID: job.Args.RunID, Gen: job.Args.Gen, JobID: &job.ID, LeaseOwner: &c.cfg.ID, LeaseTtl: c.cfg.LeaseTTL,
-		FinishTimeout: finishTimeout,
-	})
-	if err == nil {
-		return (*dbsqlc.RunStartRow)(started), nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("flow: start segment of run %s: %w", job.Args.RunID, err)
-	}
-	park, err := c.q.RunPark(ctx, c.pool, &dbsqlc.RunParkParams{ID: job.Args.RunID, Gen: job.Args.Gen, Queue: c.cfg.Queue, Recheck: recheck})
+	park, err := c.store.ParkRun(ctx, store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, c.cfg.Queue, recheck)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A stale job (it owns nothing), or a run not due yet (early.go).
-		return nil, c.claimRefused(ctx, job)
+		return c.claimRefused(ctx, job)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flow: park run %s until a concurrency slot frees: %w", job.Args.RunID, err)
+		return fmt.Errorf("flow: park run %s until a concurrency slot frees: %w", job.Args.RunID, err)
 	}
 	// A slot may have freed since the claim looked: then this wakes the
 	// oldest waiter (perhaps this run). It waits for releases in flight, which
 	// may not have seen this run parked.
-	if _, err := c.q.RunSlotWakeLocked(ctx, c.pool, job.Args.RunID); err != nil {
+	if err := c.store.WakeSlotWaitersLocked(ctx, job.Args.RunID); err != nil {
 		c.resumer.addSlotWake(job.Args.RunID)
-		return nil, fmt.Errorf("flow: wake runs waiting for a concurrency slot: %w", err)
+		return fmt.Errorf("flow: wake runs waiting for a concurrency slot: %w", err)
 	}
 	if park.NeverStarted && startTimeout > 0 && park.QueuedFor > startTimeout {
 		reason := fmt.Sprintf("start timeout: queued for %s waiting for a concurrency slot, over Timeouts.Start %s", park.QueuedFor.Round(time.Millisecond), startTimeout)
@@ -81,17 +73,17 @@ func (c *Engine) claimSlotted(ctx context.Context, job *river.Job[runArgs], fini
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("flow: cancel run %s: %w", job.Args.RunID, err)
+			return fmt.Errorf("flow: cancel run %s: %w", job.Args.RunID, err)
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // wakeSlotWaiters makes runnable the runs waiting for the slots of a run
 // that tx (or the caller's last commit, with tx the pool) took out of
 // running.
-func (c *Engine) wakeSlotWaiters(ctx context.Context, db dbsqlc.DBTX, runID string) error {
-	if _, err := c.q.RunSlotWake(ctx, db, runID); err != nil {
+func (c *Engine) wakeSlotWaiters(ctx context.Context, db store.DB, runID string) error {
+	if err := c.store.WakeSlotWaiters(ctx, db, runID); err != nil {
 		return fmt.Errorf("wake runs waiting for a concurrency slot: %w", err)
 	}
 	return nil
@@ -116,14 +108,7 @@ func (s *Segment) releaseSlots(ctx context.Context) {
 // recheck (slotRecheck), since no run's release will call flow_slot_wake
 // for a slot that no running run held.
 func (c *Engine) freeDanglingSlots(ctx context.Context) error {
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		keys, err := c.q.SlotFreeDangling(ctx, tx)
-		if err != nil || len(keys) == 0 {
-			return err
-		}
-		_, err = c.q.SlotWakeKeys(ctx, tx, keys)
-		return err
-	})
+	err := c.store.FreeDanglingSlots(ctx)
 	if err != nil {
 		return fmt.Errorf("free dangling concurrency slots: %w", err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
+	"github.com/riverflow/flow/internal/store"
 )
 
 type invokeDetail struct {
@@ -55,12 +55,10 @@ func (s *Segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 		return nil, sid, s.stepFailed(ctx, rec, NonRetriable(err))
 	}
 	s.suspendFor(ctx, suspension{wait: true, wakeAt: until, save: func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventInvoked, Data: body, Ts: now.UTC()}); err != nil {
+		if err := s.c.store.InsertEvent(ctx, tx, store.Event{ID: eventID, Name: eventInvoked, Data: body, Ts: now.UTC()}); err != nil {
 			return err
 		}
-		child, err := s.c.q.RunInsertChild(ctx, tx, &dbsqlc.RunInsertChildParams{
-			FunctionID: fn.id, EventID: eventID, ParentRunID: &s.run.ID, ParentStepID: &sid,
-		})
+		child, err := s.c.store.InsertChildRun(ctx, tx, fn.id, eventID, s.run.ID, sid)
 		if err != nil {
 			return fmt.Errorf("start child run of %q: %w", fn.id, err)
 		}
@@ -82,7 +80,7 @@ func (s *Segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 
 // resumeInvoke returns a replayed Invoke step's outcome (the child's
 // stored output, or the step's error), or suspends again.
-func (s *Segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now time.Time) ([]byte, error) {
+func (s *Segment) resumeInvoke(ctx context.Context, st *store.Step, now time.Time) ([]byte, error) {
 	switch st.Status {
 	case stepCompleted:
 		return st.Output, nil
@@ -95,7 +93,7 @@ func (s *Segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now tim
 	}
 	// Still waiting: the child may have ended without reaching us (its end
 	// found this run executing), or the timeout may have passed.
-	child, err := s.c.q.RunGetChild(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.RunGetChildParams{ParentRunID: &s.run.ID, ParentStepID: &st.ID})
+	child, err := s.c.store.GetChildRun(context.WithoutCancel(s.ctx), s.c.pool, s.run.ID, st.ID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, s.markLostOrInterrupted(st.ID, err)
 	}
@@ -129,7 +127,7 @@ func (s *Segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now tim
 	case out == saveRefused:
 		// The child's end (or an earlier timeout) reached the step
 		// meanwhile: its stored outcome stands.
-		cur, err := s.c.q.StepGet(context.WithoutCancel(s.ctx), s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+		cur, err := s.c.store.GetStep(context.WithoutCancel(s.ctx), s.c.pool, s.run.ID, st.ID)
 		if err != nil {
 			return nil, s.markLostOrInterrupted(st.ID, err)
 		}
@@ -141,7 +139,7 @@ func (s *Segment) resumeInvoke(ctx context.Context, st *dbsqlc.FlowStep, now tim
 	return rec.output, nil
 }
 
-func childError(child *dbsqlc.FlowRun) string {
+func childError(child *store.Run) string {
 	msg := fmt.Sprintf("invoked run %s %s", child.ID, child.Status)
 	if child.Error != nil {
 		msg += ": " + *child.Error
@@ -153,7 +151,7 @@ func childError(child *dbsqlc.FlowRun) string {
 // in the child's finishing transaction, and wakes the parent (or, if it is
 // executing, lets its segment find the outcome when it suspends).
 func (c *Engine) resolveInvoke(ctx context.Context, tx pgx.Tx, parentRunID, stepID, childRunID string, status RunStatus, output []byte, errMsg *string) error {
-	if _, err := c.q.RunLockOpen(ctx, tx, parentRunID); err != nil {
+	if _, err := c.store.LockOpenRun(ctx, tx, parentRunID); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

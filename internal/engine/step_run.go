@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dberr"
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // RunID returns the ID of the run the segment executes.
@@ -132,7 +132,7 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 // replayStep returns a stored step's outcome (done) when it completed (its
 // stored result) or failed for good (its *StepError); otherwise the
 // attempts it has used so far.
-func (s *Segment) replayStep(st *dbsqlc.FlowStep) (attempts int32, done bool, out []byte, err error) {
+func (s *Segment) replayStep(st *store.Step) (attempts int32, done bool, out []byte, err error) {
 	if st == nil {
 		return 0, false, nil, nil
 	}
@@ -222,7 +222,7 @@ func (s *Segment) stepFailed(ctx context.Context, r stepRecord, cause error) err
 	return errSuspended
 }
 
-func (s *Segment) storedStepError(st *dbsqlc.FlowStep) *StepError {
+func (s *Segment) storedStepError(st *store.Step) *StepError {
 	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts)}
 	if st.Error != nil {
 		e.Message = *st.Error

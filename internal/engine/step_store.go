@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverflow/flow/internal/dberr"
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/store"
 )
 
@@ -109,15 +108,15 @@ func storeError(runID, id string, err error) error {
 }
 
 func (s *Segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
-	n, err := s.c.q.StepSave(ctx, tx, &dbsqlc.StepSaveParams{
-		RunID: s.run.ID, ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts,
-		Output: r.output, Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
+	err := s.c.store.SaveStepTx(ctx, tx, s.run.ID, store.StepRecord{
+		ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
+		Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
 	})
 	switch {
+	case errors.Is(err, store.ErrStepFinal):
+		return s.finalError(r.id)
 	case err != nil:
 		return storeError(s.run.ID, r.id, err)
-	case n == 0:
-		return s.finalError(r.id)
 	}
 	return nil
 }
@@ -125,7 +124,7 @@ func (s *Segment) saveTx(ctx context.Context, tx pgx.Tx, r stepRecord) error {
 // fence locks the run for the rest of tx if the segment still owns it, and
 // stores the deferred step records with tx.
 func (s *Segment) fence(ctx context.Context, tx pgx.Tx) error {
-	_, err := s.c.q.RunFence(ctx, tx, &dbsqlc.RunFenceParams{LeaseTtl: s.c.cfg.LeaseTTL, ID: s.run.ID, Gen: s.run.Gen})
+	err := s.c.store.FenceRun(ctx, tx, store.RunRef{ID: s.run.ID, Gen: s.run.Gen})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errLost
 	}

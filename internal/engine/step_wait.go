@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // waitSpec is one event a wait step waits for: WaitOpts, validated.
@@ -120,12 +120,12 @@ func (s *Segment) WaitForEvents(ctx context.Context, id string, opts []Wait) ([]
 		if strings.HasPrefix(sid, cancelOnStepPrefix) {
 			// A CancelOn row stored by an earlier version under this step
 			// ID and alt 0 would make the wait's insert a no-op.
-			if err := s.c.q.WaitCancelRekey(ctx, tx, &dbsqlc.WaitCancelRekeyParams{RunID: s.run.ID, StepID: sid}); err != nil {
+			if err := s.c.store.RekeyCancelWait(ctx, tx, s.run.ID, sid); err != nil {
 				return err
 			}
 		}
 		for i, o := range opts {
-			if err := s.c.q.WaitInsert(ctx, tx, &dbsqlc.WaitInsertParams{
+			if err := s.c.store.InsertWait(ctx, tx, store.Wait{
 				EventName: o.Event, MatchPath: o.Match, RunID: s.run.ID, StepID: sid, Alt: int32(i),
 				Kind: waitKindStep, MatchValue: matchValues[i], Expression: o.If, ExpiresAt: &until,
 			}); err != nil {
@@ -146,7 +146,7 @@ func (s *Segment) WaitForEvents(ctx context.Context, id string, opts []Wait) ([]
 // storedWaitError is the StepError of a wait that failed: its condition
 // went over Config.MaxExpressionCost, or its Match had no value. Its cause
 // still matches the sentinel with errors.Is after a replay.
-func storedWaitError(s *Segment, st *dbsqlc.FlowStep) error {
+func storedWaitError(s *Segment, st *store.Step) error {
 	e := s.storedStepError(st)
 	for _, sentinel := range []error{ErrExpressionCost, ErrMatchMissing} {
 		if rest, ok := strings.CutPrefix(e.Message, sentinel.Error()); ok {
@@ -159,14 +159,14 @@ func storedWaitError(s *Segment, st *dbsqlc.FlowStep) error {
 // expireWait ends a wait whose timeout passed, unless an event took it
 // first (a sender may resolve the waits of an executing run): then it returns
 // that event. The wait's row decides: whoever deletes it wins.
-func (s *Segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
+func (s *Segment) expireWait(st *store.Step) ([]byte, error) {
 	ctx := context.WithoutCancel(s.ctx)
-	n, err := s.c.q.WaitDelete(ctx, s.c.pool, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: st.ID})
+	deleted, err := s.c.store.DeleteWait(ctx, s.c.pool, s.run.ID, st.ID)
 	if err != nil {
 		return nil, s.markLostOrInterrupted(st.ID, err)
 	}
-	if n == 0 {
-		cur, err := s.c.q.StepGet(ctx, s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+	if !deleted {
+		cur, err := s.c.store.GetStep(ctx, s.c.pool, s.run.ID, st.ID)
 		if err != nil {
 			return nil, s.markLostOrInterrupted(st.ID, err)
 		}
@@ -185,7 +185,7 @@ func (s *Segment) expireWait(st *dbsqlc.FlowStep) ([]byte, error) {
 		return nil, s.markLostOrInterrupted(st.ID, errLost)
 	case out == saveRefused:
 		// The step ended meanwhile: its stored end stands.
-		cur, err := s.c.q.StepGet(ctx, s.c.pool, &dbsqlc.StepGetParams{RunID: s.run.ID, ID: st.ID})
+		cur, err := s.c.store.GetStep(ctx, s.c.pool, s.run.ID, st.ID)
 		if err != nil {
 			return nil, s.markLostOrInterrupted(st.ID, err)
 		}

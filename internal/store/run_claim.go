@@ -55,25 +55,7 @@ func (s *Store) ClaimRun(ctx context.Context, p ClaimParams) (ClaimedRun, error)
 		jobID int64
 		owner string
 	}{p.JobID, p.Owner}
-	jobID, owner := &by.jobID, &by.owner
-	if p.Slotted {
-		row, err := s.q.RunStartSlotted(ctx, s.pool, &dbsqlc.RunStartSlottedParams{
-			ID: p.Run.ID, Gen: p.Run.Gen, JobID: jobID, LeaseOwner: owner, LeaseTtl: s.leaseTTL,
-			FinishTimeout: p.FinishTimeout,
-		})
-		if err != nil {
-			return ClaimedRun{}, err
-		}
-		return ClaimedRun(*row), nil
-	}
-	row, err := s.q.RunStart(ctx, s.pool, &dbsqlc.RunStartParams{
-		ID: p.Run.ID, Gen: p.Run.Gen, JobID: jobID, LeaseOwner: owner, LeaseTtl: s.leaseTTL,
-		FinishTimeout: p.FinishTimeout,
-	})
-	if err != nil {
-		return ClaimedRun{}, err
-	}
-	return ClaimedRun(*row), nil
+	return s.ClaimRunFor(ctx, p.Run, &by.jobID, &by.owner, p.FinishTimeout, p.Slotted)
 }
 
 // Parked says what became of a run that waits for a concurrency slot.
