@@ -12,7 +12,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/engine"
 	"github.com/riverflow/flow/internal/store"
 )
@@ -24,7 +23,6 @@ import (
 type Client struct {
 	pool  *pgxpool.Pool
 	cfg   *Config
-	q     *dbsqlc.Queries // façade reads (run.go, inspect.go, migrate_check.go) until step 4
 	store *store.Store
 	e     *engine.Engine
 }
@@ -50,7 +48,6 @@ func NewClient(pool *pgxpool.Pool, cfg *Config) (*Client, error) {
 	c := &Client{
 		pool:  pool,
 		cfg:   cfg,
-		q:     dbsqlc.New(),
 		store: st,
 		e:     engine.New(engine.Deps{Pool: pool, Store: st, Config: cfg.engineConfig()}),
 	}

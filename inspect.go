@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/engine"
 	"github.com/riverflow/flow/internal/registry"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // This file holds the read-only API that dashboards and command lines use to
@@ -180,14 +180,14 @@ func (c *Client) countRuns(ctx context.Context, q RunQuery) (map[string]RunCount
 	if err := q.check("CountRuns"); err != nil {
 		return nil, err
 	}
-	params := &dbsqlc.InspectRunCountParams{
+	params := store.RunCountFilter{
 		FunctionID: optString(q.FunctionID), EventID: optString(q.EventID),
 		CreatedAfter: optTime(q.CreatedAfter), CreatedBefore: optTime(q.CreatedBefore),
 	}
 	if !q.CreatedAfter.IsZero() {
 		params.MinID = minIDAt(q.CreatedAfter.Add(-runIDSlack))
 	}
-	rows, err := c.q.InspectRunCount(ctx, c.pool, params)
+	rows, err := c.store.CountRuns(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("flow: count runs: %w", err)
 	}
@@ -262,7 +262,7 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]*EventInfo, e
 	if maxData <= 0 {
 		maxData = 4 << 10
 	}
-	params := &dbsqlc.InspectEventListParams{
+	params := store.EventListFilter{
 		MaxData: int32(min(maxData, 1<<30)), BeforeID: optString(f.Before), Max: int32(limit), ExcludeNames: []string{},
 	}
 	if f.HideRunEnded {
@@ -273,7 +273,7 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]*EventInfo, e
 	} else {
 		params.Name = f.Name
 	}
-	rows, err := c.q.InspectEventList(ctx, c.pool, params)
+	rows, err := c.store.ListEvents(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("flow: list events: %w", err)
 	}
@@ -295,7 +295,7 @@ func (c *Client) GetEvent(ctx context.Context, eventID string) (*EventInfo, erro
 	if !engine.IsUUID(eventID) {
 		return nil, fmt.Errorf("%w: %q is not an event ID", ErrNotFound, eventID)
 	}
-	r, err := c.q.EventGet(ctx, c.pool, eventID)
+	r, err := c.store.GetEvent(ctx, c.pool, eventID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: event %s", ErrNotFound, eventID)
 	}
@@ -322,9 +322,7 @@ func (c *Client) fillEventRuns(ctx context.Context, events []*EventInfo) error {
 		ids[i] = ev.ID
 		byID[ev.ID] = ev
 	}
-	rows, err := c.q.InspectRunListByEvents(ctx, c.pool, &dbsqlc.InspectRunListByEventsParams{
-		EventIds: ids, Max: int32(maxRunsPerEvent * len(events)),
-	})
+	rows, err := c.store.ListEventRuns(ctx, ids, int32(maxRunsPerEvent*len(events)))
 	if err != nil {
 		return fmt.Errorf("flow: list runs of events: %w", err)
 	}
@@ -333,7 +331,7 @@ func (c *Client) fillEventRuns(ctx context.Context, events []*EventInfo) error {
 		if ev == nil || len(ev.Runs) >= maxRunsPerEvent {
 			continue
 		}
-		ev.Runs = append(ev.Runs, runFromRow(&dbsqlc.FlowRun{
+		ev.Runs = append(ev.Runs, runFromRow(&store.Run{
 			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
 			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Error: r.Error,
 			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
@@ -387,7 +385,7 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow: list functions: %w", err)
 	}
-	triggers, err := c.q.InspectTriggerList(ctx, c.pool)
+	triggers, err := c.store.ListTriggers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("flow: list triggers: %w", err)
 	}

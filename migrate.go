@@ -14,7 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 //go:embed sql/*.sql
@@ -87,11 +87,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
-	q := dbsqlc.New()
-	if err := q.MigrationLock(ctx, conn, migrationLockKey); err != nil {
+	if err := store.LockMigrations(ctx, conn, migrationLockKey); err != nil {
 		return fmt.Errorf("flow: migrate: take lock: %w", err)
 	}
-	defer func() { _ = q.MigrationUnlock(context.WithoutCancel(ctx), conn, migrationLockKey) }()
+	defer func() { _ = store.UnlockMigrations(context.WithoutCancel(ctx), conn, migrationLockKey) }()
 
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
@@ -101,10 +100,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("flow: migrate: river: %w", err)
 	}
 
-	if err := q.MigrationTableCreate(ctx, conn); err != nil {
+	if err := store.CreateMigrationTable(ctx, conn); err != nil {
 		return fmt.Errorf("flow: migrate: create flow_migration: %w", err)
 	}
-	applied, err := q.MigrationVersions(ctx, conn)
+	applied, err := store.MigrationVersions(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("flow: migrate: read applied versions: %w", err)
 	}
@@ -116,7 +115,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			if _, err := tx.Exec(ctx, m.up); err != nil {
 				return err
 			}
-			return q.MigrationInsert(ctx, tx, &dbsqlc.MigrationInsertParams{Version: int32(m.version), Name: m.name})
+			return store.RecordMigration(ctx, tx, int32(m.version), m.name)
 		})
 		if err != nil {
 			return fmt.Errorf("flow: migrate: apply %s: %w", m.name, err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/riverflow/flow/internal/engine"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // ErrNotMigrated is returned (wrapped) by Start, and by Send, SendTx, GetRun
@@ -42,7 +43,7 @@ func (c *Client) checkSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	missing, err := c.q.SchemaMissingTables(ctx, c.pool, tables)
+	missing, err := store.MissingTables(ctx, c.pool, tables)
 	if err != nil {
 		return fmt.Errorf("flow: Start: check the database schema: %w", err)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/riverflow/flow/internal/dberr"
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/engine"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // RunStatus is where a run stands.
@@ -108,7 +108,7 @@ type RunStep struct {
 	EndedAt   *time.Time
 }
 
-func runFromRow(r *dbsqlc.FlowRun) *Run {
+func runFromRow(r *store.Run) *Run {
 	out := &Run{
 		ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: RunStatus(r.Status),
 		Output: r.Output, Attempt: int(r.Attempt), WakeAt: r.WakeAt,
@@ -128,7 +128,7 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 	if !engine.IsUUID(runID) {
 		return nil, fmt.Errorf("%w: %q is not a run ID", ErrNotFound, runID)
 	}
-	row, err := c.q.RunGet(ctx, c.pool, runID)
+	row, err := c.store.GetRun(ctx, c.pool, runID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: run %s", ErrNotFound, runID)
 	}
@@ -136,7 +136,7 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("flow: get run %s: %w", runID, engine.SchemaError(err))
 	}
 	run := runFromRow(row)
-	steps, err := c.q.StepListByRun(ctx, c.pool, runID)
+	steps, err := c.store.ListSteps(ctx, runID)
 	if err != nil {
 		return nil, fmt.Errorf("flow: get steps of run %s: %w", runID, err)
 	}
@@ -201,7 +201,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 	}
 	// One row more than the page tells whether another page follows.
 	limit = min(limit, math.MaxInt32-1)
-	params := &dbsqlc.RunListParams{
+	params := store.RunListFilter{
 		WithOutput: !f.OmitOutput, FunctionID: optString(f.FunctionID), EventID: optString(f.EventID), Statuses: []string{},
 		CreatedAfter: optTime(f.CreatedAfter), CreatedBefore: optTime(f.CreatedBefore),
 		BeforeID: optString(f.Before), Max: int32(limit + 1),
@@ -212,7 +212,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 	for _, s := range f.Status {
 		params.Statuses = append(params.Statuses, string(s))
 	}
-	rows, err := c.q.RunList(ctx, c.pool, params)
+	rows, err := c.store.ListRuns(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("flow: list runs: %w", engine.SchemaError(err))
 	}
@@ -222,7 +222,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 			out[limit-1].more = true
 			break
 		}
-		run := runFromRow(&dbsqlc.FlowRun{
+		run := runFromRow(&store.Run{
 			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
 			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Output: r.Output, Error: r.Error,
 			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,

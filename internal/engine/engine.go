@@ -61,7 +61,7 @@ func New(d Deps) *Engine {
 		q:         dbsqlc.New(),
 		functions: map[string]*Function{},
 		leases:    newLeaseSet(),
-		done:      newDoneNotifier(),
+		done:      newDoneNotifier(d.Store),
 	}
 	c.waker = newWaker(c)
 	c.resumer = newResumer(c)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
 // leaseSet holds the runs this client is executing, whose leases it renews.
@@ -96,9 +94,7 @@ func (c *Engine) renewLeases(ctx context.Context) {
 		if len(ids) == 0 {
 			continue
 		}
-		_, err := c.q.RunLeaseRenew(ctx, c.pool, &dbsqlc.RunLeaseRenewParams{
-			LeaseTtl: c.cfg.LeaseTTL, IDs: ids, LeaseOwner: &c.cfg.ID,
-		})
+		_, err := c.store.RenewLeases(ctx, c.cfg.ID, ids)
 		switch {
 		case err == nil:
 			backoff = leaseRetryMin

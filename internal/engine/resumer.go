@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // resumer hands back to a new job, at once, the runs whose segment (or
@@ -159,7 +159,7 @@ func (r *resumer) run(ctx context.Context) {
 func (r *resumer) checkLostFetches(ctx context.Context) {
 	// River records its own client's ID: Config.ID, or the app's River
 	// client's with Config.ExternalRiver.
-	rows, err := r.c.q.RunListOwnUnclaimed(ctx, r.c.pool, &dbsqlc.RunListOwnUnclaimedParams{Queue: r.c.cfg.Queue, ClientID: r.c.river.ID()})
+	rows, err := r.c.store.ListOwnUnclaimed(ctx, r.c.cfg.Queue, r.c.river.ID())
 	if err != nil {
 		if ctx.Err() == nil {
 			r.c.cfg.Logger.WarnContext(ctx, "flow: look for lost fetches; retrying", "error", err)
@@ -259,9 +259,7 @@ func (r *resumer) resumeOne(ctx context.Context, id string, e resumeEntry) (done
 	}
 	defer c.leases.release(id)
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		run, err := c.q.RunLockResumable(ctx, tx, &dbsqlc.RunLockResumableParams{
-			ID: id, Gen: e.gen, JobID: &e.jobID, LeaseOwner: &c.cfg.ID,
-		})
+		run, err := c.store.LockResumable(ctx, tx, store.RunRef{ID: id, Gen: e.gen}, &e.jobID, c.cfg.ID)
 		if err != nil {
 			return err
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
-
-	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
 // retentionInterval is how often a started client deletes runs and events
@@ -41,36 +39,5 @@ func (c *Engine) DeleteExpired(ctx context.Context) (int64, error) {
 	if c.cfg.RetentionPeriod < 0 {
 		return 0, nil
 	}
-	const batch = 1000
-	before := time.Now().Add(-c.cfg.RetentionPeriod)
-	var runs int64
-	for {
-		n, err := c.q.RunDeleteEnded(ctx, c.pool, &dbsqlc.RunDeleteEndedParams{Before: before, Max: batch})
-		if err != nil {
-			return runs, err
-		}
-		runs += n
-		if n < batch {
-			break
-		}
-	}
-	for {
-		n, err := c.q.EventDeleteOld(ctx, c.pool, &dbsqlc.EventDeleteOldParams{Before: before, Max: batch})
-		if err != nil {
-			return runs, err
-		}
-		if n < batch {
-			break
-		}
-	}
-	if _, err := c.q.EventDedupeDeleteExpired(ctx, c.pool); err != nil {
-		return runs, err
-	}
-	// Flow control's own state: idempotency keys past their 24 hours, and
-	// throttle and rate-limit state that no longer limits anything.
-	if _, err := c.q.IdempotencyDeleteExpired(ctx, c.pool); err != nil {
-		return runs, err
-	}
-	_, err := c.q.LimitDeleteIdle(ctx, c.pool)
-	return runs, err
+	return c.store.DeleteExpired(ctx, time.Now().Add(-c.cfg.RetentionPeriod))
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // doneNotifier tells AwaitRun callers that runs ended: in this process at
@@ -18,6 +18,8 @@ import (
 // transactions, so that finishing runs do not queue for Postgres's notify
 // lock at commit).
 type doneNotifier struct {
+	store *store.Store // sends and listens for the notifications
+
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{}
 
@@ -33,8 +35,8 @@ const notifyBatchDelay = 2 * time.Millisecond
 // maxNotifyPayload keeps a notification under Postgres's 8000-byte limit.
 const maxNotifyPayload = 7900
 
-func newDoneNotifier() *doneNotifier {
-	return &doneNotifier{subs: map[string]map[chan struct{}]struct{}{}, kick: make(chan struct{}, 1)}
+func newDoneNotifier(st *store.Store) *doneNotifier {
+	return &doneNotifier{store: st, subs: map[string]map[chan struct{}]struct{}{}, kick: make(chan struct{}, 1)}
 }
 
 func (d *doneNotifier) subscribe(runID string) (<-chan struct{}, func()) {
@@ -69,7 +71,6 @@ func (d *doneNotifier) ended(runID string) {
 
 // notifyLoop sends the batched notifications until ctx ends.
 func (d *doneNotifier) notifyLoop(pool *pgxpool.Pool, logger *slog.Logger) func(context.Context) {
-	q := dbsqlc.New()
 	return func(ctx context.Context) {
 		backoff := listenRetryMin
 		for {
@@ -93,7 +94,7 @@ func (d *doneNotifier) notifyLoop(pool *pgxpool.Pool, logger *slog.Logger) func(
 					size += len(ids[n]) + 1
 					n++
 				}
-				if err := q.RunNotifyDone(ctx, pool, strings.Join(ids[:n], ",")); err != nil {
+				if err := d.store.NotifyRunsDone(ctx, pool, ids[:n]); err != nil {
 					if ctx.Err() != nil {
 						return
 					}
@@ -189,7 +190,7 @@ func (d *doneNotifier) listenOnce(ctx context.Context, pool *pgxpool.Pool) (list
 	}
 	conn := pc.Hijack() // outside the pool's accounting for as long as it listens
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := dbsqlc.New().ListenRunDone(ctx, conn); err != nil {
+	if err := d.store.ListenRunsDone(ctx, conn); err != nil {
 		return false, err
 	}
 	// Notifications sent while no connection listened are lost: every

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // sweepOrphaned hands to a new job the runs that a client orphaned by dying
@@ -20,13 +20,13 @@ import (
 // orphaned; the takeover bumps the run's gen, so a claim that was merely slow
 // finds nothing to do.
 func (c *Engine) sweepOrphaned(ctx context.Context) error {
-	rows, err := c.q.RunListOrphaned(ctx, c.pool, &dbsqlc.RunListOrphanedParams{StaleAfter: c.cfg.LeaseTTL, Max: 100})
+	rows, err := c.store.ListOrphaned(ctx, c.cfg.LeaseTTL, 100)
 	if err != nil {
 		return fmt.Errorf("list runs orphaned by a dead client: %w", err)
 	}
 	for _, r := range rows {
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-			if _, err := c.q.RunLockOrphaned(ctx, tx, &dbsqlc.RunLockOrphanedParams{ID: r.ID, Gen: r.Gen, StaleAfter: c.cfg.LeaseTTL}); err != nil {
+			if err := c.store.LockOrphaned(ctx, tx, store.RunRef{ID: r.ID, Gen: r.Gen}, c.cfg.LeaseTTL); err != nil {
 				return err
 			}
 			// A queued run holds no slot: nothing to wake.
@@ -94,13 +94,13 @@ func (c *Engine) sweepOnce(ctx context.Context, slots bool) error {
 			return err
 		}
 	}
-	rows, err := c.q.RunListLeaseExpired(ctx, c.pool, 100)
+	rows, err := c.store.ListLeaseExpired(ctx, 100)
 	if err != nil {
 		return err
 	}
 	for _, r := range rows {
 		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-			if _, err := c.q.RunLockLeaseExpired(ctx, tx, &dbsqlc.RunLockLeaseExpiredParams{ID: r.ID, Gen: r.Gen}); err != nil {
+			if err := c.store.LockLeaseExpired(ctx, tx, store.RunRef{ID: r.ID, Gen: r.Gen}); err != nil {
 				return err
 			}
 			return c.handOn(ctx, tx, r.ID, r.Gen, r.FunctionID, r.Slotted, true)

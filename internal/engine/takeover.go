@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
 )
 
@@ -23,7 +22,7 @@ func (c *Engine) handOn(ctx context.Context, tx pgx.Tx, runID string, gen int32,
 	if err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
-	if err := c.q.RunTakeover(ctx, tx, &dbsqlc.RunTakeoverParams{JobID: &jobID, ID: runID}); err != nil {
+	if err := c.store.TakeOver(ctx, tx, runID, jobID); err != nil {
 		return err
 	}
 	if slotted && freesSlot {

@@ -52,7 +52,7 @@ func (w *waker) run(ctx context.Context) {
 		err := w.wakeDue(ctx)
 		if err == nil {
 			var next *time.Time
-			next, err = w.c.q.RunNextWake(ctx, w.c.pool)
+			next, err = w.c.store.NextWake(ctx)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				err = nil // no run sleeps
@@ -104,11 +104,11 @@ func maxTime(a, b time.Time) time.Time {
 func (w *waker) wakeDue(ctx context.Context) error {
 	const batch = 500
 	for ctx.Err() == nil {
-		row, err := w.c.q.RunWakeDue(ctx, w.c.pool, batch)
+		woken, _, err := w.c.store.WakeDueRuns(ctx, batch)
 		if err != nil {
 			return err
 		}
-		if row.Woken < batch {
+		if woken < batch {
 			return nil
 		}
 	}
