@@ -48,8 +48,7 @@ jobs AS (
         array_agg(runs.function_id ORDER BY runs.function_id) AS function_ids,
         CASE WHEN count(*) > 0 THEN flow_jobs_insert(array_agg(runs.job_id),
             array_agg(flow_job_args(runs.id, 0, runs.function_id, false)), @queue::text,
-            array_agg(coalesce(sqlc.narg('start_at')::timestamptz, now())),
-            array_agg(sqlc.narg('start_at')::timestamptz IS NULL)) END AS states
+            coalesce(sqlc.narg('start_at')::timestamptz, now()), sqlc.narg('start_at')::timestamptz IS NULL) END AS states
     FROM runs
 ),
 -- River's producers learn of available jobs by this notification, which the

@@ -8,11 +8,10 @@
 -- The small ones are LANGUAGE sql, a single SELECT, so that Postgres inlines
 -- them into the calling statement; the writers are plpgsql, whose plans
 -- Postgres caches for the session (a SQL function's are made anew for every
--- statement that calls it). The writers of many rows take arrays and write
--- them in one statement: a statement that wakes or starts many runs calls
--- them once, not once per row (measured: waking 500 runs one call per row
--- took 2.5 times as long as one UPDATE). Their one-row forms (flow_job_insert,
--- flow_job_wake) call them with arrays of one.
+-- statement that calls it). A statement that inserts or wakes many jobs
+-- calls the array forms (flow_jobs_insert, flow_jobs_wake) once, with the
+-- arrays of its rows, not the one-row forms once per row: waking 500 runs
+-- with a call per row took 2.5 times as long as one UPDATE.
 
 -- flow_job_next_id takes the ID of a job about to be inserted, so that
 -- flow_run.job_id can name the job in the same statement (assumption 1).
@@ -36,24 +35,46 @@ RETURNS void LANGUAGE sql VOLATILE AS $$
     SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', p_queue)::text)
 $$;
 
--- flow_jobs_insert inserts jobs p_ids (from flow_job_next_id) of runs, job
--- p_ids[i] with args p_args[i] on p_queue, the rows River's insert would
--- write (kind flow_run, River's default max_attempts 25, every other column
--- left to its default): available at p_at[i] if p_available[i], else
--- scheduled at p_at[i] (assumptions 1, 3, 4, 9). All in one INSERT: a
--- statement that starts many runs calls it once, with the arrays of its
--- rows. It returns the states of the jobs it inserted ('{}' for none). The
--- caller notifies (flow_job_notify) for an available one.
-CREATE OR REPLACE FUNCTION flow_jobs_insert(p_ids bigint[], p_args jsonb[], p_queue text, p_at timestamptz[], p_available boolean[])
+-- flow_job_insert inserts job p_id (from flow_job_next_id) of a run with
+-- args p_args on p_queue, the row River's insert would write (kind
+-- flow_run, River's default max_attempts 25, every other column left to its
+-- default): available at p_at if p_available, else scheduled at p_at
+-- (assumptions 1, 3, 4, 9). It returns the job's state. The caller notifies
+-- (flow_job_notify) for an available one.
+CREATE OR REPLACE FUNCTION flow_job_insert(p_id bigint, p_args jsonb, p_queue text, p_at timestamptz, p_available boolean)
+RETURNS river_job_state LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    s river_job_state;
+BEGIN
+    INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
+    VALUES (p_id, p_args, 'flow_run', 25, p_queue, p_at,
+        (CASE WHEN p_available THEN 'available' ELSE 'scheduled' END)::river_job_state)
+    RETURNING river_job.state INTO s;
+    RETURN s;
+END
+$$;
+
+-- flow_jobs_insert is flow_job_insert for many jobs in one INSERT: job
+-- p_ids[i] with args p_args[i], all available or all scheduled at p_at as
+-- p_available says. A statement that starts many runs calls it once, with
+-- the arrays of its rows, rather than flow_job_insert once per row. It
+-- returns the states of the jobs it inserted ('{}' for none). One job goes
+-- to flow_job_insert, whose plan Postgres keeps: this INSERT's is made anew
+-- at every call (its row count depends on the arrays), which costs a
+-- single-row call twice as much.
+CREATE OR REPLACE FUNCTION flow_jobs_insert(p_ids bigint[], p_args jsonb[], p_queue text, p_at timestamptz, p_available boolean)
 RETURNS river_job_state[] LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     s river_job_state[];
 BEGIN
+    IF cardinality(p_ids) = 1 THEN
+        RETURN ARRAY[flow_job_insert(p_ids[1], p_args[1], p_queue, p_at, p_available)];
+    END IF;
     WITH job AS (
         INSERT INTO river_job (id, args, kind, max_attempts, queue, scheduled_at, state)
-        SELECT j.id, j.args, 'flow_run', 25, p_queue, j.at,
-            (CASE WHEN j.available THEN 'available' ELSE 'scheduled' END)::river_job_state
-        FROM unnest(p_ids, p_args, p_at, p_available) AS j (id, args, at, available)
+        SELECT j.id, j.args, 'flow_run', 25, p_queue, p_at,
+            (CASE WHEN p_available THEN 'available' ELSE 'scheduled' END)::river_job_state
+        FROM unnest(p_ids, p_args) AS j (id, args)
         RETURNING river_job.state
     )
     SELECT array_agg(job.state) INTO s FROM job;
@@ -61,24 +82,36 @@ BEGIN
 END
 $$;
 
--- flow_job_insert is flow_jobs_insert for one job, for a statement that
--- starts one run: it returns the job's state. (A single SELECT, inlined.)
-CREATE OR REPLACE FUNCTION flow_job_insert(p_id bigint, p_args jsonb, p_queue text, p_at timestamptz, p_available boolean)
-RETURNS river_job_state LANGUAGE sql VOLATILE AS $$
-    SELECT (flow_jobs_insert(ARRAY[p_id], ARRAY[p_args], p_queue, ARRAY[p_at], ARRAY[p_available]))[1]
+-- flow_job_wake makes job p_id available at p_at (now, or earlier to keep
+-- its place in River's scheduled_at order) if its state is one of p_from,
+-- and returns its queue, for flow_job_notify; NULL if it was not woken (no
+-- such job, or River owns it: assumptions 2, 3, 5, 7).
+CREATE OR REPLACE FUNCTION flow_job_wake(p_id bigint, p_at timestamptz, p_from river_job_state[])
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    q text;
+BEGIN
+    UPDATE river_job SET state = 'available', scheduled_at = p_at
+    WHERE river_job.id = p_id AND river_job.state = ANY(p_from)
+    RETURNING river_job.queue INTO q;
+    RETURN q;
+END
 $$;
 
--- flow_jobs_wake makes job p_ids[i] available at p_at[i] (now, or earlier
--- to keep its place in River's scheduled_at order) if its state is one of
--- p_from, all in one UPDATE, and returns the queues of the jobs it woke, one
--- per job, for flow_job_notify ('{}' for none: no such job, or River owns
--- it: assumptions 2, 3, 5, 7). A statement that wakes many runs calls it
--- once, with the arrays of its rows.
+-- flow_jobs_wake is flow_job_wake for many jobs in one UPDATE: job
+-- p_ids[i] becomes available at p_at[i] if its state is one of p_from. A
+-- statement that wakes many runs calls it once, with the arrays of its
+-- rows, rather than flow_job_wake once per row. It returns the queues of
+-- the jobs it woke, one per job ('{}' for none), for flow_job_notify. One
+-- job goes to flow_job_wake, as in flow_jobs_insert.
 CREATE OR REPLACE FUNCTION flow_jobs_wake(p_ids bigint[], p_at timestamptz[], p_from river_job_state[])
 RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     q text[];
 BEGIN
+    IF cardinality(p_ids) = 1 THEN
+        RETURN array_remove(ARRAY[flow_job_wake(p_ids[1], p_at[1], p_from)], NULL);
+    END IF;
     WITH job AS (
         UPDATE river_job SET state = 'available', scheduled_at = w.at
         FROM unnest(p_ids, p_at) AS w (id, at)
@@ -88,14 +121,6 @@ BEGIN
     SELECT array_agg(job.queue) INTO q FROM job;
     RETURN coalesce(q, '{}');
 END
-$$;
-
--- flow_job_wake is flow_jobs_wake for one job, for a statement that wakes
--- one run: it returns the job's queue, or NULL if it was not woken. (A
--- single SELECT, inlined.)
-CREATE OR REPLACE FUNCTION flow_job_wake(p_id bigint, p_at timestamptz, p_from river_job_state[])
-RETURNS text LANGUAGE sql VOLATILE AS $$
-    SELECT (flow_jobs_wake(ARRAY[p_id], ARRAY[p_at], p_from))[1]
 $$;
 
 -- flow_job_move moves the time of job p_id, still scheduled or made

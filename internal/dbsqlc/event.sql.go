@@ -103,8 +103,7 @@ jobs AS (
         array_agg(runs.function_id ORDER BY runs.function_id) AS function_ids,
         CASE WHEN count(*) > 0 THEN flow_jobs_insert(array_agg(runs.job_id),
             array_agg(flow_job_args(runs.id, 0, runs.function_id, false)), $7::text,
-            array_agg(coalesce($6::timestamptz, now())),
-            array_agg($6::timestamptz IS NULL)) END AS states
+            coalesce($6::timestamptz, now()), $6::timestamptz IS NULL) END AS states
     FROM runs
 ),
 notified AS (
