@@ -67,7 +67,9 @@ RETURNS river_job_state[] LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     s river_job_state[];
 BEGIN
-    IF cardinality(p_ids) = 1 THEN
+    IF coalesce(cardinality(p_ids), 0) = 0 THEN
+        RETURN '{}';
+    ELSIF cardinality(p_ids) = 1 THEN
         RETURN ARRAY[flow_job_insert(p_ids[1], p_args[1], p_queue, p_at, p_available)];
     END IF;
     WITH job AS (
@@ -109,7 +111,9 @@ RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     q text[];
 BEGIN
-    IF cardinality(p_ids) = 1 THEN
+    IF coalesce(cardinality(p_ids), 0) = 0 THEN
+        RETURN '{}';
+    ELSIF cardinality(p_ids) = 1 THEN
         RETURN array_remove(ARRAY[flow_job_wake(p_ids[1], p_at[1], p_from)], NULL);
     END IF;
     WITH job AS (
@@ -192,8 +196,8 @@ BEGIN
     -- is woken all the same. All the jobs in one call (flow_jobs_wake); the
     -- aggregate makes one row, which the SELECT INTO reads.
     job AS (
-        SELECT flow_jobs_wake(array_agg(next.job_id), array_agg(least(next.order_at, now())),
-            '{scheduled,available}') AS queues
+        SELECT CASE WHEN count(*) > 0 THEN flow_jobs_wake(array_agg(next.job_id),
+            array_agg(least(next.order_at, now())), '{scheduled,available}') ELSE '{}' END AS queues
         FROM next
     )
     SELECT cardinality(job.queues), (SELECT min(u.queue) FROM unnest(job.queues) AS u (queue))

@@ -1065,7 +1065,8 @@ run AS (
 ),
 job AS (
     SELECT count(*) AS runs,
-        flow_jobs_wake(array_agg(run.job_id), array_agg(now()), '{scheduled,available,pending}'::river_job_state[]) AS queues
+        CASE WHEN count(*) > 0 THEN flow_jobs_wake(array_agg(run.job_id), array_agg(now()),
+            '{scheduled,available,pending}'::river_job_state[]) END AS queues
     FROM run
 )
 SELECT
