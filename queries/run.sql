@@ -275,14 +275,22 @@ run AS (
         updated_at = now()
     FROM due
     WHERE r.id = due.id
-    RETURNING r.job_id,
-        flow_job_wake(r.job_id, now(), '{scheduled,available,pending}'::river_job_state[]) AS job_queue
+    RETURNING r.job_id
+),
+-- Every run's job in one call (flow_jobs_wake, one UPDATE), not one call
+-- per run. The aggregate makes one row, which the SELECT below reads for
+-- woken: a SELECT CTE runs only when it is read.
+job AS (
+    SELECT count(*) AS runs,
+        CASE WHEN count(*) > 0 THEN flow_jobs_wake(array_agg(run.job_id), array_agg(now()),
+            '{scheduled,available,pending}'::river_job_state[]) END AS queues
+    FROM run
 )
 SELECT
-    (SELECT count(*) FROM run)::integer AS woken,
+    (SELECT job.runs FROM job)::integer AS woken,
     (SELECT count(*) FROM (
         SELECT flow_job_notify(q.queue)
-        FROM (SELECT DISTINCT job_queue AS queue FROM run WHERE job_queue IS NOT NULL) q
+        FROM (SELECT DISTINCT u.queue FROM job, unnest(job.queues) AS u (queue)) q
     ) n)::integer AS notified;
 
 -- name: RunNextWake :one

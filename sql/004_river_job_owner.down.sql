@@ -60,6 +60,8 @@ DROP FUNCTION IF EXISTS flow_job_delete(bigint[]);
 DROP FUNCTION IF EXISTS flow_job_move(bigint, timestamptz);
 DROP FUNCTION IF EXISTS flow_job_wake(bigint, timestamptz, river_job_state[]);
 DROP FUNCTION IF EXISTS flow_job_insert(bigint, jsonb, text, timestamptz, boolean);
+DROP FUNCTION IF EXISTS flow_jobs_wake(bigint[], timestamptz[], river_job_state[]);
+DROP FUNCTION IF EXISTS flow_jobs_insert(bigint[], jsonb[], text, timestamptz, boolean);
 DROP FUNCTION IF EXISTS flow_job_notify(text);
 DROP FUNCTION IF EXISTS flow_job_args(uuid, integer, text, boolean);
 DROP FUNCTION IF EXISTS flow_job_next_id();
