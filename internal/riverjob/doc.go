@@ -150,10 +150,11 @@
 //     for an hour (6); so a running job over a still-queued run, older than
 //     LeaseTTL, was fetched by a process that died before its claim.
 //   - RunListOwnUnclaimed (queries/run.sql): River appends the fetching
-//     client's ID to attempted_by (resume.go).
+//     client's ID to attempted_by (internal/engine/resumer.go).
 //
-// River's own inserts and cancels go through [Inserter] (segment.go,
-// takeover.go, invoke.go, rerun.go, cron.go and events.go of package flow
-// call it) and JobCompleteTx through [CompleteTx] (cron.go): they are
+// River's own inserts and cancels go through [Inserter] (run_suspend.go,
+// takeover.go, step_invoke.go, run_rerun.go, run_end.go, cron.go and
+// event_send.go of internal/engine call it) and JobCompleteTx through
+// [CompleteTx] (cron.go): they are
 // River's API, not bets; CompleteTx checks the completed state (5).
 package riverjob
