@@ -41,7 +41,7 @@
 //     scheduled_at waits for it; a job we wake gets scheduled_at = now. But
 //     a job fetched at its scheduled time may find its run postponed
 //     meanwhile (a debounce): the claim refuses a queued run before its wake
-//     time and hands it to a new job then (early.go).
+//     time and hands it to a new job then (internal/engine/run_claim.go).
 //  5. Completer. River writes a job's outcome (completed, retryable,
 //     snoozed...) asynchronously, after Work returns, with
 //     JobSetStateIfRunningMany, which changes only a job still running; so
