@@ -98,9 +98,13 @@ func (b *testBundle) start(t *testing.T, e *engine.Engine) {
 	})
 }
 
-// send sends one event named name with data, committed, and returns its ID.
+// send sends one event named name with data through e (nil: an engine
+// of its own, not started), committed, and returns its ID.
 func (b *testBundle) send(t *testing.T, e *engine.Engine, name string, data any) string {
 	t.Helper()
+	if e == nil {
+		e = b.newEngine(t, testConfig("sender"), false)
+	}
 	var id string
 	err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
 		ids, err := sendTx(b.ctx, e, tx, name, data)
