@@ -5,10 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestLoopStopWaits: Stop cancels the loop and returns only after the
 // loop's function returned.
