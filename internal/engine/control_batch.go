@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/registry"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // Batches (FunctionOpts.Batch): an open batch is a queued run with a
@@ -25,7 +25,7 @@ func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *reg
 	key := keys.batch
 	for range 8 {
 		if b.MaxSize > 1 {
-			_, err := c.q.BatchAppend(ctx, tx, &dbsqlc.BatchAppendParams{MaxSize: int32(b.MaxSize), BatchKey: &key, EventID: ev.ID})
+			_, err := c.store.AppendToBatch(ctx, tx, key, ev.ID, int32(b.MaxSize))
 			if err == nil {
 				return nil
 			}
@@ -33,7 +33,7 @@ func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *reg
 				return fmt.Errorf("batch: %w", err)
 			}
 		}
-		params := &dbsqlc.RunInsertControlledParams{
+		params := &store.ControlledRun{
 			ID: NewID(), FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
 			BatchKey: &key, BatchSize: ptrInt32(1),
 		}
@@ -55,7 +55,7 @@ func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *reg
 
 // batchEvents loads the events of a batch run, in arrival order.
 func (c *Engine) batchEvents(ctx context.Context, runID string) ([]StoredEvent, error) {
-	rows, err := c.q.BatchEvents(ctx, c.pool, runID)
+	rows, err := c.store.BatchEvents(ctx, runID)
 	if err != nil {
 		return nil, fmt.Errorf("flow: load the batch of run %s: %w", runID, err)
 	}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/expr"
 	"github.com/riverflow/flow/internal/registry"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // registryControls caches the flow control parsed from the registry's
@@ -153,7 +153,7 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 }
 
 // setConcurrency gives a new run its concurrency keys and limits.
-func (k *runKeys) setConcurrency(params *dbsqlc.RunInsertControlledParams) {
+func (k *runKeys) setConcurrency(params *store.ControlledRun) {
 	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = k.ckey1, k.climit1, k.ckey2, k.climit2
 	params.Slots = k.ckey1 != nil
 }
@@ -177,7 +177,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		return c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
 	}
 	if ctl.Idempotency != "" {
-		held, err := c.q.IdempotencyClaim(ctx, tx, &dbsqlc.IdempotencyClaimParams{Key: keys.idempotency, RunID: runID})
+		held, err := c.store.ClaimIdempotency(ctx, tx, keys.idempotency, runID)
 		if err != nil {
 			return fmt.Errorf("idempotency key: %w", err)
 		}
@@ -187,9 +187,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 	}
 	if r := ctl.RateLimit; r != nil {
 		interval := r.Period / time.Duration(r.Limit)
-		_, err := c.q.LimitRate(ctx, tx, &dbsqlc.LimitRateParams{
-			Key: keys.rate, Interval: interval, Tolerance: interval * time.Duration(r.Limit-1),
-		})
+		err := c.store.RateLimit(ctx, tx, keys.rate, interval, interval*time.Duration(r.Limit-1))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
 		}
@@ -197,16 +195,13 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 			return fmt.Errorf("rate limit: %w", err)
 		}
 	}
-	params := &dbsqlc.RunInsertControlledParams{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue}
+	params := &store.ControlledRun{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue}
 	if d := time.Until(ev.TS); d > 0 {
 		params.Delay = d // an event with a future ts starts its runs then
 	}
 	if t := ctl.Throttle; t != nil {
 		interval := t.Period / time.Duration(t.Limit)
-		delay, err := c.q.LimitThrottle(ctx, tx, &dbsqlc.LimitThrottleParams{
-			Key: keys.throttle, Interval: interval,
-			Tolerance: interval * time.Duration(t.Limit+t.Burst-1),
-		})
+		delay, err := c.store.Throttle(ctx, tx, keys.throttle, interval, interval*time.Duration(t.Limit+t.Burst-1))
 		if err != nil {
 			return fmt.Errorf("throttle: %w", err)
 		}
@@ -232,12 +227,12 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 	// tried again; each round ends one conflict, so few rounds are needed.
 	for range 8 {
 		if d := ctl.Debounce; d != nil {
-			row, err := c.q.DebouncePush(ctx, tx, &dbsqlc.DebouncePushParams{
-				EventID: ev.ID, Period: d.Period, Timeout: d.Timeout, DebounceKey: &debounceKey,
+			_, wakeAt, err := c.store.PushDebounce(ctx, tx, store.Debounce{
+				Key: debounceKey, EventID: ev.ID, Period: d.Period, Timeout: d.Timeout,
 			})
 			if err == nil {
-				if row.WakeAt != nil {
-					c.waker.wakeAt(*row.WakeAt)
+				if wakeAt != nil {
+					c.waker.wakeAt(*wakeAt)
 				}
 				return nil
 			}
@@ -253,7 +248,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 			return nil
 		}
 		if s := ctl.Singleton; s != nil {
-			active, err := c.q.RunSingletonActive(ctx, tx, params.SingletonKey)
+			active, err := c.store.SingletonActive(ctx, tx, *params.SingletonKey)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // it ended meanwhile
 			}
@@ -293,9 +288,9 @@ func (c *Engine) priorityOf(fnID, src string, body []byte) (int64, error) {
 // insertControlledRun creates a run of a function with flow control and its
 // first job. It reports false when a singleton, debounce or batch key
 // conflicted and nothing was created.
-func (c *Engine) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbsqlc.RunInsertControlledParams) (bool, error) {
+func (c *Engine) insertControlledRun(ctx context.Context, tx pgx.Tx, params *store.ControlledRun) (bool, error) {
 	params.Notify = params.Delay == 0 && c.insertNotify.allow()
-	row, err := c.q.RunInsertControlled(ctx, tx, params)
+	row, err := c.store.InsertControlledRun(ctx, tx, *params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -310,7 +305,7 @@ func (c *Engine) insertControlledRun(ctx context.Context, tx pgx.Tx, params *dbs
 
 // skipRun records a run that flow control skipped.
 func (c *Engine) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, reason string) error {
-	if err := c.q.RunInsertSkipped(ctx, tx, &dbsqlc.RunInsertSkippedParams{ID: runID, FunctionID: fnID, EventID: eventID, Reason: &reason}); err != nil {
+	if err := c.store.InsertSkippedRun(ctx, tx, runID, fnID, eventID, reason); err != nil {
 		return fmt.Errorf("record skipped run: %w", err)
 	}
 	return nil
@@ -346,7 +341,7 @@ func (c *Engine) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ct
 	if err != nil {
 		return false, err
 	}
-	if err := c.q.RunSetConcurrency(ctx, tx, &dbsqlc.RunSetConcurrencyParams{ID: runID, Ckey1: k1, Climit1: l1, Ckey2: k2, Climit2: l2}); err != nil {
+	if err := c.store.SetConcurrency(ctx, tx, store.Concurrency{ID: runID, Ckey1: k1, Climit1: l1, Ckey2: k2, Climit2: l2}); err != nil {
 		return false, fmt.Errorf("set concurrency keys: %w", err)
 	}
 	return true, nil
@@ -367,7 +362,7 @@ func (c *Engine) concurrencyKeysOf(fnID string, ctl *registry.Control, ev Stored
 
 // controlFor returns a function's flow control: its definition's, if this
 // client has it, else the registry's.
-func (c *Engine) controlFor(ctx context.Context, db dbsqlc.DBTX, fnID string) (*registry.Control, error) {
+func (c *Engine) controlFor(ctx context.Context, db store.DB, fnID string) (*registry.Control, error) {
 	if fn := c.function(fnID); fn != nil {
 		return fn.control, nil
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // eventScheduled names the event a cron trigger's run receives.
@@ -110,7 +110,7 @@ func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
 	data, _ := json.Marshal(ScheduledTimer{Cron: job.Args.Cron, FunctionID: job.Args.FunctionID, Tick: job.Args.Tick})
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		eventID := NewID()
-		if err := c.q.EventInsert(ctx, tx, &dbsqlc.EventInsertParams{ID: eventID, Name: eventScheduled, Data: data, Ts: job.Args.Tick}); err != nil {
+		if err := c.store.InsertEvent(ctx, tx, store.Event{ID: eventID, Name: eventScheduled, Data: data, Ts: job.Args.Tick}); err != nil {
 			return fmt.Errorf("flow: cron %q of %q: store event: %w", job.Args.Cron, job.Args.FunctionID, err)
 		}
 		if fn := c.function(job.Args.FunctionID); fn != nil && fn.control != nil {
@@ -122,7 +122,7 @@ func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
 				return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
 			}
 		} else {
-			runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: job.Args.FunctionID, EventID: eventID})
+			runID, err := c.store.InsertRun(ctx, tx, job.Args.FunctionID, eventID)
 			if err != nil {
 				return fmt.Errorf("flow: cron %q of %q: start run: %w", job.Args.Cron, job.Args.FunctionID, err)
 			}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/registry"
 	"github.com/riverflow/flow/internal/riverjob"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // PreparedEvent is an event checked and encoded for storage.
@@ -89,7 +89,7 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 	id := NewID()
 	var dedupe *string
 	if ev.DedupeID != "" {
-		held, err := c.q.EventDedupeClaim(ctx, tx, &dbsqlc.EventDedupeClaimParams{DedupeID: ev.DedupeID, EventID: id})
+		held, err := c.store.ClaimDedupe(ctx, tx, ev.DedupeID, id)
 		if err != nil {
 			return "", SchemaError(err)
 		}
@@ -102,17 +102,17 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 	if ev.TS.After(time.Now()) {
 		startAt = &ev.TS
 	}
-	row, err := c.q.EventInsertAndStartRuns(ctx, tx, &dbsqlc.EventInsertAndStartRunsParams{
+	row, err := c.store.InsertEventAndStartRuns(ctx, tx, store.Send{
 		ID: id, Name: ev.Name, Data: ev.Data, Ts: ev.TS, DedupeID: dedupe,
 		StartAt: startAt, Queue: c.cfg.Queue, Notify: startAt == nil && c.insertNotify.allow(),
 	})
 	if err != nil {
 		return "", SchemaError(err)
 	}
-	if len(row.RunIds) > 0 && startAt != nil {
+	if len(row.RunIDs) > 0 && startAt != nil {
 		c.waker.wakeAt(*startAt)
 	}
-	if len(row.DeferredFunctionIds) == 0 && !row.HasWaits {
+	if len(row.DeferredFunctionIDs) == 0 && !row.HasWaits {
 		return id, nil
 	}
 	stored := StoredEvent{ID: id, Name: ev.Name, Data: ev.Data, TS: ev.TS, DedupeID: ev.DedupeID}
@@ -120,7 +120,7 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 	if err != nil {
 		return "", err
 	}
-	plan, err := c.planDeferredRuns(stored, body, row.DeferredFunctionIds, row.DeferredExpressions, row.DeferredConfigs)
+	plan, err := c.planDeferredRuns(stored, body, row.DeferredFunctionIDs, row.DeferredExpressions, row.DeferredConfigs)
 	if err != nil {
 		if undo {
 			return "", c.undoSend(ctx, tx, id, dedupe, err)
@@ -152,7 +152,7 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 // undoSend deletes what the send statement wrote for event id after the send
 // failed with cause, and returns cause.
 func (c *Engine) undoSend(ctx context.Context, tx pgx.Tx, id string, dedupe *string, cause error) error {
-	if err := c.q.EventUndoInsert(ctx, tx, &dbsqlc.EventUndoInsertParams{EventID: id, DedupeID: dedupe}); err != nil {
+	if err := c.store.UndoEventInsert(ctx, tx, id, dedupe); err != nil {
 		return fmt.Errorf("%w (and undoing the event's insert: %v; roll the transaction back)", cause, err)
 	}
 	return cause
@@ -268,7 +268,7 @@ func (c *Engine) startPlannedRuns(ctx context.Context, tx pgx.Tx, ev StoredEvent
 			}
 			continue
 		}
-		runID, err := c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: s.fnID, EventID: ev.ID})
+		runID, err := c.store.InsertRun(ctx, tx, s.fnID, ev.ID)
 		if err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func (c *Engine) insertRunJobs(ctx context.Context, tx pgx.Tx, runIDs, fnIDs []s
 	if at.IsZero() {
 		return nil
 	}
-	if err := c.q.RunSetJobs(ctx, tx, &dbsqlc.RunSetJobsParams{IDs: runIDs, JobIds: jobIDs, WakeAt: &at}); err != nil {
+	if err := c.store.SetRunJobs(ctx, tx, runIDs, jobIDs, &at); err != nil {
 		return err
 	}
 	c.waker.wakeAt(at)

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
 // CancelRun cancels a run in its own transaction (see CancelRunTx).
@@ -32,7 +30,7 @@ func (c *Engine) CancelRunTx(ctx context.Context, tx pgx.Tx, runID string) (bool
 		return false, fmt.Errorf("flow: cancel run %s: %w", runID, err)
 	}
 	if !ok {
-		if _, err := c.q.RunGet(ctx, tx, runID); errors.Is(err, pgx.ErrNoRows) {
+		if _, err := c.store.GetRun(ctx, tx, runID); errors.Is(err, pgx.ErrNoRows) {
 			return false, fmt.Errorf("%w: run %s", ErrNotFound, runID)
 		}
 	}
@@ -44,9 +42,7 @@ func (c *Engine) CancelRunTx(ctx context.Context, tx pgx.Tx, runID string) (bool
 func (c *Engine) CancelRuns(ctx context.Context, functionID string, after, before time.Time) (int, error) {
 	total := 0
 	for {
-		ids, err := c.q.RunListCancellable(ctx, c.pool, &dbsqlc.RunListCancellableParams{
-			FunctionID: functionID, CreatedAfter: after, CreatedBefore: before, Max: 100,
-		})
+		ids, err := c.store.ListCancellable(ctx, functionID, after, before, 100)
 		if err != nil {
 			return total, fmt.Errorf("flow: CancelRuns: %w", err)
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
 )
 
@@ -20,7 +19,7 @@ func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, err
 	}
 	var NewID string
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		old, err := c.q.RunGet(ctx, tx, runID)
+		old, err := c.store.GetRun(ctx, tx, runID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: run %s", ErrNotFound, runID)
 		}
@@ -31,7 +30,7 @@ func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, err
 			return fmt.Errorf("flow: run %s was started by Invoke; rerun its parent run instead", runID)
 		}
 		if fromStep != "" {
-			steps, err := c.q.StepListByRun(ctx, tx, runID)
+			steps, err := c.store.ListStepsOn(ctx, tx, runID)
 			if err != nil {
 				return err
 			}
@@ -43,12 +42,12 @@ func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, err
 				return fmt.Errorf("%w: run %s has no step %q", ErrNotFound, runID, fromStep)
 			}
 		}
-		NewID, err = c.q.RunInsert(ctx, tx, &dbsqlc.RunInsertParams{FunctionID: old.FunctionID, EventID: old.EventID})
+		NewID, err = c.store.InsertRun(ctx, tx, old.FunctionID, old.EventID)
 		if err != nil {
 			return err
 		}
 		if fromStep != "" {
-			if err := c.q.StepCopyBefore(ctx, tx, &dbsqlc.StepCopyBeforeParams{ToRunID: NewID, FromRunID: runID, StepID: fromStep}); err != nil {
+			if err := c.store.CopyStepsBefore(ctx, tx, NewID, runID, fromStep); err != nil {
 				return err
 			}
 		}
@@ -57,7 +56,7 @@ func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, err
 		if err != nil {
 			return err
 		}
-		ev, err := c.q.EventGet(ctx, tx, old.EventID)
+		ev, err := c.store.GetEvent(ctx, tx, old.EventID)
 		if err != nil {
 			return err
 		}

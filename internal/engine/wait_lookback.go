@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/expr"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // findStoredMatch returns the first stored event named name received since
@@ -19,8 +19,8 @@ import (
 // condition, with the time it was received, or nil. A condition over
 // Config.MaxExpressionCost is an error wrapping expr.ErrCostLimit, for the
 // caller to name.
-func (c *Engine) findStoredMatch(ctx context.Context, db dbsqlc.DBTX, trigger StoredEvent, name, match string, matchValue []byte, cond string, since time.Time) (*StoredEvent, time.Time, error) {
-	rows, err := c.q.EventListForWait(ctx, db, &dbsqlc.EventListForWaitParams{
+func (c *Engine) findStoredMatch(ctx context.Context, db store.DB, trigger StoredEvent, name, match string, matchValue []byte, cond string, since time.Time) (*StoredEvent, time.Time, error) {
+	rows, err := c.store.ListEventsForWait(ctx, db, store.EventsForWait{
 		Name: name, Since: since, ExcludeID: trigger.ID, MatchPath: match, MatchValue: matchValue, Max: 100,
 	})
 	if err != nil {
@@ -85,11 +85,11 @@ func (c *Engine) resolveLateWait(ctx context.Context, s *Segment, stepID string,
 		body, _ = json.Marshal(ev)
 	}
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if _, err := c.q.RunLockOpen(ctx, tx, s.run.ID); err != nil {
+		if _, err := c.store.LockOpenRun(ctx, tx, s.run.ID); err != nil {
 			return err
 		}
-		n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: s.run.ID, StepID: stepID})
-		if err != nil || n == 0 {
+		deleted, err := c.store.DeleteWait(ctx, tx, s.run.ID, stepID)
+		if err != nil || !deleted {
 			return err
 		}
 		return c.resolveStep(ctx, tx, s.run.ID, stepID, status, body, errMsg)

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // resolveWaits gives a sent event to every open wait it matches and wakes
@@ -16,7 +16,7 @@ import (
 // transaction. A wait is consumed once: of two events that match it, the
 // first to commit wins.
 func (c *Engine) resolveWaits(ctx context.Context, tx pgx.Tx, ev StoredEvent, body []byte) error {
-	matches, err := c.q.WaitMatch(ctx, tx, &dbsqlc.WaitMatchParams{EventName: ev.Name, Event: body})
+	matches, err := c.store.MatchWaits(ctx, tx, ev.Name, body)
 	if err != nil {
 		return err
 	}
@@ -40,17 +40,17 @@ func (c *Engine) resolveWaits(ctx context.Context, tx pgx.Tx, ev StoredEvent, bo
 			}
 			continue
 		}
-		if _, err := c.q.RunLockOpen(ctx, tx, m.RunID); err != nil {
+		if _, err := c.store.LockOpenRun(ctx, tx, m.RunID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // the run ended
 			}
 			return err
 		}
-		n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: m.RunID, StepID: m.StepID})
+		deleted, err := c.store.DeleteWait(ctx, tx, m.RunID, m.StepID)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if !deleted {
 			continue
 		}
 		if err := c.resolveStep(ctx, tx, m.RunID, m.StepID, stepCompleted, body, nil); err != nil {
@@ -65,8 +65,8 @@ func (c *Engine) resolveWaits(ctx context.Context, tx pgx.Tx, ev StoredEvent, bo
 // fails with an error wrapping ErrExpressionCost and its run wakes to handle
 // it; a CancelOn condition stays registered and does not cancel. Both are
 // logged as warnings.
-func (c *Engine) waitCostExceeded(ctx context.Context, tx pgx.Tx, m *dbsqlc.WaitMatchRow, ev StoredEvent) error {
-	run, err := c.q.RunGet(ctx, tx, m.RunID)
+func (c *Engine) waitCostExceeded(ctx context.Context, tx pgx.Tx, m store.WaitMatch, ev StoredEvent) error {
+	run, err := c.store.GetRun(ctx, tx, m.RunID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // the run is gone
 	}
@@ -83,14 +83,14 @@ func (c *Engine) waitCostExceeded(ctx context.Context, tx pgx.Tx, m *dbsqlc.Wait
 	if m.Kind == waitKindCancel {
 		return nil
 	}
-	if _, err := c.q.RunLockOpen(ctx, tx, m.RunID); err != nil {
+	if _, err := c.store.LockOpenRun(ctx, tx, m.RunID); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // the run ended
 		}
 		return err
 	}
-	n, err := c.q.WaitDelete(ctx, tx, &dbsqlc.WaitDeleteParams{RunID: m.RunID, StepID: m.StepID})
-	if err != nil || n == 0 {
+	deleted, err := c.store.DeleteWait(ctx, tx, m.RunID, m.StepID)
+	if err != nil || !deleted {
 		return err
 	}
 	msg := costErr.Error()
@@ -101,9 +101,9 @@ func (c *Engine) waitCostExceeded(ctx context.Context, tx pgx.Tx, m *dbsqlc.Wait
 // locked) its outcome, and wakes the run if it is suspended. A run that is
 // executing finds the outcome when its segment suspends (see suspend).
 func (c *Engine) resolveStep(ctx context.Context, tx pgx.Tx, runID, stepID, status string, output []byte, errMsg *string) error {
-	n, err := c.q.StepResolve(ctx, tx, &dbsqlc.StepResolveParams{RunID: runID, ID: stepID, Status: status, Output: output, Error: errMsg})
-	if err != nil || n == 0 {
+	resolved, err := c.store.ResolveStep(ctx, tx, runID, stepID, status, output, errMsg)
+	if err != nil || !resolved {
 		return err
 	}
-	return c.q.RunWake(ctx, tx, runID)
+	return c.store.WakeRun(ctx, tx, runID)
 }

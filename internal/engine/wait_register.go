@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/expr"
+	"github.com/riverflow/flow/internal/store"
 )
 
 // Kinds of flow_wait rows.
@@ -46,7 +46,7 @@ func (s *Segment) registerCancelOn(ctx context.Context) (string, error) {
 			}
 		}
 		stepID := fmt.Sprintf("%s%d", cancelOnStepPrefix, i)
-		if err := s.c.q.WaitInsert(ctx, s.c.pool, &dbsqlc.WaitInsertParams{
+		if err := s.c.store.InsertWait(ctx, s.c.pool, store.Wait{
 			EventName: co.Event, MatchPath: co.Match, RunID: s.run.ID, StepID: stepID, Alt: cancelOnAlt, Kind: waitKindCancel,
 			MatchValue: matchValue, Expression: co.If, ExpiresAt: expires,
 		}); err != nil {

@@ -8,10 +8,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
+	"github.com/riverflow/flow/internal/store"
 )
 
-var queries = dbsqlc.New()
+// queries runs the registry's statements on the caller's db. Only the
+// store's verbs that take a db are used, so it needs no pool of its own.
+var queries = store.New(nil, 0)
 
 // Function is what the registry records for a function a process defines.
 type Function struct {
@@ -35,22 +37,14 @@ type Trigger struct {
 // registry held for fn.ID. Triggers with the same pattern become one row
 // whose condition holds when any of theirs does (none: always).
 func Register(ctx context.Context, tx pgx.Tx, fn Function) error {
-	if err := queries.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{
-		ID: fn.ID, Name: fn.Name, Retries: int32(fn.Retries), Config: Encode(fn.Control),
-	}); err != nil {
-		return err
-	}
-	if err := queries.TriggerDeleteByFunction(ctx, tx, fn.ID); err != nil {
-		return err
-	}
 	names, prefixes, exprs := triggerRows(fn.Triggers)
-	if len(names) == 0 {
-		return nil
+	triggers := make([]store.Trigger, len(names))
+	for i := range names {
+		triggers[i] = store.Trigger{EventName: names[i], IsPrefix: prefixes[i], Expression: exprs[i]}
 	}
-	return queries.TriggerInsertMany(ctx, tx, &dbsqlc.TriggerInsertManyParams{
-		FunctionID: fn.ID, EventNames: names, IsPrefixes: prefixes, Expressions: exprs,
-		Controlled: fn.Control != nil,
-	})
+	return queries.RegisterFunctionTx(ctx, tx, store.Function{
+		ID: fn.ID, Name: fn.Name, Retries: int32(fn.Retries), Config: Encode(fn.Control),
+	}, triggers, fn.Control != nil)
 }
 
 // triggerRows returns the flow_trigger rows of triggers: one per pattern.
@@ -85,8 +79,8 @@ type Entry struct {
 }
 
 // List returns the registered functions, ordered by ID.
-func List(ctx context.Context, db dbsqlc.DBTX) ([]Entry, error) {
-	rows, err := queries.FunctionList(ctx, db)
+func List(ctx context.Context, db store.DB) ([]Entry, error) {
+	rows, err := queries.ListFunctionsOn(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +93,7 @@ func List(ctx context.Context, db dbsqlc.DBTX) ([]Entry, error) {
 
 // LoadConfig returns the stored config of a registered function, and false
 // if no function has that ID.
-func LoadConfig(ctx context.Context, db dbsqlc.DBTX, id string) ([]byte, bool, error) {
+func LoadConfig(ctx context.Context, db store.DB, id string) ([]byte, bool, error) {
 	raw, err := queries.FunctionConfig(ctx, db, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/riverflow/flow/internal/dbsqlc"
 )
 
 // Function is a registered function (flow_function).
@@ -32,24 +30,7 @@ type Trigger struct {
 // are ignored: the triggers are f's, controlled if controlled is set.
 func (s *Store) RegisterFunction(ctx context.Context, f Function, triggers []Trigger, controlled bool) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.q.FunctionUpsert(ctx, tx, &dbsqlc.FunctionUpsertParams{
-			ID: f.ID, Name: f.Name, Retries: f.Retries, Config: f.Config,
-		}); err != nil {
-			return err
-		}
-		if err := s.q.TriggerDeleteByFunction(ctx, tx, f.ID); err != nil {
-			return err
-		}
-		if len(triggers) == 0 {
-			return nil
-		}
-		p := &dbsqlc.TriggerInsertManyParams{FunctionID: f.ID, Controlled: controlled}
-		for _, t := range triggers {
-			p.EventNames = append(p.EventNames, t.EventName)
-			p.IsPrefixes = append(p.IsPrefixes, t.IsPrefix)
-			p.Expressions = append(p.Expressions, t.Expression)
-		}
-		return s.q.TriggerInsertMany(ctx, tx, p)
+		return s.RegisterFunctionTx(ctx, tx, f, triggers, controlled)
 	})
 }
 
@@ -61,15 +42,7 @@ func (s *Store) FunctionConfig(ctx context.Context, db DB, id string) ([]byte, e
 
 // ListFunctions returns the registered functions, in ID order.
 func (s *Store) ListFunctions(ctx context.Context) ([]*Function, error) {
-	rows, err := s.q.FunctionList(ctx, s.pool)
-	if err != nil {
-		return nil, err
-	}
-	fns := make([]*Function, len(rows))
-	for i, r := range rows {
-		fns[i] = (*Function)(r)
-	}
-	return fns, nil
+	return s.ListFunctionsOn(ctx, s.pool)
 }
 
 // ListTriggers returns the event triggers of every registered function,
