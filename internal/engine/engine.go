@@ -11,7 +11,6 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/riverflow/flow/internal/dbsqlc"
 	"github.com/riverflow/flow/internal/riverjob"
 	"github.com/riverflow/flow/internal/store"
 )
@@ -23,7 +22,6 @@ type Engine struct {
 	pool  *pgxpool.Pool
 	cfg   *Config
 	store *store.Store
-	q     *dbsqlc.Queries // TEMPORARY: the rooms not yet on the store (step 4)
 	river *river.Client[pgx.Tx]
 	jobs  *riverjob.Inserter // inserts and cancels run jobs on river
 
@@ -58,7 +56,6 @@ func New(d Deps) *Engine {
 		pool:      d.Pool,
 		cfg:       &cfg,
 		store:     d.Store,
-		q:         dbsqlc.New(),
 		functions: map[string]*Function{},
 		leases:    newLeaseSet(),
 		done:      newDoneNotifier(d.Store),
