@@ -62,15 +62,7 @@ const stepCompleted = "completed"
 // rows are the query's own, so loading a run's steps costs one slice more
 // than the query does, and nothing per step.
 func (s *Store) ListSteps(ctx context.Context, runID string) ([]*Step, error) {
-	rows, err := s.q.StepListByRun(ctx, s.pool, runID)
-	if err != nil {
-		return nil, err
-	}
-	steps := make([]*Step, len(rows))
-	for i, r := range rows {
-		steps[i] = (*Step)(r)
-	}
-	return steps, nil
+	return s.ListStepsOn(ctx, s.pool, runID)
 }
 
 // GetStep returns step id of a run, read on db; pgx.ErrNoRows if there is
