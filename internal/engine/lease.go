@@ -8,7 +8,7 @@ import (
 
 // leaseSet holds the runs this client is executing, whose leases it renews.
 // It is also the process's lock on each run: a segment enters it before it
-// claims its run, and the resumer (resume.go) hands a run on only while no
+// claims its run, and the resumer (resumer.go) hands a run on only while no
 // segment of it is here, keeping new ones out meanwhile.
 type leaseSet struct {
 	mu       sync.Mutex

@@ -70,7 +70,7 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			return c.parkForSlot(ctx, job, startTimeout)
 		}
 		// A stale job, an ended run, a segment alive elsewhere, or a run
-		// not due yet (early.go).
+		// not due yet (claimRefused, below).
 		return c.claimRefused(ctx, job)
 	}
 	if err != nil {

@@ -53,7 +53,7 @@ func (c *Engine) parkForSlot(ctx context.Context, job *river.Job[runArgs], start
 	}
 	park, err := c.store.ParkRun(ctx, store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, c.cfg.Queue, recheck)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// A stale job (it owns nothing), or a run not due yet (early.go).
+		// A stale job (it owns nothing), or a run not due yet (claimRefused, run_claim.go).
 		return c.claimRefused(ctx, job)
 	}
 	if err != nil {

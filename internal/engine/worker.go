@@ -36,7 +36,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) (err erro
 	if err != nil && !errors.Is(err, errNotDefinedHere) && !errors.Is(err, errResuming) {
 		// A database error cut the segment or its claim off: the resumer
 		// hands the run to a new job as soon as the database answers, rather
-		// than leave it to its lease (see resume.go).
+		// than leave it to its lease (see resumer.go).
 		w.c.resumer.add(job.Args.RunID, job.Args.Gen, job.ID)
 	}
 	return err

@@ -16,7 +16,7 @@ import (
 // is unchanged; what is shared is the statement and the commit (group commit
 // across runs). A lone step goes at once, with no added wait.
 //
-// It is the root package's stepBatcher (step_batch.go), keyed by RunRef
+// It was the root package's stepBatcher before the engine moved, now keyed by RunRef
 // instead of the segment.
 type groupCommit struct {
 	s *Store
