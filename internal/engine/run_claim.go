@@ -70,7 +70,7 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 			return c.parkForSlot(ctx, job, startTimeout)
 		}
 		// A stale job, an ended run, a segment alive elsewhere, or a run
-		// not due yet (claimRefused, below).
+		// not due yet (claimRefused).
 		return c.claimRefused(ctx, job)
 	}
 	if err != nil {
