@@ -122,6 +122,10 @@ func TestWorkersKilled(t *testing.T) {
 				FROM flow_run r WHERE r.id = $1`, id, gens[id]).Scan(&handover, &endedAt))
 			cutOff++
 			switch {
+			case handover == nil && endedAt != nil && endedAt.Sub(killedAt) < time.Second:
+				// The killed worker's last commit, the run's end, was
+				// already on its way to Postgres at the kill: the run
+				// ended, and nothing was left to hand over.
 			case handover == nil:
 				tooSlow = append(tooSlow, fmt.Sprintf("run %s (kill %d) not handed over after %s", id, k, ms(time.Since(killedAt))))
 			case handover.Sub(killedAt) > handoverBound:
