@@ -87,7 +87,9 @@
 //     available or scheduled, the other columns left to their defaults (1,
 //     3, 4, 9).
 //   - flow_jobs_insert: flow_job_insert for many jobs in one INSERT, all
-//     available or all scheduled at one time (1, 3, 4, 9).
+//     available or all scheduled at one time (1, 3, 4, 9); for statements
+//     that insert many jobs (no query calls it yet: see
+//     EventInsertAndStartRuns below).
 //   - flow_job_wake: makes a job available at a given time if it is in one
 //     of the given states, never a running or finalized one (2, 3, 5, 7).
 //   - flow_jobs_wake: flow_job_wake for many jobs in one UPDATE, each at its
@@ -107,9 +109,12 @@
 //
 // Their callers, and the states they pass:
 //
-//   - EventInsertAndStartRuns (queries/event.sql): inserts the new runs'
-//     first jobs in one call of flow_jobs_insert, available now, or
-//     scheduled at the event's future ts, and notifies.
+//   - EventInsertAndStartRuns (queries/event.sql): inserts each new run's
+//     first job with flow_job_insert in the runs' RETURNING list, available
+//     now, or scheduled at the event's future ts, and notifies. Most events
+//     start one run, and for one the aggregate an array call needs cost the
+//     send 7-10% (bench section 1), so this statement calls the one-row form
+//     per run.
 //   - EventUndoInsert (queries/event.sql): deletes the jobs that
 //     EventInsertAndStartRuns inserted earlier in the same transaction, by
 //     flow_run.job_id, when that SendTx then fails.
