@@ -62,8 +62,10 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		return fmt.Errorf("flow: run %s: %w", job.Args.RunID, errResuming)
 	}
 	defer c.leases.remove(job.Args.RunID)
-	row, err := c.store.ClaimRunFor(ctx, store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, &job.ID, &c.cfg.ID,
-		finishTimeout, job.Args.Slots)
+	row, err := c.store.ClaimRun(ctx, store.ClaimParams{
+		Run: store.RunRef{ID: job.Args.RunID, Gen: job.Args.Gen}, JobID: &job.ID, Owner: &c.cfg.ID,
+		FinishTimeout: finishTimeout, Slotted: job.Args.Slots,
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if job.Args.Slots {
 			// No free slot of one of its keys, or a refusal as below.

@@ -52,7 +52,7 @@ func (b *testBundle) newRun(t testing.TB, fnID string, triggers ...string) store
 // claim claims run for a segment of this test's client, fast path.
 func (b *testBundle) claim(t testing.TB, run store.RunRef) store.ClaimedRun {
 	t.Helper()
-	claimed, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: 1, Owner: "test-client"})
+	claimed, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: ptr(int64(1)), Owner: ptr("test-client")})
 	require.NoError(t, err)
 	return claimed
 }
@@ -87,3 +87,6 @@ func (b *testBundle) newID(t testing.TB) string {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow_uuid_v7()::text`).Scan(&id))
 	return id
 }
+
+// ptr returns a pointer to v, for the claim's job ID and owner.
+func ptr[T any](v T) *T { return &v }

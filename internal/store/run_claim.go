@@ -9,9 +9,13 @@ import (
 
 // ClaimParams says which run a job claims and for how long.
 type ClaimParams struct {
-	Run           RunRef
-	JobID         int64
-	Owner         string        // the claiming client's ID (Config.ID): the lease owner
+	Run RunRef
+	// JobID and Owner (the claiming client's ID, Config.ID: the lease owner)
+	// are pointers to the caller's own values, the River job's ID and the
+	// client's config, which the queries take as they are: a claim makes no
+	// allocation of its own.
+	JobID         *int64
+	Owner         *string
 	FinishTimeout time.Duration // the function's Timeouts.Finish, fixed by the first segment; 0: none
 	// Slotted says the run has concurrency keys: the claim takes a free slot
 	// of each (RunStartSlotted), or claims nothing.
@@ -49,13 +53,24 @@ type ClaimedRun struct {
 // pgx.ErrNoRows: see ParkRun, RequeueEarly and RunQueuedAtGen for what the
 // caller does then.
 func (s *Store) ClaimRun(ctx context.Context, p ClaimParams) (ClaimedRun, error) {
-	// The queries take the job and the owner by pointer (nullable columns):
-	// one allocation for both.
-	by := &struct {
-		jobID int64
-		owner string
-	}{p.JobID, p.Owner}
-	return s.ClaimRunFor(ctx, p.Run, &by.jobID, &by.owner, p.FinishTimeout, p.Slotted)
+	if p.Slotted {
+		row, err := s.q.RunStartSlotted(ctx, s.pool, &dbsqlc.RunStartSlottedParams{
+			ID: p.Run.ID, Gen: p.Run.Gen, JobID: p.JobID, LeaseOwner: p.Owner, LeaseTtl: s.leaseTTL,
+			FinishTimeout: p.FinishTimeout,
+		})
+		if err != nil {
+			return ClaimedRun{}, err
+		}
+		return ClaimedRun(*row), nil
+	}
+	row, err := s.q.RunStart(ctx, s.pool, &dbsqlc.RunStartParams{
+		ID: p.Run.ID, Gen: p.Run.Gen, JobID: p.JobID, LeaseOwner: p.Owner, LeaseTtl: s.leaseTTL,
+		FinishTimeout: p.FinishTimeout,
+	})
+	if err != nil {
+		return ClaimedRun{}, err
+	}
+	return ClaimedRun(*row), nil
 }
 
 // Parked says what became of a run that waits for a concurrency slot.

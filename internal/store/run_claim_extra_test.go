@@ -9,19 +9,19 @@ import (
 	"github.com/riverflow/flow/internal/store"
 )
 
-// ClaimRunFor claims as ClaimRun does, with the job and owner by pointer:
+// ClaimRun takes the job and the owner by pointer, as the caller holds them:
 // the run is running under that job and owner's lease, and a claim at
 // another gen gets no row.
-func TestClaimRunFor(t *testing.T) {
+func TestClaimRunTakesJobAndOwner(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	run := b.newRun(t, "claim/for")
 	jobID, owner := int64(7), "owner-a"
 
-	_, err := b.store.ClaimRunFor(b.ctx, store.RunRef{ID: run.ID, Gen: run.Gen + 1}, &jobID, &owner, 0, false)
+	_, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: run.ID, Gen: run.Gen + 1}, JobID: &jobID, Owner: &owner})
 	require.ErrorIs(t, err, pgx.ErrNoRows, "a job of another gen claims nothing")
 
-	got, err := b.store.ClaimRunFor(b.ctx, run, &jobID, &owner, 0, false)
+	got, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: &jobID, Owner: &owner})
 	require.NoError(t, err)
 	require.Equal(t, run.ID, got.ID)
 	require.Equal(t, "claim/for", got.FunctionID)

@@ -18,7 +18,7 @@ func TestClaimRun(t *testing.T) {
 	b := setup(t)
 	run := b.newRun(t, "claim/fast")
 
-	_, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: run.ID, Gen: run.Gen + 1}, JobID: 1, Owner: "c"})
+	_, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: run.ID, Gen: run.Gen + 1}, JobID: ptr(int64(1)), Owner: ptr("c")})
 	require.ErrorIs(t, err, pgx.ErrNoRows, "a job of another gen claims nothing")
 
 	got := b.claim(t, run)
@@ -34,7 +34,7 @@ func TestClaimRun(t *testing.T) {
 	status, _ := b.runStatus(t, run.ID)
 	require.Equal(t, "running", status)
 
-	_, err = b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: 2, Owner: "other"})
+	_, err = b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: ptr(int64(2)), Owner: ptr("other")})
 	require.ErrorIs(t, err, pgx.ErrNoRows, "the segment that holds the lease keeps the run")
 }
 
@@ -43,7 +43,7 @@ func TestClaimRunFixesTheFinishDeadline(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	run := b.newRun(t, "claim/deadline")
-	got, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: 1, Owner: "c", FinishTimeout: time.Hour})
+	got, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: run, JobID: ptr(int64(1)), Owner: ptr("c"), FinishTimeout: time.Hour})
 	require.NoError(t, err)
 	require.NotNil(t, got.DeadlineAt)
 	require.WithinDuration(t, time.Now().Add(time.Hour), *got.DeadlineAt, time.Minute)
@@ -63,11 +63,11 @@ func TestClaimRunSlotted(t *testing.T) {
 		runs = append(runs, run)
 	}
 
-	first, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: runs[0], JobID: 1, Owner: "c", Slotted: true})
+	first, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: runs[0], JobID: ptr(int64(1)), Owner: ptr("c"), Slotted: true})
 	require.NoError(t, err)
 	require.True(t, first.Slotted)
 
-	_, err = b.store.ClaimRun(b.ctx, store.ClaimParams{Run: runs[1], JobID: 2, Owner: "c", Slotted: true})
+	_, err = b.store.ClaimRun(b.ctx, store.ClaimParams{Run: runs[1], JobID: ptr(int64(2)), Owner: ptr("c"), Slotted: true})
 	require.ErrorIs(t, err, pgx.ErrNoRows, "the key's only slot is held")
 	parked, err := b.store.ParkRun(b.ctx, runs[1], "default", time.Minute)
 	require.NoError(t, err)
@@ -75,7 +75,7 @@ func TestClaimRunSlotted(t *testing.T) {
 	status, gen := b.runStatus(t, runs[1].ID)
 	require.Equal(t, "queued", status)
 	require.Equal(t, runs[1].Gen+1, gen, "parking hands the run to a new job")
-	_, err = b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: runs[1].ID, Gen: gen}, JobID: 3, Owner: "c", Slotted: true})
+	_, err = b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: runs[1].ID, Gen: gen}, JobID: ptr(int64(3)), Owner: ptr("c"), Slotted: true})
 	require.ErrorIs(t, err, pgx.ErrNoRows, "a parked run waits for its wake")
 
 	ended, err := b.store.FinishRun(b.ctx, store.Finish{Run: runs[0], Status: "completed", Output: []byte(`1`), MayBeQuiet: true}, nil)
@@ -84,7 +84,7 @@ func TestClaimRunSlotted(t *testing.T) {
 	require.True(t, ended.SlotWaiters, "a run waits for the freed slot")
 	require.NoError(t, b.store.WakeSlotWaiters(b.ctx, b.pool, runs[0].ID))
 
-	second, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: runs[1].ID, Gen: gen}, JobID: 3, Owner: "c", Slotted: true})
+	second, err := b.store.ClaimRun(b.ctx, store.ClaimParams{Run: store.RunRef{ID: runs[1].ID, Gen: gen}, JobID: ptr(int64(3)), Owner: ptr("c"), Slotted: true})
 	require.NoError(t, err, "the woken run takes the freed slot")
 	require.True(t, second.Slotted)
 }

@@ -65,6 +65,20 @@ func (s *Store) ListSteps(ctx context.Context, runID string) ([]*Step, error) {
 	return s.ListStepsOn(ctx, s.pool, runID)
 }
 
+// EachStep calls add with each step row of a run, in seq order, and n, the
+// number of rows (to size what the caller fills). It is ListSteps without
+// the slice of rows it returns: a resumed segment loads its steps with it.
+func (s *Store) EachStep(ctx context.Context, runID string, add func(n int, st *Step)) error {
+	rows, err := s.q.StepListByRun(ctx, s.pool, runID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		add(len(rows), (*Step)(r))
+	}
+	return nil
+}
+
 // GetStep returns step id of a run, read on db; pgx.ErrNoRows if there is
 // none.
 func (s *Store) GetStep(ctx context.Context, db DB, runID, id string) (*Step, error) {
