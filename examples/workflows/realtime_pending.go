@@ -16,7 +16,7 @@ import (
 
 var errRealtimePending = errors.New("workflows: flow's realtime API is not on this branch yet")
 
-func publishNode(context.Context, string, string, nodeStatus) error       { return nil }
+func publishNode(context.Context, string, string, nodeStatus) error      { return nil }
 func publishResult(context.Context, string, string, resultMessage) error { return nil }
 func publishToken(context.Context, string, string) error                 { return nil }
 
