@@ -110,7 +110,13 @@ func (a *app) executionPage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.render(w, r, "execution.html", map[string]any{"Execution": e, "State": st})
+	ai := ""
+	for _, n := range st.Nodes {
+		if n.ID == "sending-to-ai" {
+			ai = n.Detail
+		}
+	}
+	a.render(w, r, "execution.html", map[string]any{"Execution": e, "State": st, "AIOutput": ai})
 }
 
 // executionState answers the execution's state as JSON: the page reads it

@@ -135,3 +135,30 @@ func TestTokenNeedsTheAppsAuthorization(t *testing.T) {
 	require.NoError(t, b.app.pool.QueryRow(ctx, `SELECT count(*) FROM execution`).Scan(&rows))
 	require.Equal(t, 1, rows, "the cross-site post made an execution")
 }
+
+// TestFailedRunMarksTheExecutionFailed: a run that fails for good (its
+// workflow does not exist) leaves the app's row failed, with the error,
+// through the function's OnFailure handler; no node ran.
+func TestFailedRunMarksTheExecutionFailed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 10*time.Millisecond)
+	ctx := testCtx(t)
+
+	tx, err := b.app.pool.Begin(ctx)
+	require.NoError(t, err)
+	execID, err := insertExecution(ctx, tx, 1, "manual")
+	require.NoError(t, err)
+	_, err = b.app.client.SendTx(ctx, tx, flow.Event{Name: runEvent, Data: runRequest{WorkflowID: 99, ExecutionID: execID, Source: "manual"}})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+
+	e := b.awaitExecution(t, ctx, execID)
+	require.Equal(t, "failed", e.Status)
+	require.Contains(t, e.Result, "workflow 99")
+	run, err := b.app.client.GetRun(ctx, e.RunID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunFailed, run.Status)
+	for _, s := range run.Steps {
+		require.NotContains(t, []string{"fetching", "transcribing", "sending-to-ai", "saving"}, s.ID)
+	}
+}

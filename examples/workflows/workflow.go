@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ var nodes = []node{
 
 // The realtime topics an execution's channel carries.
 const (
-	topicNode   = "node"   // nodeStatus, durable: one per node start and end
+	topicNode   = "status" // nodeStatus, durable: one per node start and end
 	topicTokens = "tokens" // tokenChunk, live only: the AI's answer as it streams
 	topicResult = "result" // resultMessage, durable: the saved result
 )
@@ -91,7 +92,11 @@ func runWorkflow(nodeDelay time.Duration) func(context.Context, flow.Input[runRe
 			return nil, err
 		}
 		wf, err := flow.StepTx(ctx, "load-workflow", func(ctx context.Context, tx pgx.Tx) (workflow, error) {
-			return getWorkflow(ctx, tx, req.WorkflowID)
+			wf, err := getWorkflow(ctx, tx, req.WorkflowID)
+			if errors.Is(err, errNoRow) {
+				return wf, flow.NonRetriable(err) // it will not appear by retrying
+			}
+			return wf, err
 		})
 		if err != nil {
 			return nil, err
@@ -104,7 +109,7 @@ func runWorkflow(nodeDelay time.Duration) func(context.Context, flow.Input[runRe
 				return fmt.Sprintf("audio of %q (%d MB)", wf.Episode, 20+len(wf.Episode)), pause(ctx, nodeDelay)
 			},
 			"transcribing": func(ctx context.Context, _ string) (string, error) {
-				return fmt.Sprintf("transcript of %q: hosts talk about %s", wf.Episode, strings.ToLower(wf.Description)), pause(ctx, nodeDelay)
+				return fmt.Sprintf("transcript of %q: %d words", wf.Episode, 1000+40*len(wf.Episode)), pause(ctx, nodeDelay)
 			},
 			"sending-to-ai": func(ctx context.Context, _ string) (string, error) {
 				return streamSummary(ctx, channel, summaryOf(wf), nodeDelay)

@@ -89,7 +89,7 @@
               }
             });
         });
-        es.addEventListener("node", function (e) {
+        es.addEventListener("status", function (e) {
           var d = payload(e);
           setNode(d.node, d.status, d.detail);
         });
