@@ -29,3 +29,6 @@ func realtimeHandler(*flow.Client) http.Handler {
 		http.Error(w, errRealtimePending.Error(), http.StatusNotImplemented)
 	})
 }
+
+// Used by realtime.go.
+var _ = []any{topicNode, topicTokens, topicResult, tokenChunk{}, tokenTTL}
