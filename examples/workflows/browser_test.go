@@ -73,6 +73,7 @@ type pageNodes struct {
 	Ready    bool     `json:"ready"`
 	Log      string   `json:"log"`
 	Messages string   `json:"messages"`
+	Tokens   string   `json:"tokens"`
 	Stream   string   `json:"stream"`
 	Live     string   `json:"live"`
 }
@@ -85,6 +86,7 @@ const readNodes = `(() => {
     ready: document.getElementById("result").dataset.ready === "true",
     log: root.dataset.log || "",
     messages: root.dataset.messages || "0",
+    tokens: root.dataset.tokens || "0",
     stream: document.getElementById("ai-stream").textContent,
     live: document.getElementById("live").dataset.state,
   };
@@ -133,7 +135,7 @@ func TestBrowserRunShowsNodesLive(t *testing.T) {
 		}
 	}
 	t.Logf("node states seen: %v", seen)
-	t.Logf("page log: %s (%s stream messages)", last.Log, last.Messages)
+	t.Logf("page log: %s (%s stream messages, %s of them tokens)", last.Log, last.Messages, last.Tokens)
 
 	// Every state the page showed is a prefix of done nodes, then at most
 	// one running node, then pending ones.
@@ -165,6 +167,7 @@ func TestBrowserRunShowsNodesLive(t *testing.T) {
 	}
 	require.Equal(t, []string{"fetching", "transcribing", "sending-to-ai", "saving"}, doneOrder)
 	require.NotEqual(t, "0", last.Messages, "no message came through the realtime stream")
+	require.NotEqual(t, "0", last.Tokens, "no token of the AI's answer was streamed live")
 
 	// The result on the page is the one the saving node wrote.
 	execID, err := chromedp.Run(tab, chromedp.AttributeValue(chromedp.CSS(`#execution`), "data-execution-id"))
@@ -175,7 +178,7 @@ func TestBrowserRunShowsNodesLive(t *testing.T) {
 	require.Equal(t, result, strings.TrimSpace(last.Result))
 	require.Equal(t, result, strings.TrimSpace(last.Stream), "the AI output shown is not the answer")
 
-	png, err := chromedp.Run(tab, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	browserScreenshot(t, "workflows-execution.png", png)
 }

@@ -5,8 +5,9 @@
 // execution's state once, for whatever happened before the stream opened.
 // A node only moves forward (pending, running, done), so the two sources
 // can arrive in any order. Every change is appended to data-log on
-// #execution ("fetching:running fetching:done ..."), and the count of
-// stream messages to data-messages, for tests and the curious.
+// #execution ("fetching:running fetching:done ..."), and the counts of
+// stream messages and of streamed tokens are in data-messages and
+// data-tokens, for tests and the curious.
 (function () {
   "use strict";
   var root = document.getElementById("execution");
@@ -14,6 +15,7 @@
   var rank = { pending: 0, running: 1, done: 2 };
   var log = [];
   var messages = 0;
+  var tokens = 0;
   var live = document.getElementById("live");
   var stream = document.getElementById("ai-stream");
 
@@ -55,13 +57,12 @@
     }
   }
 
-  // A message as the handler sends it: flow's Message as JSON.
+  // The data of a message as the handler sends it: flow's Message as JSON
+  // ({"id", "channel", "topic", "data", "run_id", "time"}).
   function payload(e) {
     messages++;
     root.dataset.messages = String(messages);
-    var m = JSON.parse(e.data);
-    var d = m.data !== undefined ? m.data : m.Data;
-    return typeof d === "string" ? JSON.parse(d) : d;
+    return JSON.parse(e.data).data;
   }
 
   function setLive(state, text) {
@@ -95,6 +96,8 @@
         });
         es.addEventListener("tokens", function (e) {
           stream.textContent += payload(e).token;
+          tokens++;
+          root.dataset.tokens = String(tokens);
         });
         es.addEventListener("result", function (e) {
           var d = payload(e);
