@@ -66,7 +66,8 @@ func TestWebhookStartsTheWorkflow(t *testing.T) {
 	require.Equal(t, "done", e.Status)
 	require.Equal(t, int64(2), e.WorkflowID)
 	require.Equal(t, "Summary of Weekly call, 24 November: three points, one decision, no action items.", e.Result)
-	run, err := b.app.client.GetRun(ctx, e.RunID)
+	// The row is done once the saving node commits; the run ends after.
+	run, err := b.app.client.AwaitRun(ctx, e.RunID)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, run.Status)
 	require.Equal(t, runFunctionID, run.FunctionID)
