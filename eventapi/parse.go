@@ -14,9 +14,18 @@ import (
 // maxEvents bounds the events of one request, as Inngest's event API does.
 const maxEvents = 5_000
 
+// inngestError is an error whose message is Inngest's own, word for word
+// (capitalised), so that senders that match on it keep working.
+type inngestError string
+
+func (e inngestError) Error() string { return string(e) }
+
 // errInvalidBody is Inngest's message for a body that is neither an object
 // nor an array.
-var errInvalidBody = errors.New("Request body must contain an event object or an array of event objects")
+const errInvalidBody = inngestError("Request body must contain an event object or an array of event objects")
+
+// errTooManyEvents is Inngest's message for an array of over maxEvents.
+var errTooManyEvents = inngestError(fmt.Sprintf("Cannot have more than %d events in a batch", maxEvents))
 
 // The bounds of an event's ts, as Inngest checks them.
 var (
@@ -50,7 +59,7 @@ func parseEvents(body []byte) ([]flow.Event, error) {
 			return nil, fmt.Errorf("malformed JSON: %v", err)
 		}
 		if len(items) > maxEvents {
-			return nil, fmt.Errorf("Cannot have more than %d events in a batch", maxEvents)
+			return nil, errTooManyEvents
 		}
 	default:
 		if !json.Valid(body) {

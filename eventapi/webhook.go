@@ -135,7 +135,7 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(events) > maxEvents {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Cannot have more than %d events in a batch", maxEvents))
+		writeError(w, http.StatusBadRequest, errTooManyEvents.Error())
 		return
 	}
 	sendEvents(w, r, h.c, h.w.Logger, events)
