@@ -48,5 +48,11 @@
 //   - Only JSON bodies are read (whatever the Content-Type, as Inngest
 //     defaults to); Inngest also turns multipart form bodies into an event.
 //   - A wrong method is a 405 with a JSON error; Inngest's router answers 405
-//     with an empty body.
+//     with an empty body. Every answer here has the shape above; Inngest's
+//     401 answers are {"status": 401, "message": "", "error": "..."}.
+//   - Event IDs are flow's (UUIDs), not Inngest's ULIDs.
+//   - Inngest's webhook transforms are JavaScript functions of (evt,
+//     headers, queryParams); here a transform is a Go function or a CEL
+//     expression over body, headers, query and raw, and signatures are
+//     checked by the handler (Inngest leaves that to the function).
 package eventapi
