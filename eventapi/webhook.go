@@ -33,8 +33,10 @@ type Webhook struct {
 	// Expression is a CEL expression that turns a request into an event, a
 	// map such as
 	//
-	//	{"name": "github/" + headers["x-github-event"], "data": body}
+	//	{"name": "github/" + headers["x-github-event"], "data": body,
+	//	 "id": headers["x-github-delivery"]}
 	//
+	// (the sender's delivery ID as "id" makes a redelivery a duplicate),
 	// with "name", and optionally "data" (an object), "id" (dedupes, as
 	// flow.Event.ID) and "ts" (milliseconds since the Unix epoch); or a list
 	// of such maps; or null, to ignore the request. Its variables: body (the
