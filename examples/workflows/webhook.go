@@ -1,5 +1,3 @@
-//go:build flow_eventapi
-
 package main
 
 import (
