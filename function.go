@@ -123,6 +123,7 @@ type Input[T any] struct {
 // run it as a child of another run.
 type Function struct {
 	def *engine.Function
+	c   *Client
 }
 
 // ID returns the function's ID.
@@ -224,7 +225,7 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 			return nil, err
 		}
 	}
-	return &Function{def: def}, nil
+	return &Function{def: def, c: c}, nil
 }
 
 func validateLifecycle(opts FunctionOpts) error {
