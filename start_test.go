@@ -445,3 +445,102 @@ func TestSendWithRunsReturnsRuns(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrInvalidEvent)
 	require.True(t, errors.Is(err, flow.ErrInvalidEvent) && strings.Contains(err.Error(), "event 0"))
 }
+
+// TestStartThrottleAndSingletonCancel: a started run follows Throttle (the
+// second start in the period waits its turn) and Singleton in cancel mode
+// (a new start cancels the run in progress).
+func TestStartThrottleAndSingletonCancel(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var throttled *flow.Func[startIn, startOut]
+	var single *flow.Func[startIn, int]
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		throttled = doubler(t, c, flow.FunctionOpts{ID: "start-throttled", Throttle: &flow.Throttle{Limit: 1, Period: time.Second}})
+		var err error
+		single, err = flow.Define(c, flow.FunctionOpts{ID: "start-single", Singleton: &flow.Singleton{Mode: flow.SingletonCancel}}, flow.NoTrigger(),
+			func(ctx context.Context, in flow.Input[startIn]) (int, error) {
+				if in.Event.Data.N == 1 {
+					if err := flow.Sleep(ctx, "hold", time.Hour); err != nil {
+						return 0, err
+					}
+				}
+				return in.Event.Data.N, nil
+			})
+		require.NoError(t, err)
+	})
+	defer close(release)
+	ctx := testCtx(t)
+
+	a, err := flow.Start(ctx, throttled, startIn{N: 1})
+	require.NoError(t, err)
+	b, err := flow.Start(ctx, throttled, startIn{N: 2})
+	require.NoError(t, err)
+	runA, err := c.AwaitRun(ctx, a)
+	require.NoError(t, err)
+	runB, err := c.AwaitRun(ctx, b)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, runB.Status)
+	require.GreaterOrEqual(t, runB.StartedAt.Sub(runA.CreatedAt), 900*time.Millisecond,
+		"the second start waits for the throttle's next turn")
+
+	first, err := flow.Start(ctx, single, startIn{N: 1})
+	require.NoError(t, err)
+	flowtest.AwaitStatus(t, c, first, flow.RunSleeping)
+	second, err := flow.Start(ctx, single, startIn{N: 2})
+	require.NoError(t, err)
+	run, err := c.AwaitRun(ctx, first)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCancelled, run.Status)
+	require.Contains(t, run.Error, "replaced by singleton run "+second)
+	run, err = c.AwaitRun(ctx, second)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status)
+}
+
+// TestInvokeThrottleDelaysChild: an invoked child follows its function's
+// Throttle, as upstream: the second child in the period starts a period
+// after the first, and its parent still gets its output.
+func TestInvokeThrottleDelaysChild(t *testing.T) {
+	t.Parallel()
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		child := doubler(t, c, flow.FunctionOpts{ID: "thr-child", Throttle: &flow.Throttle{Limit: 1, Period: time.Second}})
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "thr-parent"}, flow.EventTrigger("thr/go"),
+			func(ctx context.Context, in flow.Input[startIn]) (any, error) {
+				return child.Invoke(ctx, "invoke", in.Event.Data, flow.InvokeOpts{})
+			})
+		require.NoError(t, err)
+	})
+	ctx := testCtx(t)
+	sent, err := c.SendWithRuns(ctx, flow.Event{Name: "thr/go", Data: startIn{N: 1}}, flow.Event{Name: "thr/go", Data: startIn{N: 2}})
+	require.NoError(t, err)
+	for i, s := range sent {
+		require.Len(t, s.RunIDs, 1)
+		run, err := c.AwaitRun(ctx, s.RunIDs[0])
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+		var out startOut
+		require.NoError(t, json.Unmarshal(run.Output, &out))
+		require.Equal(t, 2*(i+1), out.Double)
+	}
+	children, err := c.ListRuns(ctx, flow.RunFilter{FunctionID: "thr-child"})
+	require.NoError(t, err)
+	require.Len(t, children, 2)
+	var runs []*flow.Run
+	for _, r := range children {
+		run, err := c.GetRun(ctx, r.ID)
+		require.NoError(t, err)
+		require.NotEmpty(t, run.ParentRunID)
+		runs = append(runs, run)
+	}
+	// The throttle gives the first child to take it its turn at once (after
+	// both were created), the other one a period later.
+	created, later := runs[0].CreatedAt, *runs[0].StartedAt
+	if runs[1].CreatedAt.Before(created) {
+		created = runs[1].CreatedAt
+	}
+	if runs[1].StartedAt.After(later) {
+		later = *runs[1].StartedAt
+	}
+	require.GreaterOrEqual(t, later.Sub(created), 900*time.Millisecond,
+		"the second child waits for the throttle's next turn")
+}
