@@ -162,7 +162,11 @@ func TestStartBadInput(t *testing.T) {
 	otherFn := doubler(t, other, flow.FunctionOpts{ID: "start-bad"})
 	ctx := testCtx(t)
 
-	_, err := flow.Start[startIn, startOut](ctx, nil, startIn{})
+	_, err := flow.Define[startIn, startOut](c, flow.FunctionOpts{ID: "start-nil-handler"}, flow.NoTrigger(), nil)
+	require.ErrorIs(t, err, flow.ErrInvalidFunction)
+	require.Contains(t, err.Error(), "nil handler")
+
+	_, err = flow.Start[startIn, startOut](ctx, nil, startIn{})
 	require.ErrorIs(t, err, flow.ErrInvalidFunction)
 	require.Contains(t, err.Error(), "nil function")
 	_, err = c.StartFunction(ctx, nil, nil)
