@@ -14,8 +14,11 @@ type SentEvent struct {
 	// triggered: new runs, runs that flow control recorded as skipped
 	// (AwaitRun returns them at once), the open batch run it joined
 	// (FunctionOpts.Batch) and the debounced run it postponed
-	// (FunctionOpts.Debounce). Empty when it triggered no function, and
-	// for a duplicate (an Event.ID seen before), which starts nothing.
+	// (FunctionOpts.Debounce). Empty when it triggered no function. A
+	// duplicate (an Event.ID seen in the last 24 hours) starts nothing: ID
+	// and RunIDs are then the first event's, so a retried request finds the
+	// runs its first attempt started (a debounced run that a later event
+	// took over is that event's).
 	RunIDs []string
 }
 

@@ -380,8 +380,8 @@ func TestInvokeIgnoresDebounceAndBatch(t *testing.T) {
 // TestSendWithRunsReturnsRuns: SendWithRuns gives each event the runs it
 // started, from a plain trigger, a trigger with a condition, and a function
 // with flow control (a skipped run included), so that AwaitRun needs no
-// ListRuns; a duplicate event starts none; SendWithRunsTx's runs vanish
-// with a rollback.
+// ListRuns; a duplicate event starts none and reports the first event's
+// runs; SendWithRunsTx's runs vanish with a rollback.
 func TestSendWithRunsReturnsRuns(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.Pool(t)
@@ -423,7 +423,10 @@ func TestSendWithRunsReturnsRuns(t *testing.T) {
 	require.Equal(t, map[string]flow.RunStatus{"swr-plain": flow.RunCompleted, "swr-rate": flow.RunSkipped}, byFn(sent[1]))
 	require.Empty(t, sent[2].RunIDs)
 	require.Equal(t, sent[0].ID, sent[3].ID, "a duplicate returns the first event's ID")
-	require.Empty(t, sent[3].RunIDs)
+	require.ElementsMatch(t, sent[0].RunIDs, sent[3].RunIDs, "and the first event's runs")
+	again, err := c.SendWithRuns(ctx, flow.Event{Name: "swr/go", Data: startIn{N: 9}, ID: "dup"})
+	require.NoError(t, err)
+	require.ElementsMatch(t, sent[0].RunIDs, again[0].RunIDs, "a later duplicate too")
 
 	// Every run of the events is reported: ListRuns finds no other.
 	for _, s := range sent[:2] {
@@ -547,4 +550,42 @@ func TestInvokeThrottleDelaysChild(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, later.Sub(created), 900*time.Millisecond,
 		"the second child waits for the throttle's next turn")
+}
+
+// TestSendWithRunsBatchAndDebounce: an event that joins a batch reports the
+// batch's run, and one that postpones a debounced run reports that run.
+func TestSendWithRunsBatchAndDebounce(t *testing.T) {
+	t.Parallel()
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "swr-batch", Batch: &flow.Batch{MaxSize: 3, Timeout: time.Hour}},
+			flow.EventTrigger("swr/batch"), func(ctx context.Context, in flow.Input[startIn]) (any, error) {
+				return len(in.Events), nil
+			})
+		require.NoError(t, err)
+		_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "swr-debounce", Debounce: &flow.Debounce{Period: 300 * time.Millisecond}},
+			flow.EventTrigger("swr/debounce"), func(ctx context.Context, in flow.Input[startIn]) (any, error) {
+				return in.Event.Data.N, nil
+			})
+		require.NoError(t, err)
+	})
+	ctx := testCtx(t)
+	var batchRuns []string
+	for i := range 3 {
+		sent, err := c.SendWithRuns(ctx, flow.Event{Name: "swr/batch", Data: startIn{N: i}})
+		require.NoError(t, err)
+		require.Len(t, sent[0].RunIDs, 1)
+		batchRuns = append(batchRuns, sent[0].RunIDs[0])
+	}
+	require.Equal(t, []string{batchRuns[0], batchRuns[0], batchRuns[0]}, batchRuns, "every event of the batch reports its run")
+	run, err := c.AwaitRun(ctx, batchRuns[0])
+	require.NoError(t, err)
+	require.JSONEq(t, `3`, string(run.Output))
+
+	sent, err := c.SendWithRuns(ctx, flow.Event{Name: "swr/debounce", Data: startIn{N: 1}}, flow.Event{Name: "swr/debounce", Data: startIn{N: 2}})
+	require.NoError(t, err)
+	require.Len(t, sent[0].RunIDs, 1)
+	require.Equal(t, sent[0].RunIDs, sent[1].RunIDs, "the second event postponed the first one's run")
+	run, err = c.AwaitRun(ctx, sent[1].RunIDs[0])
+	require.NoError(t, err)
+	require.JSONEq(t, `2`, string(run.Output), "the debounced run got the last event")
 }

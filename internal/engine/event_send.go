@@ -113,8 +113,8 @@ func (c *Engine) sendPrepared(ctx context.Context, tx pgx.Tx, ev PreparedEvent) 
 // statement created (it returns their IDs anyway) and those started after
 // it, including runs that flow control recorded as skipped, the batch run
 // the event joined, and the debounced run it postponed. A duplicate event
-// (a dedupe ID seen before) starts none. Without undo, the caller discards
-// runs after an error.
+// (a dedupe ID seen before) starts none and reports the first event's runs.
+// Without undo, the caller discards runs after an error.
 func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, undo bool, runs *[]string) (string, error) {
 	id := NewID()
 	var dedupe *string
@@ -124,7 +124,16 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 			return "", SchemaError(err)
 		}
 		if held != id {
-			return held, nil // a duplicate: accepted and ignored
+			// A duplicate: accepted and ignored. Its runs are the first
+			// event's (one query more, for duplicates asked for runs only).
+			if runs != nil {
+				ids, err := c.store.EventRunIDs(ctx, tx, held)
+				if err != nil {
+					return "", SchemaError(err)
+				}
+				*runs = ids
+			}
+			return held, nil
 		}
 		dedupe = &ev.DedupeID
 	}
