@@ -106,7 +106,9 @@ func Ptr[T any](v T) *T { return &v }
 
 // Input is what a function's handler receives.
 type Input[T any] struct {
-	// Event is the event that started the run.
+	// Event is the event that started the run: for a run started by Start,
+	// a "flow/function.started" event, and for one started by Invoke, a
+	// "flow/function.invoked" event, whose Data is the data passed.
 	Event TypedEvent[T]
 	// Events holds every event of the run: the events of a batch (see
 	// FunctionOpts.Batch) in arrival order, or just Event. Event is the
