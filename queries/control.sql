@@ -15,15 +15,19 @@
 -- at scheduled_at, so a job scheduled @ahead of its wake time would start
 -- the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 -- singleton, debounce or batch key creates nothing and returns no row.
+-- @parent_run_id and @parent_step_id link the child run of an Invoke step
+-- (NULL for other runs).
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size)
+        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size,
+        parent_run_id, parent_step_id)
     SELECT @id::uuid, @function_id::text, @event_id::uuid, flow_job_next_id(),
         CASE WHEN @delay::interval > '0 s'::interval THEN clock_timestamp() + sqlc.arg('delay')::interval END,
         clock_timestamp() + sqlc.arg('delay')::interval - sqlc.arg('ahead')::interval,
         sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer, sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer,
         sqlc.narg('singleton_key')::text, sqlc.narg('debounce_key')::text, sqlc.narg('batch_key')::text,
-        sqlc.narg('batch_size')::integer
+        sqlc.narg('batch_size')::integer,
+        sqlc.narg('parent_run_id')::uuid, sqlc.narg('parent_step_id')::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
         flow_job_insert(job_id, flow_job_args(id, 0, function_id, @slots::boolean), @queue::text,

@@ -221,16 +221,18 @@ const runInsertControlled = `-- name: RunInsertControlled :one
 
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size)
+        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size,
+        parent_run_id, parent_step_id)
     SELECT $1::uuid, $2::text, $3::uuid, flow_job_next_id(),
         CASE WHEN $4::interval > '0 s'::interval THEN clock_timestamp() + $4::interval END,
         clock_timestamp() + $4::interval - $5::interval,
         $6::text, $7::integer, $8::text, $9::integer,
         $10::text, $11::text, $12::text,
-        $13::integer
+        $13::integer,
+        $14::uuid, $15::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $14::boolean), $15::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $16::boolean), $17::text,
             coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (
@@ -242,8 +244,8 @@ slots AS (
         flow_slot_ensure($8::text, $9::integer)
 ),
 notified AS (
-    SELECT flow_job_notify($15::text)
-    WHERE $16::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
+    SELECT flow_job_notify($17::text)
+    WHERE $18::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
 )
 SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
     (SELECT count(*) FROM slots)::integer AS slot_keys
@@ -264,6 +266,8 @@ type RunInsertControlledParams struct {
 	DebounceKey  *string
 	BatchKey     *string
 	BatchSize    *int32
+	ParentRunID  *string
+	ParentStepID *string
 	Slots        bool
 	Queue        string
 	Notify       bool
@@ -291,6 +295,8 @@ type RunInsertControlledRow struct {
 // at scheduled_at, so a job scheduled @ahead of its wake time would start
 // the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 // singleton, debounce or batch key creates nothing and returns no row.
+// @parent_run_id and @parent_step_id link the child run of an Invoke step
+// (NULL for other runs).
 // The slots of the run's concurrency keys, made once per key (and again
 // when the limit grows).
 func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInsertControlledParams) (*RunInsertControlledRow, error) {
@@ -308,6 +314,8 @@ func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInse
 		arg.DebounceKey,
 		arg.BatchKey,
 		arg.BatchSize,
+		arg.ParentRunID,
+		arg.ParentStepID,
 		arg.Slots,
 		arg.Queue,
 		arg.Notify,

@@ -167,35 +167,60 @@ func (c *Engine) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 	if err != nil {
 		return err
 	}
-	return c.startControlledRunKeys(ctx, tx, fnID, ctl, keys, ev)
+	_, err = c.startControlledRunKeys(ctx, tx, fnID, ctl, keys, ev, startOpts{})
+	return err
+}
+
+// startOpts says how a run starts: for an event (the zero value), or
+// directly, by Start or Invoke (see run_start.go).
+type startOpts struct {
+	// direct: the run was asked for by name, not matched by an event: it
+	// neither joins a batch nor is debounced (it starts alone, at once).
+	direct bool
+	// parentRunID and parentStepID link the child run of an Invoke step.
+	parentRunID, parentStepID *string
+}
+
+// startedRun is what starting a run for an event did: the run that carries
+// the event (new, a batch it joined, or a debounced run it postponed), and
+// the reason if flow control skipped it (the run is then recorded as
+// skipped).
+type startedRun struct {
+	runID   string
+	skipped string
 }
 
 // startControlledRunKeys is startControlledRun with the keys evaluated.
-func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) error {
+func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent, opts startOpts) (startedRun, error) {
 	runID := NewID()
-	if b := ctl.Batch; b != nil {
-		return c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
+	if b := ctl.Batch; b != nil && !opts.direct {
+		id, err := c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
+		return startedRun{runID: id}, err
+	}
+	skip := func(reason string) (startedRun, error) {
+		return startedRun{runID: runID, skipped: reason}, c.skipRun(ctx, tx, runID, fnID, ev.ID, reason)
 	}
 	if ctl.Idempotency != "" {
 		held, err := c.store.ClaimIdempotency(ctx, tx, keys.idempotency, runID)
 		if err != nil {
-			return fmt.Errorf("idempotency key: %w", err)
+			return startedRun{}, fmt.Errorf("idempotency key: %w", err)
 		}
 		if held != runID {
-			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
+			return skip(fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
 		}
 	}
 	if r := ctl.RateLimit; r != nil {
 		interval := r.Period / time.Duration(r.Limit)
 		err := c.store.RateLimit(ctx, tx, keys.rate, interval, interval*time.Duration(r.Limit-1))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
+			return skip(fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
 		}
 		if err != nil {
-			return fmt.Errorf("rate limit: %w", err)
+			return startedRun{}, fmt.Errorf("rate limit: %w", err)
 		}
 	}
-	params := &store.ControlledRun{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue}
+	params := &store.ControlledRun{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
+		ParentRunID: opts.parentRunID, ParentStepID: opts.parentStepID}
 	if d := time.Until(ev.TS); d > 0 {
 		params.Delay = d // an event with a future ts starts its runs then
 	}
@@ -203,7 +228,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		interval := t.Period / time.Duration(t.Limit)
 		delay, err := c.store.Throttle(ctx, tx, keys.throttle, interval, interval*time.Duration(t.Limit+t.Burst-1))
 		if err != nil {
-			return fmt.Errorf("throttle: %w", err)
+			return startedRun{}, fmt.Errorf("throttle: %w", err)
 		}
 		params.Delay = max(params.Delay, delay)
 	}
@@ -219,33 +244,37 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		params.SingletonKey = &keys.singleton
 	}
 	debounceKey := keys.debounce
-	if d := ctl.Debounce; d != nil {
+	debounce := ctl.Debounce
+	if opts.direct {
+		debounce = nil
+	}
+	if d := debounce; d != nil {
 		params.DebounceKey = &debounceKey
 		params.Delay = max(params.Delay, d.Period)
 	}
 	// A conflict on a debounce or singleton key is resolved and the insert
 	// tried again; each round ends one conflict, so few rounds are needed.
 	for range 8 {
-		if d := ctl.Debounce; d != nil {
-			_, wakeAt, err := c.store.PushDebounce(ctx, tx, store.Debounce{
+		if d := debounce; d != nil {
+			pushed, wakeAt, err := c.store.PushDebounce(ctx, tx, store.Debounce{
 				Key: debounceKey, EventID: ev.ID, Period: d.Period, Timeout: d.Timeout,
 			})
 			if err == nil {
 				if wakeAt != nil {
 					c.waker.wakeAt(*wakeAt)
 				}
-				return nil
+				return startedRun{runID: pushed}, nil
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("debounce: %w", err)
+				return startedRun{}, fmt.Errorf("debounce: %w", err)
 			}
 		}
 		created, err := c.insertControlledRun(ctx, tx, params)
 		if err != nil {
-			return fmt.Errorf("start run: %w", err)
+			return startedRun{}, fmt.Errorf("start run: %w", err)
 		}
 		if created {
-			return nil
+			return startedRun{runID: runID}, nil
 		}
 		if s := ctl.Singleton; s != nil {
 			active, err := c.store.SingletonActive(ctx, tx, *params.SingletonKey)
@@ -253,17 +282,17 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 				continue // it ended meanwhile
 			}
 			if err != nil {
-				return fmt.Errorf("singleton: %w", err)
+				return startedRun{}, fmt.Errorf("singleton: %w", err)
 			}
 			if s.Mode == string(SingletonSkip) {
-				return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: singleton run %s is in progress", active))
+				return skip(fmt.Sprintf("skipped: singleton run %s is in progress", active))
 			}
 			if _, err := c.cancelRun(ctx, tx, active, fmt.Sprintf("cancelled: replaced by singleton run %s", runID), nil); err != nil {
-				return fmt.Errorf("singleton: cancel run %s: %w", active, err)
+				return startedRun{}, fmt.Errorf("singleton: cancel run %s: %w", active, err)
 			}
 		}
 	}
-	return fmt.Errorf("start run of %q: flow-control keys kept conflicting", fnID)
+	return startedRun{}, fmt.Errorf("start run of %q: flow-control keys kept conflicting", fnID)
 }
 
 // priorityOf evaluates a Priority.Run expression: seconds, clamped to

@@ -23,6 +23,8 @@ type ControlledRun struct {
 	DebounceKey  *string
 	BatchKey     *string
 	BatchSize    *int32
+	ParentRunID  *string // the Invoke step whose child this run is, if any
+	ParentStepID *string
 	Slots        bool   // the job's args say the run takes concurrency slots
 	Queue        string // the River queue of the job
 	Notify       bool   // notify River's producers of the job
