@@ -1,0 +1,57 @@
+package engine_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow/internal/engine"
+	"github.com/riverflow/flow/internal/registry"
+)
+
+// A debounced run keeps the latest event by its ts, not the last to
+// arrive, as Inngest's does (updateDebounce.lua): an older event that
+// arrives later changes nothing, neither the run's event nor its start
+// time, and a newer one replaces it and postpones the start.
+func TestDebounceKeepsLatestByTimestamp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.newEngine(t, testConfig("debounce-ts"), false)
+	const fnID = "debounce-ts"
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(b.ctx) }()
+	require.NoError(t, registry.Register(b.ctx, tx, registry.Function{
+		ID: fnID, Name: fnID, Triggers: []registry.Trigger{{Name: "test/" + fnID}},
+		Control: &registry.Control{Debounce: &registry.Debounce{Period: time.Hour}},
+	}))
+	send := func(ts time.Time) string {
+		t.Helper()
+		ids, err := e.SendTx(b.ctx, tx, true, []engine.PreparedEvent{{Name: "test/" + fnID, Data: []byte(`{}`), TS: ts}})
+		require.NoError(t, err)
+		return ids[0]
+	}
+	c := &ctlCheck{t: t, b: b, tx: tx, fnID: fnID}
+	now := time.Now()
+
+	newer := send(now.Add(2 * time.Second))
+	c.runs = ctlRuns(t, b, tx, fnID)
+	require.Len(t, c.runs, 1)
+	first := c.runs[0]
+
+	send(now) // older, arriving later
+	c.runs = ctlRuns(t, b, tx, fnID)
+	require.Len(t, c.runs, 1, "the older event joins the debounce")
+	kept := c.runs[0]
+	require.Equal(t, newer, kept.EventID, "the run keeps the newer event")
+	require.Equal(t, first.WakeAt, kept.WakeAt, "and its start time: the older event has no effect")
+	require.Equal(t, first.JobScheduledAt, kept.JobScheduledAt, "nor does it move the run's job")
+
+	latest := send(now.Add(3 * time.Second))
+	c.runs = ctlRuns(t, b, tx, fnID)
+	require.Len(t, c.runs, 1)
+	require.Equal(t, latest, c.runs[0].EventID, "a newer event replaces it")
+	require.True(t, c.runs[0].WakeAt.After(*first.WakeAt), "and postpones the start")
+	require.Equal(t, c.runs[0].WakeAt.UnixMicro(), c.runs[0].JobScheduledAt.UnixMicro(), "its job moves with it")
+}
