@@ -41,3 +41,24 @@ func TestKeyMissingOrNull(t *testing.T) {
 		require.Equal(t, tc.missing, missing, tc.src)
 	}
 }
+
+// The send path evaluates a function's keys per event: Key costs what Value
+// does when the key is present, and a second decode of the event when the
+// result is null.
+func BenchmarkKey(b *testing.B) {
+	for _, src := range []string{"event.data.userId", "event.data.nothing", "event.data.absent"} {
+		p, err := Compile(src, testLimit)
+		require.NoError(b, err)
+		event := []byte(testEvent)
+		b.Run("Value/"+src, func(b *testing.B) {
+			for b.Loop() {
+				_, _ = p.Value(event, nil)
+			}
+		})
+		b.Run("Key/"+src, func(b *testing.B) {
+			for b.Loop() {
+				_, _, _ = p.Key(event)
+			}
+		})
+	}
+}
