@@ -59,7 +59,9 @@ type FunctionOpts struct {
 	// Idempotency is a CEL expression over the event, such as
 	// "event.data.orderId": at most one run per value in 24 hours; later
 	// events with the same value are recorded as skipped runs. (An event's
-	// ID deduplicates across all functions; this key, per function.)
+	// ID deduplicates across all functions; this key, per function.) An
+	// event whose key is false or missing has no idempotency key, as in
+	// Inngest, where Idempotency is a rate limit of 1 per 24 hours.
 	Idempotency string
 
 	// Singleton allows one run in progress per key.

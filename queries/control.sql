@@ -70,17 +70,25 @@ WHERE singleton_key = sqlc.arg('singleton_key') AND status IN ('queued', 'runnin
 -- name: DebouncePush :one
 -- Gives a debounced run that has not started a newer event and postpones
 -- its start to @period from now, but no later than @timeout after its first
--- event (zero: no cap). No row: no such run (it started, or there is none).
+-- event (zero: no cap). The run keeps the latest event by timestamp, as
+-- Inngest's does (updateDebounce.lua): an event whose @ts is older than the
+-- run's event's changes nothing, neither the event nor the start time. No
+-- row: no such run (it started, or there is none).
 WITH run AS (
     UPDATE flow_run r
-    SET event_id = sqlc.arg('event_id'),
-        wake_at = CASE WHEN @timeout::interval > '0 s'::interval
+    SET event_id = CASE WHEN flow_event_ts(r.event_id) > sqlc.arg('ts')::timestamptz THEN r.event_id ELSE sqlc.arg('event_id') END,
+        wake_at = CASE WHEN flow_event_ts(r.event_id) > @ts::timestamptz THEN r.wake_at
+                       WHEN @timeout::interval > '0 s'::interval
                        THEN least(clock_timestamp() + sqlc.arg('period')::interval, r.created_at + sqlc.arg('timeout')::interval)
                        ELSE clock_timestamp() + sqlc.arg('period')::interval END,
-        order_at = CASE WHEN @timeout::interval > '0 s'::interval
+        order_at = CASE WHEN flow_event_ts(r.event_id) > @ts::timestamptz THEN r.order_at
+                        WHEN @timeout::interval > '0 s'::interval
                         THEN least(clock_timestamp() + sqlc.arg('period')::interval, r.created_at + sqlc.arg('timeout')::interval)
                         ELSE clock_timestamp() + sqlc.arg('period')::interval END,
         updated_at = now()
+    -- flow_event_ts, not a join or a subquery: after waiting for the run's
+    -- lock, the update sees the run as a concurrent push left it, whose
+    -- event the statement's own snapshot may not see.
     WHERE r.debounce_key = sqlc.arg('debounce_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
     -- The run's job moves to the new time (flow_job_move) whether it is
     -- still scheduled or River's scheduler has made it available already (it
@@ -88,8 +96,9 @@ WITH run AS (
     -- waits for scheduled_at). A job River has fetched already (running) is
     -- left alone: its segment finds the run not due and hands it to a new
     -- job at the run's wake time (RunRequeueEarly), so the run never starts
-    -- before it.
-    RETURNING r.id, r.job_id, r.wake_at, flow_job_move(r.job_id, r.wake_at) AS job_moved
+    -- before it. A kept run's job stays where it is.
+    RETURNING r.id, r.job_id, r.wake_at,
+        CASE WHEN r.event_id = sqlc.arg('event_id') THEN flow_job_move(r.job_id, r.wake_at) END AS job_moved
 )
 SELECT run.id, run.wake_at FROM run;
 

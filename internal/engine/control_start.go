@@ -39,37 +39,54 @@ func ParseRegistryControl(raw string) (*registry.Control, error) {
 	return ctl, nil
 }
 
-// controlKey evaluates a key expression over the event: the value as text (a
-// string as is, anything else as JSON; "" for no expression or a missing
-// value), prefixed with the function's ID and the option's name so that keys
-// of different functions and options never meet. A key that fails to
-// evaluate is empty; one over Config.MaxExpressionCost is an error wrapping
-// ErrExpressionCost.
-func (c *Engine) controlKey(fnID, option, src string, body []byte) (string, error) {
+// controlKey evaluates a key expression over the event and returns the key,
+// prefixed with the function's ID and the option's name so that keys of
+// different functions and options never meet, and whether the key is false.
+// The value is a string as is, anything else as JSON (null is "null"); no
+// expression is "". As in Inngest (docs/keys.md), a field the event lacks is
+// the value false, and so is a key that fails to evaluate: rate limit,
+// idempotency and singleton do not apply to an event whose key is false
+// (see runKeys); the other options give such events the key "false". A key
+// over Config.MaxExpressionCost is an error wrapping ErrExpressionCost.
+func (c *Engine) controlKey(fnID, option, src string, body []byte) (key string, isFalse bool, err error) {
 	value := ""
 	if src != "" {
-		p, err := c.program(src)
-		if err == nil {
-			var v any
-			if v, err = p.Value(body, nil); err == nil {
-				switch v := v.(type) {
-				case nil:
-				case string:
-					value = v
-				default:
-					b, _ := json.Marshal(v)
-					value = string(b)
-				}
-			}
-		}
-		if errors.Is(err, expr.ErrCostLimit) {
-			return "", c.costError(fnID, keyPlace(option), src)
-		}
+		value, isFalse, err = c.keyValue(fnID, option, src, body)
 		if err != nil {
-			c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is empty", "function_id", fnID, "option", option, "expression", src, "error", err)
+			return "", false, err
 		}
 	}
-	return fnID + "\x1f" + option + "\x1f" + value, nil
+	return fnID + "\x1f" + option + "\x1f" + value, isFalse, nil
+}
+
+// keyValue is controlKey's value of a key expression, as text.
+func (c *Engine) keyValue(fnID, option, src string, body []byte) (value string, isFalse bool, err error) {
+	p, err := c.program(src)
+	var v any
+	missing := false
+	if err == nil {
+		v, missing, err = p.Key(body)
+	}
+	if errors.Is(err, expr.ErrCostLimit) {
+		return "", false, c.costError(fnID, keyPlace(option), src)
+	}
+	if err != nil {
+		c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is false", "function_id", fnID, "option", option, "expression", src, "error", err)
+		missing = true
+	}
+	if missing {
+		return "false", true, nil
+	}
+	switch v := v.(type) {
+	case string:
+		return v, false, nil
+	case bool:
+		if !v {
+			return "false", true, nil
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b), false, nil
 }
 
 // keyPlace names a key's option as FunctionOpts spells it, for errors.
@@ -97,7 +114,8 @@ func keyPlace(option string) string {
 // runKeys are the values of a function's flow-control expressions for one
 // event, evaluated before any of the run's writes so that an expression over
 // Config.MaxExpressionCost fails the send before it has written anything for
-// the function.
+// the function. The idempotency, rate and singleton keys are "" when their
+// key is false for the event: as in Inngest, the option does not apply.
 type runKeys struct {
 	batch, idempotency, rate, throttle, singleton, debounce string
 	priority                                                int64
@@ -116,17 +134,29 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 			return ""
 		}
 		var v string
-		v, err = c.controlKey(fnID, option, src, body)
+		v, _, err = c.controlKey(fnID, option, src, body)
+		return v
+	}
+	// unlessFalse is key for the options that do not apply to an event
+	// whose key is false.
+	unlessFalse := func(option, src string) string {
+		if err != nil {
+			return ""
+		}
+		v, isFalse, kerr := c.controlKey(fnID, option, src, body)
+		if err = kerr; isFalse {
+			return ""
+		}
 		return v
 	}
 	if b := ctl.Batch; b != nil {
 		k.batch = key("batch", b.Key)
 	} else {
 		if ctl.Idempotency != "" {
-			k.idempotency = key("idempotency", ctl.Idempotency)
+			k.idempotency = unlessFalse("idempotency", ctl.Idempotency)
 		}
 		if r := ctl.RateLimit; r != nil {
-			k.rate = key("rate", r.Key)
+			k.rate = unlessFalse("rate", r.Key)
 		}
 		if t := ctl.Throttle; t != nil {
 			k.throttle = key("throttle", t.Key)
@@ -140,7 +170,7 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 	}
 	if ctl.Batch == nil {
 		if s := ctl.Singleton; s != nil {
-			k.singleton = key("singleton", s.Key)
+			k.singleton = unlessFalse("singleton", s.Key)
 		}
 		if d := ctl.Debounce; d != nil {
 			k.debounce = key("debounce", d.Key)
@@ -200,7 +230,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 	skip := func(reason string) (startedRun, error) {
 		return startedRun{runID: runID, skipped: reason}, c.skipRun(ctx, tx, runID, fnID, ev.ID, reason)
 	}
-	if ctl.Idempotency != "" {
+	if keys.idempotency != "" {
 		held, err := c.store.ClaimIdempotency(ctx, tx, keys.idempotency, runID)
 		if err != nil {
 			return startedRun{}, fmt.Errorf("idempotency key: %w", err)
@@ -209,7 +239,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 			return skip(fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
 		}
 	}
-	if r := ctl.RateLimit; r != nil {
+	if r := ctl.RateLimit; r != nil && keys.rate != "" {
 		interval := r.Period / time.Duration(r.Limit)
 		err := c.store.RateLimit(ctx, tx, keys.rate, interval, interval*time.Duration(r.Limit-1))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -240,7 +270,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		}
 	}
 	keys.setConcurrency(params)
-	if ctl.Singleton != nil {
+	if ctl.Singleton != nil && keys.singleton != "" {
 		params.SingletonKey = &keys.singleton
 	}
 	debounceKey := keys.debounce
@@ -257,7 +287,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 	for range 8 {
 		if d := debounce; d != nil {
 			pushed, wakeAt, err := c.store.PushDebounce(ctx, tx, store.Debounce{
-				Key: debounceKey, EventID: ev.ID, Period: d.Period, Timeout: d.Timeout,
+				Key: debounceKey, EventID: ev.ID, TS: ev.TS, Period: d.Period, Timeout: d.Timeout,
 			})
 			if err == nil {
 				if wakeAt != nil {
@@ -276,7 +306,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		if created {
 			return startedRun{runID: runID}, nil
 		}
-		if s := ctl.Singleton; s != nil {
+		if s := ctl.Singleton; s != nil && params.SingletonKey != nil {
 			active, err := c.store.SingletonActive(ctx, tx, *params.SingletonKey)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // it ended meanwhile
@@ -344,7 +374,7 @@ func (c *Engine) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, r
 // where it has no such limit).
 func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
 	for i, cc := range ctl.Concurrency {
-		key, err := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
+		key, _, err := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
