@@ -1,5 +1,3 @@
-//go:build flow_sendwithruns
-
 package main
 
 import (
