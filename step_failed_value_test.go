@@ -356,3 +356,11 @@ func TestStepPanicHasNoFailedValue(t *testing.T) {
 	require.Equal(t, []bool{true}, zero.get())
 	require.Empty(t, stepByID(t, run, "boom").Output)
 }
+
+// StepError values stay comparable with == now that they carry the failed
+// step's value (this fails to compile otherwise).
+func TestStepErrorComparable(t *testing.T) {
+	t.Parallel()
+	a, b := flow.StepError{RunID: "r", StepID: "s"}, flow.StepError{RunID: "r", StepID: "s"}
+	require.True(t, a == b)
+}

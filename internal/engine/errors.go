@@ -45,8 +45,10 @@ type StepError struct {
 	// Attempts is how many times the step ran.
 	Attempts int
 
-	output []byte // the JSON value stored with the failure; nil if none
-	cause  error  // the original error, when the step failed in this segment
+	// output is the JSON value stored with the failure, "" if none: a
+	// string, not a []byte, so that StepError values stay comparable.
+	output string
+	cause  error // the original error, when the step failed in this segment
 }
 
 // Error implements error.

@@ -53,8 +53,8 @@ func unwrapNonRetriable(err error) error {
 // is its *StepError, or nil.
 func stepErrorOutput(err error) []byte {
 	var se *StepError
-	if errors.As(err, &se) {
-		return se.output
+	if errors.As(err, &se) && se.output != "" {
+		return []byte(se.output)
 	}
 	return nil
 }

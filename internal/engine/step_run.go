@@ -230,7 +230,7 @@ func (s *Segment) stepFailedWith(ctx context.Context, r stepRecord, cause error,
 		} else if err := s.mustSave(r); err != nil {
 			return err
 		}
-		return &StepError{RunID: s.run.ID, StepID: r.id, Message: *r.err, Attempts: int(r.attempts), output: r.output, cause: cause}
+		return &StepError{RunID: s.run.ID, StepID: r.id, Message: *r.err, Attempts: int(r.attempts), output: string(r.output), cause: cause}
 	}
 	r.status = stepErrored
 	r.wakeAt = &wake
@@ -241,7 +241,7 @@ func (s *Segment) stepFailedWith(ctx context.Context, r stepRecord, cause error,
 }
 
 func (s *Segment) storedStepError(st *store.Step) *StepError {
-	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts), output: st.Output}
+	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts), output: string(st.Output)}
 	if st.Error != nil {
 		e.Message = *st.Error
 	}
