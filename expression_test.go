@@ -80,9 +80,9 @@ func TestExpressionTriggerIfFiltersEvents(t *testing.T) {
 		{flow.Event{Name: "pay/made", Data: map[string]any{"amount": 100}}, nil},
 		{flow.Event{Name: "pay/made", Data: json.RawMessage(`{"amount": 1e3}`)}, []string{"big-payment"}},
 		{flow.Event{Name: "pay/made", Data: map[string]any{"amount": "150"}}, nil}, // a string is not a number
-		// A missing field is null: == null holds, an ordering is false (no
-		// run, no error); a path through a string is an evaluation error,
-		// which counts as false.
+		// A missing field is null: == null holds, and in an ordering it is
+		// 0, as in Inngest (null > 3 is false: no run, no error); a path
+		// through a string is an evaluation error, which counts as false.
 		{flow.Event{Name: "probe/sent", Data: map[string]any{"name": "n"}}, []string{"missing-is-null"}},
 		{flow.Event{Name: "probe/sent", Data: map[string]any{"missing": 5}}, []string{"missing-gt"}},
 		{flow.Event{Name: "probe/sent", Data: map[string]any{"missing": 2}}, nil},
@@ -290,7 +290,7 @@ func TestExpressionWaitIfPicksMatchingEvent(t *testing.T) {
 	}
 	send("A", 50)           // too small for A
 	send("A", 100)          // not greater
-	send("A", nil)          // null: an ordering is false
+	send("A", nil)          // null: 0 in an ordering, not greater
 	send("B", 5)            // too small for B
 	send("C", 500)          // no such invoice
 	bigA := send("A", 150)  // A's

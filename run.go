@@ -97,8 +97,10 @@ type RunStep struct {
 	// due at WakeAt), sleeping, waiting, or timed_out.
 	Status   string
 	Attempts int
-	Output   json.RawMessage
-	Error    string
+	// Output is the step's result as JSON; for a failed step, the value its
+	// function returned with its last error (empty if none was stored).
+	Output json.RawMessage
+	Error  string
 	// WakeAt is the end of a sleep, the timeout of a wait or invoke, or the
 	// time of the next retry.
 	WakeAt *time.Time

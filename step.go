@@ -27,8 +27,14 @@ import (
 // FunctionOpts.Retries more times, in later executions of the run; wrap the
 // error with NonRetriable to fail at once, or RetryAfter to choose the delay.
 // Once the step has failed for good, Step returns a *StepError, which the
-// function may handle. Any other error Step returns (the run is suspending)
-// must be returned by the function unchanged.
+// function may handle, together with the value fn returned with its last
+// error (as Inngest does): the value is stored with the failure, as JSON like
+// a result, so replays return the same value and error. A value that cannot
+// be stored (it does not encode, is over Config.MaxStepOutputBytes, or the
+// database refuses it) is left out: Step returns T's zero value, and the
+// StepError's message says why. A step that panicked has no value. Any other
+// error Step returns (the run is suspending) must be returned by the
+// function unchanged, and comes with T's zero value.
 func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	s, err := engine.FromContext(ctx)
@@ -37,7 +43,7 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 	}
 	out, sid, err := s.Step(ctx, id, func(ctx context.Context) (any, error) { return fn(ctx) })
 	if err != nil {
-		return zero, err
+		return decodeFailedOutput[T](s.RunID(), sid, out, err)
 	}
 	return decodeOutput[T](s.RunID(), sid, out)
 }
@@ -45,7 +51,9 @@ func Step[T any](ctx context.Context, id string, fn func(ctx context.Context) (T
 // StepTx is Step for work in the database: fn's writes in tx and the step's
 // stored result commit in one transaction, so the step's database effects
 // happen exactly once. If fn returns an error, tx is rolled back and the
-// step is retried as Step's is. fn must not commit or roll back tx.
+// step is retried as Step's is; once it has failed for good, StepTx returns
+// the value fn returned with its last error and a *StepError, as Step does
+// (tx was rolled back all the same). fn must not commit or roll back tx.
 func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
 	var zero T
 	s, err := engine.FromContext(ctx)
@@ -54,7 +62,7 @@ func StepTx[T any](ctx context.Context, id string, fn func(ctx context.Context, 
 	}
 	out, sid, err := s.StepTx(ctx, id, func(ctx context.Context, tx pgx.Tx) (any, error) { return fn(ctx, tx) })
 	if err != nil {
-		return zero, err
+		return decodeFailedOutput[T](s.RunID(), sid, out, err)
 	}
 	return decodeOutput[T](s.RunID(), sid, out)
 }
@@ -70,4 +78,18 @@ func decodeOutput[T any](runID, sid string, out []byte) (T, error) {
 		return v, NonRetriable(fmt.Errorf("flow: run %s: decode stored result of step %q into %T: %w", runID, sid, v, err))
 	}
 	return v, nil
+}
+
+// decodeFailedOutput returns a failed step's error with the value stored
+// beside it (out, nil if none) decoded into T. A value that no longer
+// decodes into T (the function's code changed under a running run) gives
+// T's zero value and an error that wraps both the step's error, which
+// errors.As still finds, and the decode error.
+func decodeFailedOutput[T any](runID, sid string, out []byte, stepErr error) (T, error) {
+	v, err := decodeOutput[T](runID, sid, out)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%w (and its value: %w)", stepErr, err)
+	}
+	return v, stepErr
 }

@@ -113,13 +113,15 @@ func TestWebhookCELTransform(t *testing.T) {
 
 	n := b.eventCount(t)
 	for _, tc := range []struct {
-		name, msg string
-		header    []string
+		name, msg, body string
+		header          []string
 	}{
-		{"unknown field", `unknown event field "color"`, []string{"X-Kind", "bad"}},
-		{"evaluation error (null + string)", "no such overload", nil},
+		{"unknown field", `unknown event field "color"`, `{}`, []string{"X-Kind", "bad"}},
+		// "api/" + null is "api/", as in Inngest's expressions; a field of a
+		// string is an evaluation error.
+		{"evaluation error (a field of a string)", "no such key", `{"user":"ada"}`, []string{"X-Kind", "signup"}},
 	} {
-		r := post(t, base+"/", `{}`, tc.header...)
+		r := post(t, base+"/", tc.body, tc.header...)
 		require.Equal(t, http.StatusBadRequest, r.code, tc.name)
 		require.True(t, strings.HasPrefix(r.Error, "Transform: "), r.Error)
 		require.Contains(t, r.Error, tc.msg, tc.name)

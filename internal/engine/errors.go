@@ -35,6 +35,8 @@ var (
 // failed for good: its last attempt failed, or it returned a NonRetriable
 // error. The function may handle it (for example with a fallback step); if
 // the function returns it unhandled, the run fails without further retries.
+// Step returns it together with the value the step's function returned
+// with its last error, as Inngest does; replays return the same pair.
 type StepError struct {
 	// RunID and StepID name the run and the step (with its repeat suffix).
 	RunID  string
@@ -44,7 +46,10 @@ type StepError struct {
 	// Attempts is how many times the step ran.
 	Attempts int
 
-	cause error // the original error, when the step failed in this segment
+	// output is the JSON value stored with the failure, "" if none: a
+	// string, not a []byte, so that StepError values stay comparable.
+	output string
+	cause  error // the original error, when the step failed in this segment
 }
 
 // Error implements error.

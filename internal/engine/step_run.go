@@ -25,7 +25,9 @@ func (s *Segment) MaxEventBytes() int { return s.c.cfg.MaxEventBytes }
 // It returns the step's stored JSON result and its stored step ID (for the
 // caller's decode errors), or the step's error: a *StepError once the step
 // has failed for good, or another error the function must return unchanged.
-// fn returns the step's value; Step encodes it.
+// With a *StepError it also returns the JSON value fn returned with its last
+// error, when one was stored (see failedValue). fn returns the step's value;
+// Step encodes it.
 func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Context) (any, error)) ([]byte, string, error) {
 	sid, st, seq, err := s.begin(ctx, id, kindRun)
 	if err != nil {
@@ -38,6 +40,7 @@ func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Conte
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
 	sctx, span := s.startStepSpan(ctx, sid, kindRun, rec.attempts)
 	val, runErr := callStep(sctx, s, sid, fn)
+	failed := failedValue{val: val, ok: runErr != nil && val != nil}
 	if s.ctx.Err() != nil {
 		err := s.markLostOrInterrupted(sid, context.Cause(s.ctx))
 		endStepSpan(span, "interrupted", context.Cause(s.ctx))
@@ -64,9 +67,9 @@ func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Conte
 			}
 		}
 	}
-	err = s.stepFailed(ctx, rec, runErr)
+	err = s.stepFailedWith(ctx, rec, runErr, failed)
 	endStepSpan(span, stepStatusOf(err), runErr)
-	return nil, sid, err
+	return stepErrorOutput(err), sid, err
 }
 
 // stepStatusOf names the outcome of a failed step attempt, for its span.
@@ -90,6 +93,7 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 	}
 	rec := stepRecord{id: sid, seq: seq, kind: kindRun, attempts: attempts + 1, startedAt: time.Now()}
 	var stepErr error // the user's failure, as opposed to a lost or broken transaction
+	var failed failedValue
 	sctx, span := s.startStepSpan(ctx, sid, kindRun, rec.attempts)
 	defer func() { endStepSpan(span, rec.status, stepErr) }()
 	rec.status = "lost"
@@ -101,6 +105,8 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 		val, err := callStep(sctx, s, sid, func(ctx context.Context) (any, error) { return fn(ctx, tx) })
 		if err == nil {
 			out, err = s.encodeOutput(sid, val)
+		} else {
+			failed = failedValue{val: val, ok: val != nil}
 		}
 		if err != nil {
 			stepErr = err
@@ -122,7 +128,8 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 	case s.ctx.Err() != nil:
 		return nil, sid, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
 	case stepErr != nil:
-		return nil, sid, s.stepFailed(ctx, rec, stepErr)
+		err := s.stepFailedWith(ctx, rec, stepErr, failed)
+		return stepErrorOutput(err), sid, err
 	case txErr != nil:
 		return nil, sid, s.txFailed(ctx, rec, txErr)
 	}
@@ -130,8 +137,8 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 }
 
 // replayStep returns a stored step's outcome (done) when it completed (its
-// stored result) or failed for good (its *StepError); otherwise the
-// attempts it has used so far.
+// stored result) or failed for good (its *StepError, with the value stored
+// beside it, if any); otherwise the attempts it has used so far.
 func (s *Segment) replayStep(st *store.Step) (attempts int32, done bool, out []byte, err error) {
 	if st == nil {
 		return 0, false, nil, nil
@@ -140,7 +147,7 @@ func (s *Segment) replayStep(st *store.Step) (attempts int32, done bool, out []b
 	case stepCompleted:
 		return st.Attempts, true, st.Output, nil
 	case stepFailed:
-		return st.Attempts, true, nil, s.storedStepError(st)
+		return st.Attempts, true, st.Output, s.storedStepError(st)
 	}
 	return st.Attempts, false, nil, nil
 }
@@ -187,10 +194,17 @@ func (s *Segment) txFailed(ctx context.Context, rec stepRecord, txErr error) err
 	return s.stepFailed(ctx, rec, txErr)
 }
 
-// stepFailed records a failed attempt of a step. It returns the StepError
-// the step gives its function when the step has failed for good, or
-// errSuspended when a retry is scheduled.
+// stepFailed records a failed attempt of a step that has no value to keep
+// (see stepFailedWith).
 func (s *Segment) stepFailed(ctx context.Context, r stepRecord, cause error) error {
+	return s.stepFailedWith(ctx, r, cause, failedValue{})
+}
+
+// stepFailedWith records a failed attempt of a step. It returns the
+// StepError the step gives its function when the step has failed for good,
+// or errSuspended when a retry is scheduled. A step that fails for good
+// stores val beside its error (see storeFailedValue).
+func (s *Segment) stepFailedWith(ctx context.Context, r stepRecord, cause error, val failedValue) error {
 	now := time.Now()
 	var wake time.Time
 	if !isNonRetriable(cause) && int(r.attempts) <= s.fn.retries {
@@ -209,10 +223,14 @@ func (s *Segment) stepFailed(ctx context.Context, r stepRecord, cause error) err
 	if isNonRetriable(cause) || int(r.attempts) > s.fn.retries {
 		r.status = stepFailed
 		r.endedAt = &now
-		if err := s.mustSave(r); err != nil {
+		if val.ok {
+			if err := s.storeFailedValue(&r, &cause, val.val); err != nil {
+				return err
+			}
+		} else if err := s.mustSave(r); err != nil {
 			return err
 		}
-		return &StepError{RunID: s.run.ID, StepID: r.id, Message: msg, Attempts: int(r.attempts), cause: cause}
+		return &StepError{RunID: s.run.ID, StepID: r.id, Message: *r.err, Attempts: int(r.attempts), output: string(r.output), cause: cause}
 	}
 	r.status = stepErrored
 	r.wakeAt = &wake
@@ -223,7 +241,7 @@ func (s *Segment) stepFailed(ctx context.Context, r stepRecord, cause error) err
 }
 
 func (s *Segment) storedStepError(st *store.Step) *StepError {
-	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts)}
+	e := &StepError{RunID: s.run.ID, StepID: st.ID, Attempts: int(st.Attempts), output: string(st.Output)}
 	if st.Error != nil {
 		e.Message = *st.Error
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -14,34 +15,41 @@ import (
 //
 //   - attribute nodes (variables, field selections, indexes) are wrapped so
 //     that a missing value (see values.go) leaves them as types.NullValue;
-//   - ordering comparisons are replaced by null-aware ones (false when either
-//     side is null).
+//   - the calls whose standard implementation refuses null (ordering
+//     comparisons, +, in, size and matches) are replaced with null-aware
+//     ones, Inngest's semantics (see functions.go).
 func decorate(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
-	switch n := i.(type) {
+	var n interpreter.InterpretableCall
+	switch a := i.(type) {
 	case *nullAttr:
-		return n, nil
+		return a, nil
 	case interpreter.InterpretableAttribute:
 		// The planner keeps extending the attribute through AddQualifier, which
 		// the embedded value handles (it mutates the attribute in place), so
 		// the wrapper stays valid as the path grows.
-		return &nullAttr{InterpretableAttribute: n}, nil
+		return &nullAttr{InterpretableAttribute: a}, nil
 	case interpreter.InterpretableCall:
-		args := n.Args()
-		if len(args) != 2 {
-			return i, nil
-		}
-		switch n.Function() {
-		case operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
-			return &nullCompare{
-				id:       n.ID(),
-				function: n.Function(),
-				overload: n.OverloadID(),
-				lhs:      args[0],
-				rhs:      args[1],
-			}, nil
-		}
+		n = a
+	default:
+		return i, nil
 	}
-	return i, nil
+	args := n.Args()
+	var eval func(id int64, function string, l, r ref.Val) ref.Val
+	switch fn := n.Function(); {
+	case len(args) == 2 && (fn == operators.Less || fn == operators.LessEquals || fn == operators.Greater || fn == operators.GreaterEquals):
+		eval = compareNullAware
+	case len(args) == 2 && fn == operators.Add:
+		eval = addNullAware
+	case len(args) == 2 && fn == operators.In:
+		eval = inNullAware
+	case len(args) == 2 && fn == overloads.Matches:
+		eval = matchesNullAware
+	case len(args) == 1 && fn == overloads.Size:
+		eval = sizeNullAware
+	default:
+		return i, nil
+	}
+	return &nullAwareCall{id: n.ID(), function: n.Function(), overload: n.OverloadID(), args: args, eval: eval}, nil
 }
 
 // nullAttr resolves an attribute, reporting a missing value as null.
@@ -61,53 +69,144 @@ func (a *nullAttr) Eval(vars interpreter.Activation) ref.Val {
 	return interpreter.EvalActivation(vars, a.Exec)
 }
 
-// nullCompare is <, <=, > or >= where a null operand makes the result false
-// (instead of a "no such overload" error); otherwise it behaves like the
-// standard library's implementation, including cross-type numeric ordering.
-type nullCompare struct {
+// nullAwareCall is a call of one or two strict arguments (an error or
+// unknown argument is the result) that eval implements (r is nil for one
+// argument). It is charged like the call it replaces.
+type nullAwareCall struct {
 	id       int64
 	function string
 	overload string
-	lhs, rhs interpreter.InterpretableV2
+	args     []interpreter.InterpretableV2
+	eval     func(id int64, function string, l, r ref.Val) ref.Val
 }
 
-func (c *nullCompare) ID() int64 { return c.id }
+func (c *nullAwareCall) ID() int64 { return c.id }
 
-func (c *nullCompare) Function() string { return c.function }
+func (c *nullAwareCall) Function() string { return c.function }
 
-func (c *nullCompare) OverloadID() string { return c.overload }
+func (c *nullAwareCall) OverloadID() string { return c.overload }
 
-func (c *nullCompare) Args() []interpreter.InterpretableV2 {
-	return []interpreter.InterpretableV2{c.lhs, c.rhs}
-}
+func (c *nullAwareCall) Args() []interpreter.InterpretableV2 { return c.args }
 
-func (c *nullCompare) Eval(vars interpreter.Activation) ref.Val {
+func (c *nullAwareCall) Eval(vars interpreter.Activation) ref.Val {
 	return interpreter.EvalActivation(vars, c.Exec)
 }
 
-func (c *nullCompare) Exec(frame *interpreter.ExecutionFrame) ref.Val {
-	l := c.lhs.Exec(frame)
+func (c *nullAwareCall) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	l := c.args[0].Exec(frame)
 	if types.IsUnknownOrError(l) {
 		return l
 	}
-	r := c.rhs.Exec(frame)
-	if types.IsUnknownOrError(r) {
-		return r
+	var r ref.Val
+	if len(c.args) == 2 {
+		if r = c.args[1].Exec(frame); types.IsUnknownOrError(r) {
+			return r
+		}
 	}
-	res := c.compare(l, r)
+	res := c.eval(c.id, c.function, l, r)
 	if costs := frame.CostTracker(); costs != nil {
-		costs.EvalBinary(nil, c.id, c, l, r, res) // as the call it replaces
+		if r == nil {
+			costs.EvalUnary(nil, c.id, c, l, res)
+		} else {
+			costs.EvalBinary(nil, c.id, c, l, r, res)
+		}
 	}
 	return res
 }
 
-func (c *nullCompare) compare(l, r ref.Val) ref.Val {
-	if l == types.NullValue || r == types.NullValue || isNaN(l) || isNaN(r) {
+// addNullAware is +: a string joined with a number, a bool or null (see
+// joinText); a number plus null is the number; anything else is the
+// standard library's + (the left operand's Add).
+func addNullAware(id int64, function string, l, r ref.Val) ref.Val {
+	_, lStr := l.(types.String)
+	_, rStr := r.(types.String)
+	switch {
+	case lStr && joinable(r), rStr && joinable(l):
+		return types.String(joinText(l) + joinText(r))
+	case isNull(r) && isNumber(l):
+		return l
+	case isNull(l) && isNumber(r):
+		return r
+	case !l.Type().HasTrait(traits.AdderType):
+		return types.NewErrWithNodeID(id, "no such overload: %s", function)
+	}
+	return l.(traits.Adder).Add(r)
+}
+
+func isNumber(v ref.Val) bool {
+	switch v.(type) {
+	case types.Int, types.Uint, types.Double:
+		return true
+	}
+	return false
+}
+
+// joinable reports whether + joins v with a string.
+func joinable(v ref.Val) bool {
+	_, isBool := v.(types.Bool)
+	return isNumber(v) || isBool || isNull(v)
+}
+
+// inNullAware is `in`: nothing is in null; otherwise the standard library's
+// (the container's Contains).
+func inNullAware(id int64, function string, elem, c ref.Val) ref.Val {
+	switch {
+	case isNull(c):
+		return types.False
+	case c.Type().HasTrait(traits.ContainerType):
+		return c.(traits.Container).Contains(elem)
+	}
+	return types.NewErrWithNodeID(id, "no such overload: %s", function)
+}
+
+// sizeNullAware is size(): 0 for null; otherwise the standard library's.
+func sizeNullAware(id int64, function string, v, _ ref.Val) ref.Val {
+	switch {
+	case isNull(v):
+		return types.IntZero
+	case v.Type().HasTrait(traits.SizerType):
+		return v.(traits.Sizer).Size()
+	}
+	return types.NewErrWithNodeID(id, "no such overload: %s", function)
+}
+
+// matchesNullAware is matches(): a null string matches nothing; otherwise
+// the standard library's.
+func matchesNullAware(id int64, function string, s, pattern ref.Val) ref.Val {
+	switch {
+	case isNull(s):
+		return types.False
+	case s.Type().HasTrait(traits.MatcherType):
+		return s.(traits.Matcher).Match(pattern)
+	}
+	return types.NewErrWithNodeID(id, "no such overload: %s", function)
+}
+
+// compareNullAware orders l and r for function (<, <=, > or >=), node id
+// naming the call in errors. A null operand (a null literal, a missing or
+// null field) is replaced by the zero value of the other operand's type: 0
+// for a number, "" for a string. Two nulls, null against any other type, and
+// NaN compare false.
+func compareNullAware(id int64, function string, l, r ref.Val) ref.Val {
+	lNull, rNull := isNull(l), isNull(r)
+	switch {
+	case lNull && rNull:
+		return types.False
+	case lNull:
+		if l = zeroOf(r); l == nil {
+			return types.False
+		}
+	case rNull:
+		if r = zeroOf(l); r == nil {
+			return types.False
+		}
+	}
+	if isNaN(l) || isNaN(r) {
 		return types.False
 	}
 	cmp, ok := l.(traits.Comparer)
 	if !ok || !l.Type().HasTrait(traits.ComparerType) {
-		return types.NewErrWithNodeID(c.id, "no such overload: %s", c.function)
+		return types.NewErrWithNodeID(id, "no such overload: %s", function)
 	}
 	res := cmp.Compare(r)
 	var lt, eq, gt bool
@@ -122,9 +221,9 @@ func (c *nullCompare) compare(l, r ref.Val) ref.Val {
 		if types.IsError(res) {
 			return res
 		}
-		return types.NewErrWithNodeID(c.id, "no such overload: %s", c.function)
+		return types.NewErrWithNodeID(id, "no such overload: %s", function)
 	}
-	switch c.function {
+	switch function {
 	case operators.Less:
 		return types.Bool(lt)
 	case operators.LessEquals:
@@ -134,6 +233,22 @@ func (c *nullCompare) compare(l, r ref.Val) ref.Val {
 	default: // operators.GreaterEquals
 		return types.Bool(gt || eq)
 	}
+}
+
+// zeroOf returns the zero value that null stands for against v in an
+// ordering comparison (Inngest's zeroVal), or nil when there is none.
+func zeroOf(v ref.Val) ref.Val {
+	switch v.(type) {
+	case types.Int:
+		return types.IntZero
+	case types.Uint:
+		return types.Uint(0)
+	case types.Double:
+		return types.Double(0)
+	case types.String:
+		return types.String("")
+	}
+	return nil
 }
 
 func isNaN(v ref.Val) bool {

@@ -20,17 +20,32 @@
 //     `has(event.data.x)` is false when "x" is absent (true when present,
 //     even with a null value). Indexing with a missing key
 //     (`event.data[async.data.absent]`) is null too.
-//   - An ordering comparison (<, <=, >, >=) with null on either side is false.
+//   - In an ordering comparison (<, <=, >, >=) null stands for the zero value
+//     of the other side's type: 0 for a number, "" for a string. So
+//     `event.data.int > event.data.missing` is true for {"int": 2}, `null >
+//     0` compiles and is false, and `event.data.missing < 3` is true. Two
+//     nulls, or null against any other type, compare false.
+//   - size(null) is 0, `x in null` is false, contains, startsWith, endsWith
+//     and matches on null are false, and a comprehension over null (all,
+//     exists, exists_one, map, filter) iterates over nothing.
+//   - + joins a string with a number, a bool or null (`"a-" + 1.5` is
+//     "a-1.5"; null adds nothing), and a number plus null is the number.
+//   - Inngest's functions: lowercase, uppercase, b64decode, json_parse, date
+//     (text in common layouts, or Unix seconds, milliseconds or
+//     nanoseconds), now, now_plus and now_minus ("1h30m", "2d", "1w").
 //   - JSON numbers decode as double, and comparisons between int, uint and
 //     double work both ways: `event.data.n == 3` and `event.data.n > 2` are
 //     true for {"n": 3}. The type checker still rejects == and != between
-//     values it knows to be of different numeric types (`event.data.n + 1.0
-//     == 4` does not compile; write 4.0), and arithmetic is not coerced:
-//     write `event.data.n + 1.0` or `int(event.data.n) + 1`.
+//     values it knows to be of different numeric types (`int(event.data.n)
+//     == 4.0` does not compile; write 4), and arithmetic between numbers is
+//     not coerced: write `event.data.n + 1.0` or `int(event.data.n) + 1`.
+//
+// functions.go lists where this differs from Inngest, and why.
 //
 // Every evaluation is bounded by the cost limit given to [Compile] (cel-go's
-// runtime cost tracking; the null-aware comparisons are charged like the
-// calls they replace): past it, the evaluation stops with an error wrapping
+// runtime cost tracking; the null-aware calls are charged like the calls
+// they replace, and the functions that read a whole string one unit per ten
+// bytes): past it, the evaluation stops with an error wrapping
 // [ErrCostLimit]. Decoding the events' JSON is not counted; its size is
 // bounded by the events' size limit.
 //
@@ -81,12 +96,13 @@ var (
 func celEnv() (*cel.Env, error) {
 	envOnce.Do(func() {
 		obj := cel.MapType(cel.StringType, cel.DynType)
-		env, envErr = cel.NewEnv(
+		opts := append([]cel.EnvOption{
 			cel.Variable("event", obj),
 			cel.Variable("async", obj),
 			cel.CustomTypeAdapter(jsonAdapter{}),
 			cel.CrossTypeNumericComparisons(true),
-		)
+		}, functionOptions()...)
+		env, envErr = cel.NewEnv(opts...)
 		if envErr != nil {
 			envErr = fmt.Errorf("expr: building CEL environment: %w", envErr)
 			return
@@ -121,7 +137,7 @@ func Compile(src string, limit uint64) (*Program, error) {
 	if err := iss.Err(); err != nil {
 		return nil, fmt.Errorf("expr: %q: %w", src, err)
 	}
-	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate), cel.CostLimit(limit))
+	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate), cel.CostLimit(limit), cel.CostTrackerOptions(costOptions()...))
 	if err != nil {
 		return nil, fmt.Errorf("expr: %q: %w", src, err)
 	}
@@ -164,7 +180,7 @@ func (p *Program) Bool(event, async []byte) (bool, error) {
 	switch v := v.(type) {
 	case types.Bool:
 		return bool(v), nil
-	case types.Null:
+	case types.Null, missingVal:
 		return false, nil
 	}
 	return false, fmt.Errorf("expr: %q: %w: it is %s", p.src, ErrNotBool, v.Type().TypeName())

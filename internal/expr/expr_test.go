@@ -73,14 +73,28 @@ func TestBoolSemantics(t *testing.T) {
 		{`event.data.nothing.x.y == null`, true},
 		{`null == event.data.missing`, true},
 
-		// Ordering comparisons with null are false, not errors.
+		// In ordering comparisons null stands for the other side's zero
+		// value, as in Inngest: 0 or "". Two nulls, or null against another
+		// type, compare false. Never an error.
 		{`event.data.missing > 3`, false},
-		{`event.data.missing < 3`, false},
+		{`event.data.missing < 3`, true},
 		{`event.data.missing >= 3`, false},
-		{`event.data.missing <= 3`, false},
+		{`event.data.missing <= 3`, true},
 		{`3 < event.data.missing`, false},
+		{`-1 < event.data.missing`, true},
+		{`event.data.missing >= 0`, true},
+		{`event.data.missing > 0`, false},
+		{`event.data.nothing <= 0.0`, true},
+		{`event.data.missing < "a"`, true},
+		{`event.data.missing > ""`, false},
 		{`event.data.a.b > async.data.c`, false},
+		{`event.data.a.b >= async.data.c`, false},
+		{`event.data.missing > true`, false},
+		{`event.data.missing < timestamp("2020-01-01T00:00:00Z")`, false},
 		{`!(event.data.missing > 3) && event.data.n > 2`, true},
+		{`null > 0`, false},
+		{`null >= 0`, true},
+		{`null < 1u`, true},
 
 		// JSON numbers (doubles) against int literals.
 		{`event.data.n == 3`, true},
@@ -122,6 +136,26 @@ func TestBoolSemantics(t *testing.T) {
 		{`event.data.email.matches("^[a-z]+@")`, true},
 		{`event.data.userId + ":" + event.data.plan == "u1:pro"`, true},
 		{`size(event.data.email) == 15`, true},
+		{`event.data.missing.startsWith("a")`, false},
+		{`event.data.missing.endsWith("a")`, false},
+		{`event.data.missing.contains("a")`, false},
+		{`event.data.missing.matches("a")`, false},
+		{`matches(event.data.missing, "a")`, false},
+		{`lowercase(event.data.email) == "bob@example.com"`, true},
+		{`uppercase(event.data.plan) == "PRO"`, true},
+
+		// + joins a string with a number, a bool or null (nothing), as in
+		// Inngest; a number plus null is the number.
+		{`event.data.userId + 1 == "u11"`, true},
+		{`event.data.userId + "-" + event.data.price == "u1-9.5"`, true},
+		{`event.data.n + "x" == "3x"`, true},
+		{`"is " + (event.data.n > 2) == "is true"`, true},
+		{`event.data.userId + event.data.missing == "u1"`, true},
+		{`event.data.missing + event.data.userId == "u1"`, true},
+		{`event.data.n + event.data.missing == 3`, true},
+		{`event.data.missing + 2 == 2`, true},
+		{`event.data.n + 1.0 == 4`, true},
+		{`event.data.tags + ["c"] == ["a", "b", "c"]`, true},
 
 		// in on lists and maps.
 		{`event.data.plan in ["pro", "team"]`, true},
@@ -132,6 +166,8 @@ func TestBoolSemantics(t *testing.T) {
 		{`"userId" in event.data`, true},
 		{`"missing" in event.data`, false},
 		{`event.data.missing in ["pro"]`, false},
+		{`"a" in event.data.missing`, false},
+		{`"a" in event.data.nothing`, false},
 
 		// Macros, sizes, ternaries.
 		{`size(event.data.tags) == 2`, true},
@@ -140,6 +176,14 @@ func TestBoolSemantics(t *testing.T) {
 		{`event.data.ids.all(i, i > 0)`, true},
 		{`event.data.items.exists(it, it.sku == "k1" && it.missing == null)`, true},
 		{`event.data.exists(k, k == "plan")`, true},
+		// Comprehensions over null iterate over nothing, as in Inngest.
+		{`event.data.missing.exists(x, x == "a")`, false},
+		{`event.data.nothing.all(x, x == "a")`, true},
+		{`size(event.data.missing.map(x, x)) == 0`, true},
+		{`size(event.data.missing.filter(x, true)) == 0`, true},
+		{`event.data.missing.exists_one(x, true)`, false},
+		{`size(event.data.missing) == 0`, true},
+		{`event.data.missing.size() == 0`, true},
 		{`(event.data.plan == "pro" ? 10 : 1) == 10`, true},
 		{`(event.data.missing == null ? "none" : "some") == "none"`, true},
 		{`(event.data.n > 5 ? event.data.missing : event.data.plan) == "pro"`, true},
@@ -177,15 +221,22 @@ func TestBoolErrorsAreFalse(t *testing.T) {
 		src     string
 		wantErr string
 	}{
-		{`event.data.userId.foo == 1`, "no such key"},               // field of a string
-		{`event.data.tags[5] == "x"`, "index out of bounds"},        // list index
-		{`event.data.userId + 1 == 2`, "no such overload"},          // string + int
-		{`event.data.n + 1 == 4`, "no such overload"},               // double + int is not coerced
-		{`event.data.userId`, "result is not a bool: it is string"}, // non-boolean result
-		{`event.data.n`, "result is not a bool: it is double"},      // non-boolean result
-		{`!event.data.missing`, "no such overload"},                 // ! on null
-		{`event.data.userId > 3`, "no such overload"},               // string vs int
-		{`event.data.missing.startsWith("a")`, "no such overload"},  // function on null
+		{`event.data.userId.foo == 1`, "no such key"},                      // field of a string
+		{`event.data.tags[5] == "x"`, "index out of bounds"},               // list index
+		{`event.data.userId - 1 == 2`, "no such overload"},                 // string - int
+		{`event.data.n + 1 == 4`, "no such overload"},                      // double + int is not coerced
+		{`event.data.userId`, "result is not a bool: it is string"},        // non-boolean result
+		{`event.data.n`, "result is not a bool: it is double"},             // non-boolean result
+		{`!event.data.missing`, "no such overload"},                        // ! on null
+		{`event.data.userId > 3`, "no such overload"},                      // string vs int
+		{`event.data.userId.startsWith(event.data.n)`, "no such overload"}, // wrong argument type
+		{`size(event.data.n) == 1`, "no such overload"},                    // size of a number
+		{`"a" in event.data.n`, "no such overload"},                        // in a number
+		{`event.data.n.exists(x, true)`, "expected iterable type"},         // comprehension over a number
+		{`b64decode("%%%") == ""`, "b64decode"},                            // not base64
+		{`json_parse("{") == null`, "json_parse"},                          // not JSON
+		{`date("yesterday") == now()`, "unknown date format"},              // not a date
+		{`now_plus("soon") > now()`, "invalid duration"},                   // not a duration
 	}
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {
@@ -226,7 +277,9 @@ func TestCompileErrors(t *testing.T) {
 		{`event.data.x == 1 && 1`, []string{"ERROR: <input>:1:22: expected type 'bool' but found 'int'"}},
 		{``, []string{`expr: "": ERROR: <input>:1:0: Syntax error:`}},
 		// Statically mismatched numeric equality is a check error.
-		{`event.data.n + 1.0 == 4`, []string{"ERROR: <input>:1:20: found no matching overload for '_==_' applied to '(double, int)'"}},
+		{`int(event.data.n) == 4.0`, []string{"ERROR: <input>:1:19: found no matching overload for '_==_' applied to '(int, double)'"}},
+		// The comprehensions' range function is not callable.
+		{`@flow_range(event.data.n) == 1`, []string{"Syntax error"}},
 	}
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {

@@ -105,3 +105,23 @@ func BenchmarkCostLimitQuadratic(b *testing.B) {
 		}
 	}
 }
+
+func TestCostLimitChargesStringFunctionsByLength(t *testing.T) {
+	t.Parallel()
+	// Inngest's functions that read a whole string are charged one unit per
+	// ten bytes, as the standard string functions are: a loop of them over
+	// a long string hits the limit.
+	long := strings.Repeat("a", 10_000)
+	event := []byte(`{"data":{"s":"` + long + `","j":"\"` + long + `\"","l":[1,2,3,4,5,6,7,8,9,10]}}`)
+	for _, src := range []string{
+		`event.data.l.all(x, lowercase(event.data.s) != "")`,
+		`event.data.l.all(x, uppercase(event.data.s) != "")`,
+		`event.data.l.all(x, b64decode(event.data.s) != "x")`,
+		`event.data.l.all(x, json_parse(event.data.j) != "")`,
+	} {
+		p, err := Compile(src, 5000)
+		require.NoError(t, err, src)
+		_, err = p.Bool(event, nil)
+		require.ErrorIs(t, err, ErrCostLimit, src)
+	}
+}

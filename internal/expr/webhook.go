@@ -14,7 +14,8 @@ import (
 // Webhook transforms: a CEL expression that turns an incoming HTTP request
 // into events (package eventapi). It has its own environment, with the
 // request's parts as variables instead of events, and the same null
-// semantics, numeric comparisons and cost limit as conditions:
+// semantics, numeric comparisons, functions (functions.go) and cost limit as
+// conditions:
 //
 //   - body: the request body decoded as JSON (null when it is empty or not
 //     JSON; JSON numbers are doubles);
@@ -32,14 +33,15 @@ var (
 func celWebhookEnv() (*cel.Env, error) {
 	webhookEnvOnce.Do(func() {
 		obj := cel.MapType(cel.StringType, cel.DynType)
-		webhookEnv, webhookEnvErr = cel.NewEnv(
+		opts := append([]cel.EnvOption{
 			cel.Variable("body", cel.DynType),
 			cel.Variable("headers", obj),
 			cel.Variable("query", obj),
 			cel.Variable("raw", cel.StringType),
 			cel.CustomTypeAdapter(jsonAdapter{}),
 			cel.CrossTypeNumericComparisons(true),
-		)
+		}, functionOptions()...)
+		webhookEnv, webhookEnvErr = cel.NewEnv(opts...)
 		if webhookEnvErr != nil {
 			webhookEnvErr = fmt.Errorf("expr: building CEL webhook environment: %w", webhookEnvErr)
 			return
@@ -70,7 +72,7 @@ func CompileWebhook(src string, limit uint64) (*WebhookProgram, error) {
 	if err := iss.Err(); err != nil {
 		return nil, fmt.Errorf("expr: %q: %w", src, err)
 	}
-	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate), cel.CostLimit(limit))
+	prg, err := e.Program(ast, cel.CustomDecoratorV2(decorate), cel.CostLimit(limit), cel.CostTrackerOptions(costOptions()...))
 	if err != nil {
 		return nil, fmt.Errorf("expr: %q: %w", src, err)
 	}

@@ -45,3 +45,15 @@ func TestWebhookTransform(t *testing.T) {
 	_, err = costly.Value(in)
 	require.ErrorIs(t, err, ErrCostLimit)
 }
+
+// Webhook transforms get Inngest's functions and null semantics, as
+// conditions do.
+func TestWebhookTransformInngestFunctions(t *testing.T) {
+	t.Parallel()
+	in := WebhookInput{Body: map[string]any{"kind": "Opened", "n": 2.0, "payload": "eyJhIjoxfQ=="}}
+	p, err := CompileWebhook(`{"name": "gh/" + lowercase(body.kind) + body.nope, "data": {"a": json_parse(b64decode(body.payload)).a, "big": body.n > body.nope, "tags": body.tags.exists(t, t == "x")}}`, 1_000_000)
+	require.NoError(t, err)
+	v, err := p.Value(in)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"name": "gh/opened", "data": map[string]any{"a": 1.0, "big": true, "tags": false}}, v)
+}
