@@ -50,7 +50,7 @@ func (s *Segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 	eventID := NewID()
 	// A concurrency key over Config.MaxExpressionCost fails the step here:
 	// in the suspend transaction it would fail (and retry) the segment.
-	if _, _, _, _, err := s.c.concurrencyKeysOf(fn.id, fn.control, StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
+	if _, err := s.c.concurrencyKeysOf(fn.id, fn.control, StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
 		rec.wakeAt = nil
 		return nil, sid, s.stepFailed(ctx, rec, NonRetriable(err))
 	}
