@@ -345,3 +345,59 @@ func TestConcurrencyRunBadInput(t *testing.T) {
 	}, flow.EventTrigger("good/input"), noop)
 	require.NoError(t, err)
 }
+
+// TestConcurrencyRunWithStepLimit: a whole-run limit per customer beside a
+// step-level limit for the function. A run that holds its customer's slot
+// and goes on after a wait, while the function's one step-level slot is
+// taken, waits for that slot only, in its line (slot_wait 2), still
+// holding its customer's; it goes on once the slot frees.
+func TestConcurrencyRunWithStepLimit(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	pool := flowtest.Pool(t)
+	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "mixed", Concurrency: []flow.Concurrency{
+			{Limit: 1, Key: "event.data.Customer", Mode: flow.ConcurrencyRun},
+			{Limit: 1}, // the function, step-level
+		}}, flow.EventTrigger("mixed/run"),
+			func(ctx context.Context, in flow.Input[order]) (any, error) {
+				o := in.Event.Data
+				if o.Hold {
+					if _, err := flow.WaitForEvent[order](ctx, "go", flow.WaitOpts{
+						Event: "mixed/go", Match: "data.Order", Timeout: time.Hour,
+					}); err != nil {
+						return nil, err
+					}
+				}
+				return flow.Step(ctx, "work", func(ctx context.Context) (string, error) {
+					return o.Order, g.enter(ctx, o.Order)
+				})
+			})
+		require.NoError(t, err)
+	})
+	first := sendOne(t, c, flow.Event{Name: "mixed/run", Data: order{Order: "x1", Customer: "x", Hold: true}})[0]
+	flowtest.AwaitStatus(t, c, first, flow.RunWaiting)
+	other := sendOne(t, c, flow.Event{Name: "mixed/run", Data: order{Order: "y1", Customer: "y"}})[0]
+	g.waitEntered(t, 1) // y1 holds the function's slot and y's
+
+	_, err := c.Send(testCtx(t), flow.Event{Name: "mixed/go", Data: order{Order: "x1"}})
+	require.NoError(t, err)
+	waitParked(t, pool, 1)
+	var slotWait int
+	require.NoError(t, pool.QueryRow(testCtx(t), `SELECT slot_wait FROM flow_run WHERE id = $1`, first).Scan(&slotWait))
+	require.Equal(t, 2, slotWait, "x1 waits for the function's slot, not for x's, which it holds")
+	require.ElementsMatch(t, []string{first, other, other}, heldSlots(t, pool, "mixed"))
+
+	g.open("y1")
+	g.waitEntered(t, 2)
+	g.open("x1")
+	for _, id := range []string{first, other} {
+		run, err := c.AwaitRun(testCtx(t), id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	}
+	_, entered, most := g.snapshot()
+	require.Equal(t, []string{"y1", "x1"}, entered)
+	require.Equal(t, 1, most, "the function's step-level limit held")
+	require.Empty(t, heldSlots(t, pool, "mixed"))
+}
