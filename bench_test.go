@@ -90,6 +90,33 @@ func BenchmarkSendTx(b *testing.B) {
 	benchRequireRuns(b, pool, b.N)
 }
 
+// BenchmarkSendWithRunsTx is BenchmarkSendTx with SendWithRunsTx: the run
+// IDs come back from the send statement, so it should cost what SendTx does.
+func BenchmarkSendWithRunsTx(b *testing.B) {
+	pool := flowtest.Pool(b)
+	ctx := context.Background()
+	worker, err := flow.NewClient(pool, benchConfig())
+	require.NoError(b, err)
+	_, err = flow.CreateFunction(worker, flow.FunctionOpts{ID: "bench-send"}, flow.EventTrigger("bench/send"),
+		func(ctx context.Context, in flow.Input[map[string]int]) (any, error) { return nil, nil })
+	require.NoError(b, err)
+	require.NoError(b, worker.Start(ctx)) // registers the function
+	require.NoError(b, worker.Stop(ctx))
+	sender, err := flow.NewClient(pool, benchConfig())
+	require.NoError(b, err)
+
+	for i := 0; b.Loop(); i++ {
+		tx, err := pool.Begin(ctx)
+		require.NoError(b, err)
+		sent, err := sender.SendWithRunsTx(ctx, tx, flow.Event{Name: "bench/send", Data: map[string]int{"i": i}})
+		require.NoError(b, err)
+		require.Len(b, sent[0].RunIDs, 1)
+		require.NoError(b, tx.Commit(ctx))
+	}
+	b.StopTimer()
+	benchRequireRuns(b, pool, b.N)
+}
+
 func benchRequireRuns(b *testing.B, pool *pgxpool.Pool, want int) {
 	b.Helper()
 	var n int

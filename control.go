@@ -11,14 +11,18 @@ import (
 // Concurrency limits how many runs of a function execute at once: Limit runs
 // per value of Key, a CEL expression over the triggering event such as
 // "event.data.accountId" (empty: one limit for the whole function). For
-// every option, a key evaluates to its value as text (JSON for anything but
-// a string); a missing field or a failing expression gives the empty value,
-// which is one key like any other. By default (ConcurrencyStep), as in
-// Inngest, a run counts only while it executes: sleeping and waiting runs
-// hold no slot. With Mode ConcurrencyRun a run holds its slot from its
-// first step to its end, sleeping, waiting and retrying included. The limit
-// holds across every process working the queue. Runs over it wait, in order
-// (see Priority), and the first of them starts as soon as a slot frees.
+// every option, a key evaluates to its value as text (a string as is,
+// anything else as JSON: null is "null", apart from ""). As in Inngest, a
+// field the event lacks, or a key that fails to evaluate, is the value
+// false: RateLimit, Idempotency and Singleton do not apply to an event whose
+// key is false, while Concurrency, Throttle, Debounce and Batch give such
+// events the key "false" (docs/keys.md has the whole table). By default
+// (ConcurrencyStep), as in Inngest, a run counts only while it executes:
+// sleeping and waiting runs hold no slot. With Mode ConcurrencyRun a run
+// holds its slot from its first step to its end, sleeping, waiting and
+// retrying included. The limit holds across every process working the
+// queue. Runs over it wait, in order (see Priority), and the first of them
+// starts as soon as a slot frees.
 type Concurrency struct {
 	Limit int
 	Key   string
@@ -63,7 +67,8 @@ type Throttle struct {
 // RateLimit drops the events over a limit: at most Limit runs start per
 // Period per value of Key (the allowance refills evenly, one every
 // Period/Limit). An event over the limit starts no run; the run it would
-// have started is recorded as skipped, with the reason.
+// have started is recorded as skipped, with the reason. An event whose key
+// is false or missing is not rate limited, as in Inngest.
 type RateLimit struct {
 	Limit  int
 	Period time.Duration
@@ -72,8 +77,9 @@ type RateLimit struct {
 
 // Debounce delays a run until matching events stop coming: each event with
 // the same Key value pushes the start back to Period after it, and the run
-// receives the last event. Timeout, if set, caps the delay after the first
-// event.
+// receives the latest event by Event.TS. As in Inngest, an event older than
+// the one the run holds, arriving later, changes nothing: neither the event
+// nor the start. Timeout, if set, caps the delay after the first event.
 type Debounce struct {
 	Period  time.Duration
 	Key     string
@@ -116,7 +122,9 @@ const (
 	SingletonQueue SingletonMode = engine.SingletonQueue
 )
 
-// Singleton allows one run in progress (not ended) per value of Key.
+// Singleton allows one run in progress (not ended) per value of Key. An event
+// whose key is false or missing is no singleton: its run starts as if the
+// function had no Singleton, as in Inngest.
 type Singleton struct {
 	Key  string
 	Mode SingletonMode

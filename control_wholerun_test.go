@@ -282,23 +282,33 @@ func TestSingletonQueue(t *testing.T) {
 	other := sendKeyed(t, c, "b1", "bolt")
 	g.waitEntered(t, 2)
 	g.open("b1")
+	// An event without the key's field is no singleton (its key is false,
+	// as in Inngest): two such runs execute at once.
+	var loose []string
+	for _, k := range []string{"n1", "n2"} {
+		loose = append(loose, sendOne(t, c, flow.Event{Name: "gated/run", Data: map[string]string{"Key": k}})[0])
+	}
+	entered := g.waitEntered(t, 4)
+	require.ElementsMatch(t, []string{"n1", "n2"}, entered[2:4], "runs that are no singleton do not queue")
+	g.open("n1")
+	g.open("n2")
 
 	ids := []string{first, second, third}
 	for i, key := range []string{"a1", "a2", "a3"} {
 		g.open(key)
 		if i+1 < len(ids) {
-			entered := g.waitEntered(t, i+3)
-			require.Equal(t, fmt.Sprint("a", i+2), entered[i+2], "queued runs start in order")
+			entered := g.waitEntered(t, i+5)
+			require.Equal(t, fmt.Sprint("a", i+2), entered[i+4], "queued runs start in order")
 			require.Equal(t, flow.RunCompleted, runStatus(t, c, ids[i]), "the next run started only once this one ended")
 		}
 	}
-	for _, id := range append(ids, other) {
+	for _, id := range append(append(ids, other), loose...) {
 		run, err := c.AwaitRun(testCtx(t), id)
 		require.NoError(t, err)
 		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 	}
-	_, entered, _ := g.snapshot()
-	require.Equal(t, []string{"a1", "b1", "a2", "a3"}, entered)
+	_, entered, _ = g.snapshot()
+	require.Equal(t, []string{"a1", "b1", "a2", "a3"}, []string{entered[0], entered[1], entered[4], entered[5]})
 	require.Empty(t, heldSlots(t, pool, "sync-account"))
 }
 

@@ -63,6 +63,14 @@ var (
 	// ErrNotInRun is returned by step functions called outside a function
 	// run's context.
 	ErrNotInRun = engine.ErrNotInRun
+
+	// ErrRunSkipped is wrapped by the error of Start, StartTx,
+	// StartFunction and StartFunctionTx when the function's flow control
+	// (RateLimit, Idempotency, Singleton in skip mode) refuses the run, and
+	// by the cause of the *StepError an Invoke step returns when it refuses
+	// the child run. The refused run is recorded as skipped, with the reason
+	// in its Error; the error gives its ID and the reason.
+	ErrRunSkipped = engine.ErrRunSkipped
 )
 
 // ErrInvalidStepID is wrapped by the error a step returns when its ID cannot

@@ -59,7 +59,9 @@ type FunctionOpts struct {
 	// Idempotency is a CEL expression over the event, such as
 	// "event.data.orderId": at most one run per value in 24 hours; later
 	// events with the same value are recorded as skipped runs. (An event's
-	// ID deduplicates across all functions; this key, per function.)
+	// ID deduplicates across all functions; this key, per function.) An
+	// event whose key is false or missing has no idempotency key, as in
+	// Inngest, where Idempotency is a rate limit of 1 per 24 hours.
 	Idempotency string
 
 	// Singleton allows one run in progress per key.
@@ -106,7 +108,9 @@ func Ptr[T any](v T) *T { return &v }
 
 // Input is what a function's handler receives.
 type Input[T any] struct {
-	// Event is the event that started the run.
+	// Event is the event that started the run: for a run started by Start,
+	// a "flow/function.started" event, and for one started by Invoke, a
+	// "flow/function.invoked" event, whose Data is the data passed.
 	Event TypedEvent[T]
 	// Events holds every event of the run: the events of a batch (see
 	// FunctionOpts.Batch) in arrival order, or just Event. Event is the
@@ -123,6 +127,7 @@ type Input[T any] struct {
 // run it as a child of another run.
 type Function struct {
 	def *engine.Function
+	c   *Client
 }
 
 // ID returns the function's ID.
@@ -224,7 +229,7 @@ func CreateFunction[T any](c *Client, opts FunctionOpts, trigger Trigger, handle
 			return nil, err
 		}
 	}
-	return &Function{def: def}, nil
+	return &Function{def: def, c: c}, nil
 }
 
 func validateLifecycle(opts FunctionOpts) error {

@@ -50,6 +50,12 @@ func Triggers(ts ...Trigger) Trigger {
 	return Trigger{many: ts}
 }
 
+// NoTrigger makes a function that no event or schedule starts: only Start
+// (or StartTx, StartFunction) and Invoke run it, so an invoke-only child
+// needs no event name that anyone could send. It is Triggers() with none.
+// The dashboard and ListFunctions show such a function with no triggers.
+func NoTrigger() Trigger { return Triggers() }
+
 // flatten returns the single triggers in t.
 func (t Trigger) flatten() []Trigger {
 	if t.many == nil {
@@ -87,7 +93,7 @@ func (t Trigger) validate() error {
 			return fmt.Errorf("cron trigger %q: %w", t.cron, err)
 		}
 	default:
-		return fmt.Errorf("an empty trigger (use EventTrigger or CronTrigger)")
+		return fmt.Errorf("an empty trigger (use EventTrigger or CronTrigger, or NoTrigger for a function started only by Start or Invoke)")
 	}
 	return nil
 }

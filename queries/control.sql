@@ -15,16 +15,20 @@
 -- at scheduled_at, so a job scheduled @ahead of its wake time would start
 -- the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 -- singleton, debounce or batch key creates nothing and returns no row.
+-- @parent_run_id and @parent_step_id link the child run of an Invoke step
+-- (NULL for other runs).
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size)
+        ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size,
+        parent_run_id, parent_step_id)
     SELECT @id::uuid, @function_id::text, @event_id::uuid, flow_job_next_id(),
         CASE WHEN @delay::interval > '0 s'::interval THEN clock_timestamp() + sqlc.arg('delay')::interval END,
         clock_timestamp() + sqlc.arg('delay')::interval - sqlc.arg('ahead')::interval,
         sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer, sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer,
         sqlc.narg('chold1')::boolean, sqlc.narg('chold2')::boolean,
         sqlc.narg('singleton_key')::text, sqlc.narg('debounce_key')::text, sqlc.narg('batch_key')::text,
-        sqlc.narg('batch_size')::integer
+        sqlc.narg('batch_size')::integer,
+        sqlc.narg('parent_run_id')::uuid, sqlc.narg('parent_step_id')::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
         flow_job_insert(job_id, flow_job_args(id, 0, function_id, @slots::boolean), @queue::text,
@@ -67,17 +71,25 @@ WHERE singleton_key = sqlc.arg('singleton_key') AND status IN ('queued', 'runnin
 -- name: DebouncePush :one
 -- Gives a debounced run that has not started a newer event and postpones
 -- its start to @period from now, but no later than @timeout after its first
--- event (zero: no cap). No row: no such run (it started, or there is none).
+-- event (zero: no cap). The run keeps the latest event by timestamp, as
+-- Inngest's does (updateDebounce.lua): an event whose @ts is older than the
+-- run's event's changes nothing, neither the event nor the start time. No
+-- row: no such run (it started, or there is none).
 WITH run AS (
     UPDATE flow_run r
-    SET event_id = sqlc.arg('event_id'),
-        wake_at = CASE WHEN @timeout::interval > '0 s'::interval
+    SET event_id = CASE WHEN flow_event_ts(r.event_id) > sqlc.arg('ts')::timestamptz THEN r.event_id ELSE sqlc.arg('event_id') END,
+        wake_at = CASE WHEN flow_event_ts(r.event_id) > @ts::timestamptz THEN r.wake_at
+                       WHEN @timeout::interval > '0 s'::interval
                        THEN least(clock_timestamp() + sqlc.arg('period')::interval, r.created_at + sqlc.arg('timeout')::interval)
                        ELSE clock_timestamp() + sqlc.arg('period')::interval END,
-        order_at = CASE WHEN @timeout::interval > '0 s'::interval
+        order_at = CASE WHEN flow_event_ts(r.event_id) > @ts::timestamptz THEN r.order_at
+                        WHEN @timeout::interval > '0 s'::interval
                         THEN least(clock_timestamp() + sqlc.arg('period')::interval, r.created_at + sqlc.arg('timeout')::interval)
                         ELSE clock_timestamp() + sqlc.arg('period')::interval END,
         updated_at = now()
+    -- flow_event_ts, not a join or a subquery: after waiting for the run's
+    -- lock, the update sees the run as a concurrent push left it, whose
+    -- event the statement's own snapshot may not see.
     WHERE r.debounce_key = sqlc.arg('debounce_key') AND r.status = 'queued' AND r.wake_at IS NOT NULL
     -- The run's job moves to the new time (flow_job_move) whether it is
     -- still scheduled or River's scheduler has made it available already (it
@@ -85,8 +97,9 @@ WITH run AS (
     -- waits for scheduled_at). A job River has fetched already (running) is
     -- left alone: its segment finds the run not due and hands it to a new
     -- job at the run's wake time (RunRequeueEarly), so the run never starts
-    -- before it.
-    RETURNING r.id, r.job_id, r.wake_at, flow_job_move(r.job_id, r.wake_at) AS job_moved
+    -- before it. A kept run's job stays where it is.
+    RETURNING r.id, r.job_id, r.wake_at,
+        CASE WHEN r.event_id = sqlc.arg('event_id') THEN flow_job_move(r.job_id, r.wake_at) END AS job_moved
 )
 SELECT run.id, run.wake_at FROM run;
 

@@ -94,3 +94,13 @@ INSERT INTO flow_event (id, name, data, ts) VALUES (@id, @name, @data, @ts);
 -- name: EventGet :one
 SELECT * FROM flow_event WHERE id = @id;
 
+
+-- name: EventRunIDs :many
+-- The runs of an event: those it triggered (flow_run.event_id) and the batch
+-- runs it joined (flow_run_event), for SendWithRuns of a duplicate event,
+-- which reports the runs of the event stored first. A debounced run that a
+-- later event took over is that event's.
+SELECT id FROM flow_run WHERE flow_run.event_id = @event_id::uuid
+UNION
+SELECT run_id FROM flow_run_event WHERE flow_run_event.event_id = @event_id::uuid
+ORDER BY 1;

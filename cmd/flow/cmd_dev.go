@@ -12,6 +12,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/riverflow/flow"
+	"github.com/riverflow/flow/eventapi"
 	"github.com/riverflow/flow/flowtest"
 	"github.com/riverflow/flow/flowui"
 )
@@ -19,7 +20,7 @@ import (
 var devCommand = &command{
 	name:    "dev",
 	args:    "[flags]",
-	summary: "serve the dashboard and River's UI for a database (or a throwaway one)",
+	summary: "serve the dashboard, River's UI and the event API for a database (or a throwaway one)",
 	help: `
 Dev serves flow's dashboard at / and River's own UI at /riverui/ for the
 database given by -database-url, $FLOW_DATABASE_URL or $DATABASE_URL, which it
@@ -35,6 +36,14 @@ runs: events sent and runs rerun from the dashboard are queued, and the
 application's own processes (those that start a flow.Client on the same
 database and River queue) execute them. Start the application against the
 printed URL to see its runs here.
+
+It also serves the HTTP event API at /e/{key}, as Inngest's dev server does,
+accepting the key "dev" besides the keys of 'flow keys create':
+
+  curl -d '{"name":"test/hello.world","data":{}}' localhost:8288/e/dev
+
+The key "dev" is for a developer's machine only: an application's own server
+mounts eventapi.NewHandler without it.
 
 The dashboard and River's UI have no authentication: keep -addr on a loopback
 address unless the network is trusted. Both refuse cross-site requests from
@@ -145,6 +154,7 @@ func serveDev(ctx context.Context, e *env, o devOptions) error {
 
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(e.stdout, "flow dev: dashboard at %s/ and River UI at %s/riverui/ (Ctrl-C to stop)\n", base, base)
+	fmt.Fprintf(e.stdout, "flow dev: event API at %s/e/dev (key \"dev\", dev only)\n", base)
 	if ready, ok := ctx.Value(devReadyKey{}).(func(net.Addr)); ok {
 		ready(ln.Addr())
 	}
@@ -164,8 +174,12 @@ func serveDev(ctx context.Context, e *env, o devOptions) error {
 	return nil
 }
 
-// devHandler returns the dev server's routes: River's UI under /riverui/ and
-// flow's dashboard at /. River's UI runs until ctx is done.
+// devEventKey is the event key flow dev accepts besides the stored ones.
+const devEventKey = "dev"
+
+// devHandler returns the dev server's routes: River's UI under /riverui/,
+// the event API at /e/{key} and flow's dashboard at /. River's UI runs until
+// ctx is done.
 //
 // River's UI has actions (cancel, retry, delete jobs) on JSON endpoints that
 // check neither the origin nor a token, and a cross-site form can post to
@@ -190,6 +204,11 @@ func devHandler(ctx context.Context, client *flow.Client, logger *slog.Logger) (
 	}
 	mux.Handle("/riverui/", http.NewCrossOriginProtection().Handler(ui))
 	mux.Handle("/riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
+
+	// The event API, as Inngest's dev server serves it, with the dev key.
+	// It answers browsers of any origin (CORS) as Inngest's does: the key in
+	// the URL, not a cookie, authorises a request.
+	mux.Handle("/e/", eventapi.NewHandler(client, eventapi.Options{DevKey: devEventKey, Logger: logger}))
 
 	// No Authorize hook: the dev server is for a developer's machine, and
 	// listens on loopback unless told otherwise (see the help text).

@@ -140,6 +140,61 @@ func TestCLIDevAddressInUse(t *testing.T) {
 	require.Contains(t, res.stderr, "address already in use")
 }
 
+// devPost posts body to url and returns the status.
+func devPost(t *testing.T, url, body string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(cliCtx(t), http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode
+}
+
+// flow dev serves the event API at /e/{key} with the dev key "dev", as
+// Inngest's dev server does: the curl of Inngest's docs, a form-encoded
+// body, starts the function's run; other keys are refused.
+func TestCLIDevEventAPI(t *testing.T) {
+	t.Parallel()
+	dbURL := flowtest.DatabaseURL(t)
+	base, stdout, _, stop := devStart(t, dbURL)
+	t.Cleanup(func() { stop() })
+	require.Contains(t, stdout.String(), "event API at "+base+"/e/dev")
+	app := cliApp(t, dbURL, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "hello"}, flow.EventTrigger("test/hello.world"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				return "hello " + in.Event.Name, nil
+			})
+		require.NoError(t, err)
+	})
+
+	// curl -d '{"name":"test/hello.world","data":{}}' localhost:8288/e/dev
+	resp, err := http.Post(base+"/e/dev", "application/x-www-form-urlencoded", strings.NewReader(`{"name":"test/hello.world","data":{}}`))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var answer struct {
+		IDs    []string `json:"ids"`
+		Status int      `json:"status"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, 200, answer.Status)
+	require.Len(t, answer.IDs, 1)
+
+	runs, err := app.ListRuns(cliCtx(t), flow.RunFilter{EventID: answer.IDs[0]})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	r, err := app.AwaitRun(cliCtx(t), runs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, r.Status, r.Error)
+	require.JSONEq(t, `"hello test/hello.world"`, string(r.Output))
+
+	require.Equal(t, http.StatusUnauthorized, devPost(t, base+"/e/prod", `{"name":"test/hello.world"}`))
+	require.Equal(t, http.StatusBadRequest, devPost(t, base+"/e/dev", `{"name":`))
+}
+
 // devCheckDashboard checks that the dev server serves flow's dashboard at /,
 // showing the run.
 func devCheckDashboard(t *testing.T, base, runID string) {

@@ -98,28 +98,35 @@ func (q *Queries) BatchEvents(ctx context.Context, db DBTX, runID string) ([]*Fl
 const debouncePush = `-- name: DebouncePush :one
 WITH run AS (
     UPDATE flow_run r
-    SET event_id = $1,
-        wake_at = CASE WHEN $2::interval > '0 s'::interval
-                       THEN least(clock_timestamp() + $3::interval, r.created_at + $2::interval)
-                       ELSE clock_timestamp() + $3::interval END,
-        order_at = CASE WHEN $2::interval > '0 s'::interval
-                        THEN least(clock_timestamp() + $3::interval, r.created_at + $2::interval)
-                        ELSE clock_timestamp() + $3::interval END,
+    SET event_id = CASE WHEN flow_event_ts(r.event_id) > $1::timestamptz THEN r.event_id ELSE $2 END,
+        wake_at = CASE WHEN flow_event_ts(r.event_id) > $1::timestamptz THEN r.wake_at
+                       WHEN $3::interval > '0 s'::interval
+                       THEN least(clock_timestamp() + $4::interval, r.created_at + $3::interval)
+                       ELSE clock_timestamp() + $4::interval END,
+        order_at = CASE WHEN flow_event_ts(r.event_id) > $1::timestamptz THEN r.order_at
+                        WHEN $3::interval > '0 s'::interval
+                        THEN least(clock_timestamp() + $4::interval, r.created_at + $3::interval)
+                        ELSE clock_timestamp() + $4::interval END,
         updated_at = now()
-    WHERE r.debounce_key = $4 AND r.status = 'queued' AND r.wake_at IS NOT NULL
+    -- flow_event_ts, not a join or a subquery: after waiting for the run's
+    -- lock, the update sees the run as a concurrent push left it, whose
+    -- event the statement's own snapshot may not see.
+    WHERE r.debounce_key = $5 AND r.status = 'queued' AND r.wake_at IS NOT NULL
     -- The run's job moves to the new time (flow_job_move) whether it is
     -- still scheduled or River's scheduler has made it available already (it
     -- does so up to 5 s early, keeping scheduled_at, and River's fetch then
     -- waits for scheduled_at). A job River has fetched already (running) is
     -- left alone: its segment finds the run not due and hands it to a new
     -- job at the run's wake time (RunRequeueEarly), so the run never starts
-    -- before it.
-    RETURNING r.id, r.job_id, r.wake_at, flow_job_move(r.job_id, r.wake_at) AS job_moved
+    -- before it. A kept run's job stays where it is.
+    RETURNING r.id, r.job_id, r.wake_at,
+        CASE WHEN r.event_id = $2 THEN flow_job_move(r.job_id, r.wake_at) END AS job_moved
 )
 SELECT run.id, run.wake_at FROM run
 `
 
 type DebouncePushParams struct {
+	Ts          time.Time
 	EventID     string
 	Timeout     time.Duration
 	Period      time.Duration
@@ -133,9 +140,13 @@ type DebouncePushRow struct {
 
 // Gives a debounced run that has not started a newer event and postpones
 // its start to @period from now, but no later than @timeout after its first
-// event (zero: no cap). No row: no such run (it started, or there is none).
+// event (zero: no cap). The run keeps the latest event by timestamp, as
+// Inngest's does (updateDebounce.lua): an event whose @ts is older than the
+// run's event's changes nothing, neither the event nor the start time. No
+// row: no such run (it started, or there is none).
 func (q *Queries) DebouncePush(ctx context.Context, db DBTX, arg *DebouncePushParams) (*DebouncePushRow, error) {
 	row := db.QueryRow(ctx, debouncePush,
+		arg.Ts,
 		arg.EventID,
 		arg.Timeout,
 		arg.Period,
@@ -221,17 +232,19 @@ const runInsertControlled = `-- name: RunInsertControlled :one
 
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size)
+        ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size,
+        parent_run_id, parent_step_id)
     SELECT $1::uuid, $2::text, $3::uuid, flow_job_next_id(),
         CASE WHEN $4::interval > '0 s'::interval THEN clock_timestamp() + $4::interval END,
         clock_timestamp() + $4::interval - $5::interval,
         $6::text, $7::integer, $8::text, $9::integer,
         $10::boolean, $11::boolean,
         $12::text, $13::text, $14::text,
-        $15::integer
+        $15::integer,
+        $16::uuid, $17::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $16::boolean), $17::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $18::boolean), $19::text,
             coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (
@@ -243,8 +256,8 @@ slots AS (
         flow_slot_ensure($8::text, $9::integer)
 ),
 notified AS (
-    SELECT flow_job_notify($17::text)
-    WHERE $18::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
+    SELECT flow_job_notify($19::text)
+    WHERE $20::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
 )
 SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
     (SELECT count(*) FROM slots)::integer AS slot_keys
@@ -267,6 +280,8 @@ type RunInsertControlledParams struct {
 	DebounceKey  *string
 	BatchKey     *string
 	BatchSize    *int32
+	ParentRunID  *string
+	ParentStepID *string
 	Slots        bool
 	Queue        string
 	Notify       bool
@@ -294,6 +309,8 @@ type RunInsertControlledRow struct {
 // at scheduled_at, so a job scheduled @ahead of its wake time would start
 // the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 // singleton, debounce or batch key creates nothing and returns no row.
+// @parent_run_id and @parent_step_id link the child run of an Invoke step
+// (NULL for other runs).
 // The slots of the run's concurrency keys, made once per key (and again
 // when the limit grows).
 func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInsertControlledParams) (*RunInsertControlledRow, error) {
@@ -313,6 +330,8 @@ func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInse
 		arg.DebounceKey,
 		arg.BatchKey,
 		arg.BatchSize,
+		arg.ParentRunID,
+		arg.ParentStepID,
 		arg.Slots,
 		arg.Queue,
 		arg.Notify,

@@ -183,6 +183,37 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 	return &i, err
 }
 
+const eventRunIDs = `-- name: EventRunIDs :many
+SELECT id FROM flow_run WHERE flow_run.event_id = $1::uuid
+UNION
+SELECT run_id FROM flow_run_event WHERE flow_run_event.event_id = $1::uuid
+ORDER BY 1
+`
+
+// The runs of an event: those it triggered (flow_run.event_id) and the batch
+// runs it joined (flow_run_event), for SendWithRuns of a duplicate event,
+// which reports the runs of the event stored first. A debounced run that a
+// later event took over is that event's.
+func (q *Queries) EventRunIDs(ctx context.Context, db DBTX, eventID string) ([]string, error) {
+	rows, err := db.Query(ctx, eventRunIDs, eventID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const eventUndoInsert = `-- name: EventUndoInsert :exec
 WITH runs AS (
     DELETE FROM flow_run WHERE flow_run.event_id = $1::uuid

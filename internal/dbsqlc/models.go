@@ -79,6 +79,15 @@ type FlowEventDedupe struct {
 	SeenAt   time.Time
 }
 
+type FlowEventKey struct {
+	ID        string
+	Name      string
+	Prefix    string
+	Hash      []byte
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
 type FlowFunction struct {
 	ID        string
 	Name      string

@@ -19,18 +19,18 @@ import (
 
 // joinBatch adds the event to the open batch of its key, or opens one: a
 // run that starts when MaxSize events have joined, or Timeout after the
-// first.
-func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) error {
+// first. It returns the batch's run.
+func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) (string, error) {
 	b := ctl.Batch
 	key := keys.batch
 	for range 8 {
 		if b.MaxSize > 1 {
-			_, err := c.store.AppendToBatch(ctx, tx, key, ev.ID, int32(b.MaxSize))
+			joined, err := c.store.AppendToBatch(ctx, tx, key, ev.ID, int32(b.MaxSize))
 			if err == nil {
-				return nil
+				return joined.ID, nil
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("batch: %w", err)
+				return "", fmt.Errorf("batch: %w", err)
 			}
 		}
 		params := &store.ControlledRun{
@@ -43,14 +43,14 @@ func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *reg
 		keys.setConcurrency(params)
 		created, err := c.insertControlledRun(ctx, tx, params)
 		if err != nil {
-			return fmt.Errorf("batch: start run: %w", err)
+			return "", fmt.Errorf("batch: start run: %w", err)
 		}
 		if created {
-			return nil
+			return params.ID, nil
 		}
 		// Another sender opened the key's batch meanwhile: join it.
 	}
-	return fmt.Errorf("batch of %q: could not join or open a batch", fnID)
+	return "", fmt.Errorf("batch of %q: could not join or open a batch", fnID)
 }
 
 // batchEvents loads the events of a batch run, in arrival order.

@@ -39,37 +39,54 @@ func ParseRegistryControl(raw string) (*registry.Control, error) {
 	return ctl, nil
 }
 
-// controlKey evaluates a key expression over the event: the value as text (a
-// string as is, anything else as JSON; "" for no expression or a missing
-// value), prefixed with the function's ID and the option's name so that keys
-// of different functions and options never meet. A key that fails to
-// evaluate is empty; one over Config.MaxExpressionCost is an error wrapping
-// ErrExpressionCost.
-func (c *Engine) controlKey(fnID, option, src string, body []byte) (string, error) {
+// controlKey evaluates a key expression over the event and returns the key,
+// prefixed with the function's ID and the option's name so that keys of
+// different functions and options never meet, and whether the key is false.
+// The value is a string as is, anything else as JSON (null is "null"); no
+// expression is "". As in Inngest (docs/keys.md), a field the event lacks is
+// the value false, and so is a key that fails to evaluate: rate limit,
+// idempotency and singleton do not apply to an event whose key is false
+// (see runKeys); the other options give such events the key "false". A key
+// over Config.MaxExpressionCost is an error wrapping ErrExpressionCost.
+func (c *Engine) controlKey(fnID, option, src string, body []byte) (key string, isFalse bool, err error) {
 	value := ""
 	if src != "" {
-		p, err := c.program(src)
-		if err == nil {
-			var v any
-			if v, err = p.Value(body, nil); err == nil {
-				switch v := v.(type) {
-				case nil:
-				case string:
-					value = v
-				default:
-					b, _ := json.Marshal(v)
-					value = string(b)
-				}
-			}
-		}
-		if errors.Is(err, expr.ErrCostLimit) {
-			return "", c.costError(fnID, keyPlace(option), src)
-		}
+		value, isFalse, err = c.keyValue(fnID, option, src, body)
 		if err != nil {
-			c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is empty", "function_id", fnID, "option", option, "expression", src, "error", err)
+			return "", false, err
 		}
 	}
-	return fnID + "\x1f" + option + "\x1f" + value, nil
+	return fnID + "\x1f" + option + "\x1f" + value, isFalse, nil
+}
+
+// keyValue is controlKey's value of a key expression, as text.
+func (c *Engine) keyValue(fnID, option, src string, body []byte) (value string, isFalse bool, err error) {
+	p, err := c.program(src)
+	var v any
+	missing := false
+	if err == nil {
+		v, missing, err = p.Key(body)
+	}
+	if errors.Is(err, expr.ErrCostLimit) {
+		return "", false, c.costError(fnID, keyPlace(option), src)
+	}
+	if err != nil {
+		c.cfg.Logger.Debug("flow: key expression failed to evaluate; the key is false", "function_id", fnID, "option", option, "expression", src, "error", err)
+		missing = true
+	}
+	if missing {
+		return "false", true, nil
+	}
+	switch v := v.(type) {
+	case string:
+		return v, false, nil
+	case bool:
+		if !v {
+			return "false", true, nil
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b), false, nil
 }
 
 // keyPlace names a key's option as FunctionOpts spells it, for errors.
@@ -97,7 +114,8 @@ func keyPlace(option string) string {
 // runKeys are the values of a function's flow-control expressions for one
 // event, evaluated before any of the run's writes so that an expression over
 // Config.MaxExpressionCost fails the send before it has written anything for
-// the function.
+// the function. The idempotency, rate and singleton keys are "" when their
+// key is false for the event: as in Inngest, the option does not apply.
 type runKeys struct {
 	batch, idempotency, rate, throttle, singleton, debounce string
 	priority                                                int64
@@ -115,17 +133,29 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 			return ""
 		}
 		var v string
-		v, err = c.controlKey(fnID, option, src, body)
+		v, _, err = c.controlKey(fnID, option, src, body)
+		return v
+	}
+	// unlessFalse is key for the options that do not apply to an event
+	// whose key is false.
+	unlessFalse := func(option, src string) string {
+		if err != nil {
+			return ""
+		}
+		v, isFalse, kerr := c.controlKey(fnID, option, src, body)
+		if err = kerr; isFalse {
+			return ""
+		}
 		return v
 	}
 	if b := ctl.Batch; b != nil {
 		k.batch = key("batch", b.Key)
 	} else {
 		if ctl.Idempotency != "" {
-			k.idempotency = key("idempotency", ctl.Idempotency)
+			k.idempotency = unlessFalse("idempotency", ctl.Idempotency)
 		}
 		if r := ctl.RateLimit; r != nil {
-			k.rate = key("rate", r.Key)
+			k.rate = unlessFalse("rate", r.Key)
 		}
 		if t := ctl.Throttle; t != nil {
 			k.throttle = key("throttle", t.Key)
@@ -139,7 +169,7 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 	}
 	if ctl.Batch == nil {
 		if s := ctl.Singleton; s != nil && s.Mode != SingletonQueue {
-			k.singleton = key("singleton", s.Key)
+			k.singleton = unlessFalse("singleton", s.Key)
 		}
 		if d := ctl.Debounce; d != nil {
 			k.debounce = key("debounce", d.Key)
@@ -168,35 +198,60 @@ func (c *Engine) startControlledRun(ctx context.Context, tx pgx.Tx, fnID string,
 	if err != nil {
 		return err
 	}
-	return c.startControlledRunKeys(ctx, tx, fnID, ctl, keys, ev)
+	_, err = c.startControlledRunKeys(ctx, tx, fnID, ctl, keys, ev, startOpts{})
+	return err
+}
+
+// startOpts says how a run starts: for an event (the zero value), or
+// directly, by Start or Invoke (see run_start.go).
+type startOpts struct {
+	// direct: the run was asked for by name, not matched by an event: it
+	// neither joins a batch nor is debounced (it starts alone, at once).
+	direct bool
+	// parentRunID and parentStepID link the child run of an Invoke step.
+	parentRunID, parentStepID *string
+}
+
+// startedRun is what starting a run for an event did: the run that carries
+// the event (new, a batch it joined, or a debounced run it postponed), and
+// the reason if flow control skipped it (the run is then recorded as
+// skipped).
+type startedRun struct {
+	runID   string
+	skipped string
 }
 
 // startControlledRunKeys is startControlledRun with the keys evaluated.
-func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent) error {
+func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID string, ctl *registry.Control, keys *runKeys, ev StoredEvent, opts startOpts) (startedRun, error) {
 	runID := NewID()
-	if b := ctl.Batch; b != nil {
-		return c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
+	if b := ctl.Batch; b != nil && !opts.direct {
+		id, err := c.joinBatch(ctx, tx, fnID, ctl, keys, ev)
+		return startedRun{runID: id}, err
 	}
-	if ctl.Idempotency != "" {
+	skip := func(reason string) (startedRun, error) {
+		return startedRun{runID: runID, skipped: reason}, c.skipRun(ctx, tx, runID, fnID, ev.ID, reason)
+	}
+	if keys.idempotency != "" {
 		held, err := c.store.ClaimIdempotency(ctx, tx, keys.idempotency, runID)
 		if err != nil {
-			return fmt.Errorf("idempotency key: %w", err)
+			return startedRun{}, fmt.Errorf("idempotency key: %w", err)
 		}
 		if held != runID {
-			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
+			return skip(fmt.Sprintf("skipped: idempotency key already used by run %s in the last 24h", held))
 		}
 	}
-	if r := ctl.RateLimit; r != nil {
+	if r := ctl.RateLimit; r != nil && keys.rate != "" {
 		interval := r.Period / time.Duration(r.Limit)
 		err := c.store.RateLimit(ctx, tx, keys.rate, interval, interval*time.Duration(r.Limit-1))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
+			return skip(fmt.Sprintf("skipped: rate limit of %d per %s reached", r.Limit, r.Period))
 		}
 		if err != nil {
-			return fmt.Errorf("rate limit: %w", err)
+			return startedRun{}, fmt.Errorf("rate limit: %w", err)
 		}
 	}
-	params := &store.ControlledRun{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue}
+	params := &store.ControlledRun{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
+		ParentRunID: opts.parentRunID, ParentStepID: opts.parentStepID}
 	if d := time.Until(ev.TS); d > 0 {
 		params.Delay = d // an event with a future ts starts its runs then
 	}
@@ -204,7 +259,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		interval := t.Period / time.Duration(t.Limit)
 		delay, err := c.store.Throttle(ctx, tx, keys.throttle, interval, interval*time.Duration(t.Limit+t.Burst-1))
 		if err != nil {
-			return fmt.Errorf("throttle: %w", err)
+			return startedRun{}, fmt.Errorf("throttle: %w", err)
 		}
 		params.Delay = max(params.Delay, delay)
 	}
@@ -216,57 +271,61 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		}
 	}
 	keys.setConcurrency(params)
-	if s := ctl.Singleton; s != nil && s.Mode != SingletonQueue {
-		// Queue mode has no singleton key: its run waits for a whole-run
-		// concurrency slot instead (concurrencyKeys).
+	// A queue-mode Singleton has no singleton key: its run waits for a
+	// whole-run concurrency slot instead (concurrencyKeys).
+	if ctl.Singleton != nil && keys.singleton != "" {
 		params.SingletonKey = &keys.singleton
 	}
 	debounceKey := keys.debounce
-	if d := ctl.Debounce; d != nil {
+	debounce := ctl.Debounce
+	if opts.direct {
+		debounce = nil
+	}
+	if d := debounce; d != nil {
 		params.DebounceKey = &debounceKey
 		params.Delay = max(params.Delay, d.Period)
 	}
 	// A conflict on a debounce or singleton key is resolved and the insert
 	// tried again; each round ends one conflict, so few rounds are needed.
 	for range 8 {
-		if d := ctl.Debounce; d != nil {
-			_, wakeAt, err := c.store.PushDebounce(ctx, tx, store.Debounce{
-				Key: debounceKey, EventID: ev.ID, Period: d.Period, Timeout: d.Timeout,
+		if d := debounce; d != nil {
+			pushed, wakeAt, err := c.store.PushDebounce(ctx, tx, store.Debounce{
+				Key: debounceKey, EventID: ev.ID, TS: ev.TS, Period: d.Period, Timeout: d.Timeout,
 			})
 			if err == nil {
 				if wakeAt != nil {
 					c.waker.wakeAt(*wakeAt)
 				}
-				return nil
+				return startedRun{runID: pushed}, nil
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("debounce: %w", err)
+				return startedRun{}, fmt.Errorf("debounce: %w", err)
 			}
 		}
 		created, err := c.insertControlledRun(ctx, tx, params)
 		if err != nil {
-			return fmt.Errorf("start run: %w", err)
+			return startedRun{}, fmt.Errorf("start run: %w", err)
 		}
 		if created {
-			return nil
+			return startedRun{runID: runID}, nil
 		}
-		if s := ctl.Singleton; s != nil {
+		if s := ctl.Singleton; s != nil && params.SingletonKey != nil {
 			active, err := c.store.SingletonActive(ctx, tx, *params.SingletonKey)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // it ended meanwhile
 			}
 			if err != nil {
-				return fmt.Errorf("singleton: %w", err)
+				return startedRun{}, fmt.Errorf("singleton: %w", err)
 			}
 			if s.Mode == string(SingletonSkip) {
-				return c.skipRun(ctx, tx, runID, fnID, ev.ID, fmt.Sprintf("skipped: singleton run %s is in progress", active))
+				return skip(fmt.Sprintf("skipped: singleton run %s is in progress", active))
 			}
 			if _, err := c.cancelRun(ctx, tx, active, fmt.Sprintf("cancelled: replaced by singleton run %s", runID), nil); err != nil {
-				return fmt.Errorf("singleton: cancel run %s: %w", active, err)
+				return startedRun{}, fmt.Errorf("singleton: cancel run %s: %w", active, err)
 			}
 		}
 	}
-	return fmt.Errorf("start run of %q: flow-control keys kept conflicting", fnID)
+	return startedRun{}, fmt.Errorf("start run of %q: flow-control keys kept conflicting", fnID)
 }
 
 // priorityOf evaluates a Priority.Run expression: seconds, clamped to
@@ -327,13 +386,15 @@ type slotKeys struct {
 func (k slotKeys) any() bool { return k.key1 != nil }
 
 // concurrencyKeys evaluates a function's concurrency keys for an event: its
-// Concurrency limits, then a queue-mode Singleton's key (a whole-run limit
-// of 1, in the key space of singletons).
+// Concurrency limits (a false key is the key "false"), then a queue-mode
+// Singleton's key (a whole-run limit of 1, in the key space of singletons;
+// none if the key is false: as for the other singleton modes, the run is
+// then no singleton).
 func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte) (slotKeys, error) {
 	var k slotKeys
-	add := func(option, src string, limit int, hold bool) error {
-		key, err := c.controlKey(fnID, option, src, body)
-		if err != nil {
+	add := func(option, src string, limit int, hold, unlessFalse bool) error {
+		key, isFalse, err := c.controlKey(fnID, option, src, body)
+		if err != nil || (isFalse && unlessFalse) {
 			return err
 		}
 		lim := int32(limit)
@@ -349,12 +410,12 @@ func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte
 		return nil
 	}
 	for i, cc := range ctl.Concurrency {
-		if err := add("concurrency"+strconv.Itoa(i), cc.Key, cc.Limit, cc.Mode == ConcurrencyRun); err != nil {
+		if err := add("concurrency"+strconv.Itoa(i), cc.Key, cc.Limit, cc.Mode == ConcurrencyRun, false); err != nil {
 			return slotKeys{}, err
 		}
 	}
 	if s := ctl.Singleton; s != nil && s.Mode == SingletonQueue {
-		if err := add("singleton", s.Key, 1, true); err != nil {
+		if err := add("singleton", s.Key, 1, true, true); err != nil {
 			return slotKeys{}, err
 		}
 	}

@@ -27,6 +27,7 @@ var (
 	ErrNotInRun           = errors.New("flow: step called outside a function run")
 	ErrInvalidStepID      = errors.New("flow: invalid step ID")
 	ErrInvalidTime        = errors.New("flow: time out of range")
+	ErrRunSkipped         = errors.New("flow: run skipped by flow control")
 	ErrNotMigrated        = errors.New("flow: the database is not migrated: run flow.Migrate (or `flow migrate`) first")
 )
 

@@ -31,9 +31,32 @@ type PreparedEvent struct {
 // front, so that the usual send costs no round trip more: sendEvent undoes
 // its writes itself (see there).
 func (c *Engine) SendTx(ctx context.Context, tx pgx.Tx, savepoint bool, prepared []PreparedEvent) ([]string, error) {
+	return c.send(ctx, tx, savepoint, prepared, nil)
+}
+
+// SendTxWithRuns is SendTx that also returns, for each event, the runs it
+// started (see sendEvent).
+func (c *Engine) SendTxWithRuns(ctx context.Context, tx pgx.Tx, savepoint bool, prepared []PreparedEvent) ([]string, [][]string, error) {
+	runs := make([][]string, len(prepared))
+	ids, err := c.send(ctx, tx, savepoint, prepared, runs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ids, runs, nil
+}
+
+// send is SendTx; runs, if not nil, has a slot per event for the runs it
+// started.
+func (c *Engine) send(ctx context.Context, tx pgx.Tx, savepoint bool, prepared []PreparedEvent, runs [][]string) ([]string, error) {
 	var err error
+	runsOf := func(i int) *[]string {
+		if runs == nil {
+			return nil
+		}
+		return &runs[i]
+	}
 	if savepoint && len(prepared) == 1 {
-		id, err := c.sendEvent(ctx, tx, prepared[0], true)
+		id, err := c.sendEvent(ctx, tx, prepared[0], true, runsOf(0))
 		if err != nil {
 			return nil, fmt.Errorf("flow: send event %q: %w", prepared[0].Name, err)
 		}
@@ -47,7 +70,7 @@ func (c *Engine) SendTx(ctx context.Context, tx pgx.Tx, savepoint bool, prepared
 	}
 	ids := make([]string, len(prepared))
 	for i, ev := range prepared {
-		if ids[i], err = c.sendPrepared(ctx, db, ev); err != nil {
+		if ids[i], err = c.sendEvent(ctx, db, ev, false, runsOf(i)); err != nil {
 			err = fmt.Errorf("flow: send event %q: %w", ev.Name, err)
 			if savepoint {
 				if rbErr := db.Rollback(ctx); rbErr != nil {
@@ -68,7 +91,7 @@ func (c *Engine) SendTx(ctx context.Context, tx pgx.Tx, savepoint bool, prepared
 // sendPrepared sends one event in tx, whose owner rolls back (the whole
 // transaction, or a savepoint) if it fails.
 func (c *Engine) sendPrepared(ctx context.Context, tx pgx.Tx, ev PreparedEvent) (string, error) {
-	return c.sendEvent(ctx, tx, ev, false)
+	return c.sendEvent(ctx, tx, ev, false, nil)
 }
 
 // sendEvent sends one event in tx. With undo, nothing guards tx, and an
@@ -85,7 +108,14 @@ func (c *Engine) sendPrepared(ctx context.Context, tx pgx.Tx, ev PreparedEvent) 
 //     further runs that may fail the same way, they run under a savepoint.
 //
 // Any other error comes from Postgres, which has then aborted tx.
-func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, undo bool) (string, error) {
+//
+// runs, if not nil, receives the runs the event started: those the send
+// statement created (it returns their IDs anyway) and those started after
+// it, including runs that flow control recorded as skipped, the batch run
+// the event joined, and the debounced run it postponed. A duplicate event
+// (a dedupe ID seen before) starts none and reports the first event's runs.
+// Without undo, the caller discards runs after an error.
+func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, undo bool, runs *[]string) (string, error) {
 	id := NewID()
 	var dedupe *string
 	if ev.DedupeID != "" {
@@ -94,7 +124,16 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 			return "", SchemaError(err)
 		}
 		if held != id {
-			return held, nil // a duplicate: accepted and ignored
+			// A duplicate: accepted and ignored. Its runs are the first
+			// event's (one query more, for duplicates asked for runs only).
+			if runs != nil {
+				ids, err := c.store.EventRunIDs(ctx, tx, held)
+				if err != nil {
+					return "", SchemaError(err)
+				}
+				*runs = ids
+			}
+			return held, nil
 		}
 		dedupe = &ev.DedupeID
 	}
@@ -111,6 +150,9 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 	}
 	if len(row.RunIDs) > 0 && startAt != nil {
 		c.waker.wakeAt(*startAt)
+	}
+	if runs != nil {
+		*runs = append((*runs)[:0], row.RunIDs...)
 	}
 	if len(row.DeferredFunctionIDs) == 0 && !row.HasWaits {
 		return id, nil
@@ -133,7 +175,7 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 			return "", fmt.Errorf("savepoint: %w", err)
 		}
 	}
-	err = c.startPlannedRuns(ctx, db, stored, plan)
+	err = c.startPlannedRuns(ctx, db, stored, plan, runs)
 	if err == nil && row.HasWaits {
 		if err = c.resolveWaits(ctx, db, stored, body); err != nil {
 			err = fmt.Errorf("match waits: %w", err)
@@ -255,16 +297,21 @@ func (c *Engine) skipOnSystemEvent(ev StoredEvent, fnID string, err error) bool 
 	return true
 }
 
-// startPlannedRuns starts the runs of a plan.
-func (c *Engine) startPlannedRuns(ctx context.Context, tx pgx.Tx, ev StoredEvent, plan deferredPlan) error {
+// startPlannedRuns starts the runs of a plan, and appends them to runs if
+// it is not nil.
+func (c *Engine) startPlannedRuns(ctx context.Context, tx pgx.Tx, ev StoredEvent, plan deferredPlan, runs *[]string) error {
 	var runIDs, started []string
 	for _, s := range plan.starts {
 		if s.ctl != nil {
-			if err := c.startControlledRunKeys(ctx, tx, s.fnID, s.ctl, s.keys, ev); err != nil {
+			run, err := c.startControlledRunKeys(ctx, tx, s.fnID, s.ctl, s.keys, ev, startOpts{})
+			if err != nil {
 				if errors.Is(err, ErrExpressionCost) {
 					return err // it names the function
 				}
 				return fmt.Errorf("function %q: %w", s.fnID, err)
+			}
+			if runs != nil && run.runID != "" {
+				*runs = append(*runs, run.runID)
 			}
 			continue
 		}
@@ -273,6 +320,9 @@ func (c *Engine) startPlannedRuns(ctx context.Context, tx pgx.Tx, ev StoredEvent
 			return err
 		}
 		runIDs, started = append(runIDs, runID), append(started, s.fnID)
+	}
+	if runs != nil {
+		*runs = append(*runs, runIDs...)
 	}
 	if len(runIDs) == 0 {
 		return nil

@@ -61,6 +61,9 @@ func (s *Segment) suspend(ctx context.Context, pending []suspension, attempt int
 			if p.resumeOf != "" {
 				resumeOf = append(resumeOf, p.resumeOf)
 			}
+			if p.due != nil && *p.due {
+				start, runWake = riverjob.Start{}, nil
+			}
 		}
 		if len(resumeOf) > 0 {
 			// A step this segment found waiting was resolved meanwhile

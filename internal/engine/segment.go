@@ -84,6 +84,9 @@ type suspension struct {
 	// resumeOf names a wait or invoke step replayed still waiting, which a
 	// sender or child run may resolve while this segment executes.
 	resumeOf string
+	// due, if set, is set by save when the step it records ended already
+	// (an Invoke whose child flow control refused): the run resumes at once.
+	due *bool
 }
 
 // stepRecord is a step row to store.

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/riverflow/flow/internal/riverjob"
 	"github.com/riverflow/flow/internal/store"
 )
 
@@ -45,37 +45,44 @@ func (s *Segment) Invoke(ctx context.Context, id string, fn *Function, encode fu
 		}
 		until = &t
 	}
-	childRunID := ""
 	rec := stepRecord{id: sid, seq: seq, kind: kindInvoke, status: stepWaiting, attempts: 1, wakeAt: until, startedAt: now}
-	eventID := NewID()
-	// A concurrency key over Config.MaxExpressionCost fails the step here:
-	// in the suspend transaction it would fail (and retry) the segment.
-	if _, err := s.c.concurrencyKeysOf(fn.id, fn.control, StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()}); err != nil {
+	ev := StoredEvent{ID: NewID(), Name: eventInvoked, Data: body, TS: now.UTC()}
+	// The child's flow-control keys are evaluated here: one over
+	// Config.MaxExpressionCost fails the step, where in the suspend
+	// transaction it would fail (and retry) the segment.
+	keys, err := s.c.directKeys(fn, ev)
+	if err != nil {
 		rec.wakeAt = nil
 		return nil, sid, s.stepFailed(ctx, rec, NonRetriable(err))
 	}
-	s.suspendFor(ctx, suspension{wait: true, wakeAt: until, save: func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.c.store.InsertEvent(ctx, tx, store.Event{ID: eventID, Name: eventInvoked, Data: body, Ts: now.UTC()}); err != nil {
-			return err
-		}
-		child, err := s.c.store.InsertChildRun(ctx, tx, fn.id, eventID, s.run.ID, sid)
+	refused := false
+	s.suspendFor(ctx, suspension{wait: true, wakeAt: until, due: &refused, save: func(ctx context.Context, tx pgx.Tx) error {
+		parentRunID, parentStepID := s.run.ID, sid
+		child, err := s.c.startDirect(ctx, tx, fn, ev, keys, startOpts{direct: true, parentRunID: &parentRunID, parentStepID: &parentStepID})
 		if err != nil {
 			return fmt.Errorf("start child run of %q: %w", fn.id, err)
 		}
-		childRunID = child
-		// An invoked run takes concurrency slots like any run of its function.
-		slotted, err := s.c.limitRun(ctx, tx, child, fn.id, fn.control,
-			StoredEvent{ID: eventID, Name: eventInvoked, Data: body, TS: now.UTC()})
-		if err != nil {
-			return err
+		r := rec
+		r.detail, _ = json.Marshal(invokeDetail{FunctionID: fn.id, ChildRunID: child.runID, Until: until})
+		refused = child.skipped != ""
+		if refused {
+			// Flow control refused the child (upstream Inngest fails the
+			// invoke for a rate limit): the step fails at once, and the run
+			// resumes to see it.
+			msg := storableText(invokeRefused(fn.id, child))
+			end := time.Now()
+			r.status, r.err, r.wakeAt, r.endedAt = stepFailed, &msg, nil, &end
 		}
-		if _, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: child, FunctionID: fn.id, Slots: slotted}, riverjob.Start{}); err != nil {
-			return fmt.Errorf("insert child job: %w", err)
-		}
-		rec.detail, _ = json.Marshal(invokeDetail{FunctionID: fn.id, ChildRunID: childRunID, Until: until})
-		return s.saveTx(ctx, tx, rec)
+		return s.saveTx(ctx, tx, r)
 	}})
 	return nil, sid, errSuspended
+}
+
+// invokeRefused is the error of an Invoke step whose child flow control
+// skipped; it starts with ErrRunSkipped's text, which resumeInvoke turns
+// back into the sentinel on replay.
+func invokeRefused(fnID string, child startedRun) string {
+	return fmt.Sprintf("%s: invoked function %q: %s (run %s)", ErrRunSkipped.Error(), fnID, child.skipped, child.runID)
 }
 
 // resumeInvoke returns a replayed Invoke step's outcome (the child's
@@ -86,8 +93,11 @@ func (s *Segment) resumeInvoke(ctx context.Context, st *store.Step, now time.Tim
 		return st.Output, nil
 	case stepFailed:
 		e := s.storedStepError(st)
-		if e.Message == ErrInvokeTimeout.Error() {
+		switch {
+		case e.Message == ErrInvokeTimeout.Error():
 			e.cause = ErrInvokeTimeout
+		case strings.HasPrefix(e.Message, ErrRunSkipped.Error()+": "):
+			e.cause = ErrRunSkipped
 		}
 		return nil, e
 	}

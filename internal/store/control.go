@@ -25,6 +25,8 @@ type ControlledRun struct {
 	DebounceKey  *string
 	BatchKey     *string
 	BatchSize    *int32
+	ParentRunID  *string // the Invoke step whose child this run is, if any
+	ParentStepID *string
 	Slots        bool   // the job's args say the run takes concurrency slots
 	Queue        string // the River queue of the job
 	Notify       bool   // notify River's producers of the job
@@ -63,16 +65,19 @@ func (s *Store) SingletonActive(ctx context.Context, db DB, key string) (string,
 // Debounce postpones a debounced run.
 type Debounce struct {
 	Key     string
-	EventID string        // the run's new triggering event
+	EventID string        // the run's new triggering event...
+	TS      time.Time     // ...unless the run's event has a later ts than this, its ts
 	Period  time.Duration // the run starts this long from now...
 	Timeout time.Duration // ...but no later than this after its first event; 0: no cap
 }
 
 // PushDebounce gives the debounced run of p.Key that has not started the
 // event p.EventID and postpones its start, in db, and returns the run and
-// its new wake time; pgx.ErrNoRows if there is no such run.
+// its new wake time; pgx.ErrNoRows if there is no such run. A run whose
+// event is newer than p.TS is left as it is (Inngest keeps the latest event
+// by timestamp, not the last to arrive), and its wake time returned.
 func (s *Store) PushDebounce(ctx context.Context, db DB, p Debounce) (runID string, wakeAt *time.Time, err error) {
-	row, err := s.q.DebouncePush(ctx, db, &dbsqlc.DebouncePushParams{EventID: p.EventID, Timeout: p.Timeout, Period: p.Period, DebounceKey: &p.Key})
+	row, err := s.q.DebouncePush(ctx, db, &dbsqlc.DebouncePushParams{Ts: p.TS, EventID: p.EventID, Timeout: p.Timeout, Period: p.Period, DebounceKey: &p.Key})
 	if err != nil {
 		return "", nil, err
 	}

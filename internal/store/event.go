@@ -115,3 +115,9 @@ func (s *Store) ListEventsForWait(ctx context.Context, db DB, p EventsForWait) (
 	}
 	return events, nil
 }
+
+// EventRunIDs returns the runs of event eventID (those it triggered and the
+// batch runs it joined), in ID order, read on db.
+func (s *Store) EventRunIDs(ctx context.Context, db DB, eventID string) ([]string, error) {
+	return s.q.EventRunIDs(ctx, db, eventID)
+}
