@@ -145,6 +145,8 @@ type FlowRun struct {
 	DebounceKey    *string
 	BatchKey       *string
 	BatchSize      *int32
+	Chold1         *bool
+	Chold2         *bool
 }
 
 type FlowRunEvent struct {
