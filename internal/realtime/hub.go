@@ -299,8 +299,7 @@ func (h *Hub) markAllBehind() {
 	for _, set := range []map[string]map[*Subscription]struct{}{h.channels, h.runs} {
 		for _, m := range set {
 			for s := range m {
-				s.dropMark.Store(0)
-				s.behind.Store(true)
+				s.markBehind()
 			}
 		}
 	}

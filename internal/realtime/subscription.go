@@ -34,9 +34,10 @@ type Subscription struct {
 	topics  []string // all when empty
 
 	notes    chan *wireNote
-	behind   atomic.Bool  // notes were dropped, or the listener reconnected
-	dropMark atomic.Int64 // while behind: the first dropped note's ID (0: all)
-	dropped  atomic.Int64 // live (unstored) notes dropped since Next last said so
+	wake     chan struct{} // tells a waiting Next to look at behind
+	behind   atomic.Bool   // notes were dropped, or the listener reconnected
+	dropMark atomic.Int64  // while behind: the first dropped note's ID (0: all)
+	dropped  atomic.Int64  // live (unstored) notes dropped since Next last said so
 
 	closed    chan struct{}
 	closeOnce func()
@@ -50,7 +51,7 @@ type Subscription struct {
 
 func newSubscription(h *Hub, channel, runID string, topics []string) *Subscription {
 	s := &Subscription{hub: h, channel: channel, runID: runID, topics: slices.Clone(topics),
-		notes: make(chan *wireNote, h.buffer), closed: make(chan struct{})}
+		notes: make(chan *wireNote, h.buffer), wake: make(chan struct{}, 1), closed: make(chan struct{})}
 	s.closeOnce = sync.OnceFunc(func() { close(s.closed) })
 	return s
 }
@@ -132,6 +133,8 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 				return Message{}, ErrSubscriptionClosed
 			case <-ctx.Done():
 				return Message{}, ctx.Err()
+			case <-s.wake:
+				continue
 			case w = <-s.notes:
 				s.held = w
 				continue
@@ -158,6 +161,17 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		}
 		s.last = m.ID
 		return m, nil
+	}
+}
+
+// markBehind makes the subscription read the stored messages after the last
+// it delivered before any notified one (the listener reconnected).
+func (s *Subscription) markBehind() {
+	s.dropMark.Store(0)
+	s.behind.Store(true)
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

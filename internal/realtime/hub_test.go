@@ -1,0 +1,99 @@
+package realtime_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/riverflow/flow/flowtest"
+	"github.com/riverflow/flow/internal/realtime"
+	"github.com/riverflow/flow/internal/store"
+)
+
+// A message published in a transaction is stored and notified only if the
+// transaction commits.
+func TestPublishInTransaction(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := flowtest.Pool(t)
+	h := realtime.NewHub(pool, store.New(pool, time.Minute), slog.Default(), 0)
+	t.Cleanup(h.Close)
+	sub, err := h.Subscribe(ctx, "tx", "", nil, false, 0)
+	require.NoError(t, err)
+
+	publish := func(data string, commit bool) {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		_, err = h.Publish(ctx, tx, store.RealtimeMessage{Channel: "tx", Topic: "t", Data: []byte(data)}, true)
+		require.NoError(t, err)
+		if commit {
+			require.NoError(t, tx.Commit(ctx))
+		}
+	}
+	publish(`"rolled back"`, false)
+	publish(`"committed"`, true)
+
+	m, err := sub.Next(ctx)
+	require.NoError(t, err)
+	require.JSONEq(t, `"committed"`, string(m.Data))
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM flow_realtime_message`).Scan(&n))
+	require.Equal(t, 1, n)
+
+	// A run's subscription sees a run's messages on any channel.
+	runID := "01a2224f-b894-7139-acc8-2910098ec0a6"
+	byRun, err := h.Subscribe(ctx, "", runID, nil, true, 0)
+	require.NoError(t, err)
+	for _, ch := range []string{"a", "b"} {
+		_, err = h.Publish(ctx, pool, store.RealtimeMessage{Channel: ch, Topic: "t", Data: []byte(`1`), RunID: runID}, false)
+		require.NoError(t, err)
+	}
+	for _, ch := range []string{"a", "b"} {
+		m, err := byRun.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, ch, m.Channel)
+		require.Equal(t, runID, m.RunID)
+	}
+	require.NoError(t, sub.Close())
+	_, err = sub.Next(ctx)
+	require.ErrorIs(t, err, realtime.ErrSubscriptionClosed)
+}
+
+// A listener that loses its connection reconnects, and its subscriptions
+// read the stored messages published meanwhile.
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := flowtest.Pool(t)
+	h := realtime.NewHub(pool, store.New(pool, time.Minute), slog.New(slog.DiscardHandler), 0)
+	t.Cleanup(h.Close)
+	sub, err := h.Subscribe(ctx, "re", "", nil, false, 0)
+	require.NoError(t, err)
+
+	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%LISTEN flow_realtime%'`)
+	require.NoError(t, err)
+	// Published while the listener may be down: durable, so stored.
+	_, err = h.Publish(ctx, pool, store.RealtimeMessage{Channel: "re", Topic: "t", Data: []byte(`"meanwhile"`)}, true)
+	require.NoError(t, err)
+	m, err := sub.Next(ctx)
+	require.NoError(t, err)
+	require.JSONEq(t, `"meanwhile"`, string(m.Data))
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE '%LISTEN flow_realtime%' AND pid <> pg_backend_pid()`).Scan(&n))
+		return n == 1
+	}, 10*time.Second, 10*time.Millisecond, "listening again")
+	_, err = h.Publish(ctx, pool, store.RealtimeMessage{Channel: "re", Topic: "t", Data: []byte(`"after"`)}, false)
+	require.NoError(t, err)
+	m, err = sub.Next(ctx)
+	require.NoError(t, err)
+	require.JSONEq(t, `"after"`, string(m.Data))
+}
