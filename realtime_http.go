@@ -10,9 +10,10 @@ import (
 )
 
 // RealtimeToken returns a token that lets a browser read channel's messages
-// of topics (all topics when topics is empty) through RealtimeHandler: the
-// claims (channel, topics, expiry in ttl) signed with HMAC-SHA256 under
-// Config.RealtimeSecret. Issue it from an endpoint of the app after the
+// of topics (all topics when topics is empty) through RealtimeHandler: a JWT
+// (HS256, signed with Config.RealtimeSecret, as Inngest's realtime tokens
+// are) with the claims iss "riverflow", iat, exp (now + ttl; a ttl of 0
+// means one minute, Inngest's default), channel and topics. Issue it from an endpoint of the app after the
 // app's own authorization decided that the user may read the channel. The
 // token is checked when the stream opens; a stream goes on after the token
 // expires, but reconnecting needs a valid one, so keep ttl short (a minute)
@@ -26,11 +27,15 @@ func (c *Client) RealtimeToken(channel string, topics []string, ttl time.Duratio
 			return "", err
 		}
 	}
-	if ttl <= 0 {
-		return "", fmt.Errorf("flow: RealtimeToken: ttl %s is not positive", ttl)
+	switch {
+	case ttl < 0:
+		return "", fmt.Errorf("flow: RealtimeToken: negative ttl %s", ttl)
+	case ttl == 0:
+		ttl = realtime.DefaultExpiry
 	}
+	now := time.Now()
 	tok, err := realtime.SignToken(c.cfg.RealtimeSecret, realtime.Claims{
-		Channel: channel, Topics: topics, Expires: time.Now().Add(ttl).Unix(),
+		IssuedAt: now.Unix(), Expires: now.Add(ttl).Unix(), Channel: channel, Topics: topics,
 	})
 	if errors.Is(err, realtime.ErrNoSecret) {
 		return "", fmt.Errorf("flow: RealtimeToken: %w", ErrNoRealtimeSecret)

@@ -156,8 +156,9 @@ func TestRealtimeHandlerTokenChecks(t *testing.T) {
 	require.NoError(t, err)
 	expired, err := realtime.SignToken(testRealtimeSecret, realtime.Claims{Channel: "orders", Expires: time.Now().Add(-time.Second).Unix()})
 	require.NoError(t, err)
-	_, sig, _ := strings.Cut(strings.TrimPrefix(valid, "v1."), ".")
-	tampered := "v1." + encodeClaims(t, realtime.Claims{Channel: "admin", Expires: time.Now().Add(time.Hour).Unix()}) + "." + sig
+	parts := strings.Split(valid, ".")
+	require.Len(t, parts, 3)
+	tampered := parts[0] + "." + encodeClaims(t, realtime.Claims{Channel: "admin", Expires: time.Now().Add(time.Hour).Unix()}) + "." + parts[2]
 
 	for _, tc := range []struct {
 		name, method, query string
@@ -166,6 +167,7 @@ func TestRealtimeHandlerTokenChecks(t *testing.T) {
 	}{
 		{"no token", http.MethodGet, "", http.StatusUnauthorized, "missing token"},
 		{"garbage", http.MethodGet, "token=nope", http.StatusUnauthorized, "invalid realtime token"},
+		{"upstream invalid-jwt", http.MethodGet, "token=invalid-jwt", http.StatusUnauthorized, "not a JWT"},
 		{"another secret", http.MethodGet, "token=" + forged, http.StatusUnauthorized, "bad signature"},
 		{"claims changed", http.MethodGet, "token=" + tampered, http.StatusUnauthorized, "bad signature"},
 		{"expired", http.MethodGet, "token=" + expired, http.StatusUnauthorized, "expired"},
@@ -227,8 +229,21 @@ func TestRealtimeHandlerTokenChecks(t *testing.T) {
 		require.Error(t, err)
 		_, err = c.RealtimeToken("orders", []string{""}, time.Minute)
 		require.Error(t, err)
-		_, err = c.RealtimeToken("orders", nil, 0)
+		_, err = c.RealtimeToken("orders", nil, -time.Second)
 		require.Error(t, err)
+		// Upstream TestNewJWT_DefaultExpiry: one minute when none is given.
+		tok, err := c.RealtimeToken("orders", []string{"eta"}, 0)
+		require.NoError(t, err)
+		claims, err := realtime.VerifyToken(testRealtimeSecret, tok, time.Now())
+		require.NoError(t, err)
+		require.Equal(t, int64(60), claims.Expires-claims.IssuedAt)
+		require.Equal(t, []string{"eta"}, claims.Topics)
+		// Upstream TestNewJWT_CustomExpiry.
+		tok, err = c.RealtimeToken("orders", nil, 2*time.Hour)
+		require.NoError(t, err)
+		claims, err = realtime.VerifyToken(testRealtimeSecret, tok, time.Now())
+		require.NoError(t, err)
+		require.Equal(t, int64(7200), claims.Expires-claims.IssuedAt)
 	})
 }
 
@@ -237,8 +252,7 @@ func encodeClaims(t *testing.T, c realtime.Claims) string {
 	// A token signed with a guessed secret has the claims' encoding first.
 	tok, err := realtime.SignToken([]byte("guess"), c)
 	require.NoError(t, err)
-	payload, _, _ := strings.Cut(strings.TrimPrefix(tok, "v1."), ".")
-	return payload
+	return strings.Split(tok, ".")[1]
 }
 
 // Stop closes the subscriptions and the LISTEN connection they share (on a

@@ -175,6 +175,19 @@ func (h *Hub) remove(sub *Subscription) {
 	}
 }
 
+// Subscriptions returns how many subscriptions are open.
+func (h *Hub) Subscriptions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, set := range []map[string]map[*Subscription]struct{}{h.channels, h.runs} {
+		for _, m := range set {
+			n += len(m)
+		}
+	}
+	return n
+}
+
 // Close stops the listener, releasing its connection, and closes every
 // subscription. A later Subscribe starts a new listener.
 func (h *Hub) Close() {

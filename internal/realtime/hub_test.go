@@ -3,6 +3,8 @@ package realtime_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -96,4 +98,43 @@ func TestListenerReconnects(t *testing.T) {
 	m, err = sub.Next(ctx)
 	require.NoError(t, err)
 	require.JSONEq(t, `"after"`, string(m.Data))
+}
+
+// Upstream TestAPI_GetSSE ("successful connection with headers"): the
+// stream's headers, and its subscription closed once the client hangs up.
+func TestSSEHeadersAndCleanup(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := flowtest.Pool(t)
+	h := realtime.NewHub(pool, store.New(pool, time.Minute), slog.Default(), 0)
+	t.Cleanup(h.Close)
+	secret := []byte("test-secret")
+	srv := httptest.NewServer(h.Handler(func() []byte { return secret }))
+	t.Cleanup(srv.Close)
+	tok, err := realtime.SignToken(secret, realtime.Claims{Channel: "user:123", Topics: []string{"ai"}, Expires: time.Now().Add(time.Minute).Unix()})
+	require.NoError(t, err)
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	require.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	require.Equal(t, "keep-alive", resp.Header.Get("Connection"))
+	require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	require.Equal(t, 1, h.Subscriptions())
+
+	require.NoError(t, resp.Body.Close())
+	require.Eventually(t, func() bool { return h.Subscriptions() == 0 }, 10*time.Second, 5*time.Millisecond,
+		"the subscription is closed after the connection closes")
+
+	// Upstream "unauthorized request": 401 with a JSON body.
+	resp, err = http.Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 }

@@ -20,6 +20,9 @@ const keepAlive = 15 * time.Second
 // secret (see the root RealtimeHandler for the protocol).
 func (h *Hub) Handler(secret func() []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The token, not a cookie, authorizes the stream: a page of any
+		// origin may hold one (Inngest's SSE endpoint allows any origin too).
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed: subscribe with GET")

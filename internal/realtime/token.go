@@ -22,65 +22,82 @@ var (
 	ErrInvalidToken = errors.New("flow: invalid realtime token")
 )
 
-// tokenPrefix names the token format's version.
-const tokenPrefix = "v1."
+// Issuer is the "iss" claim of the library's tokens.
+const Issuer = "riverflow"
 
-// Claims is what a token grants: reading channel's messages of Topics (all
+// DefaultExpiry is a token's lifetime when none is given: Inngest's
+// default for its realtime tokens.
+const DefaultExpiry = time.Minute
+
+// Claims is what a token grants: reading Channel's messages of Topics (all
 // when empty) until Expires.
 type Claims struct {
-	Channel string   `json:"c"`
-	Topics  []string `json:"t,omitempty"`
-	Expires int64    `json:"exp"` // Unix seconds
+	Issuer   string   `json:"iss"`
+	IssuedAt int64    `json:"iat"` // Unix seconds
+	Expires  int64    `json:"exp"` // Unix seconds
+	Channel  string   `json:"channel"`
+	Topics   []string `json:"topics,omitempty"`
 }
 
-// SignToken returns a token for c, signed with secret: "v1.", the claims
-// as base64url JSON, ".", and their HMAC-SHA256 as base64url.
+// jwtHeader is the header of every token: a JWT signed with HMAC-SHA256, as
+// Inngest's realtime tokens are.
+var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// SignToken returns c as a JWT (HS256) signed with secret. An empty Issuer
+// becomes the library's.
 func SignToken(secret []byte, c Claims) (string, error) {
 	if len(secret) == 0 {
 		return "", ErrNoSecret
+	}
+	if c.Issuer == "" {
+		c.Issuer = Issuer
 	}
 	body, err := json.Marshal(c)
 	if err != nil {
 		return "", fmt.Errorf("flow: realtime token: %w", err)
 	}
-	payload := base64.RawURLEncoding.EncodeToString(body)
-	return tokenPrefix + payload + "." + base64.RawURLEncoding.EncodeToString(sign(secret, payload)), nil
+	signed := jwtHeader + "." + base64.RawURLEncoding.EncodeToString(body)
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sign(secret, signed)), nil
 }
 
-// VerifyToken checks token's signature with secret and its expiry against
-// now, and returns its claims.
+// VerifyToken checks token's signature with secret, its header, issuer
+// and expiry against now, and returns its claims.
 func VerifyToken(secret []byte, token string, now time.Time) (Claims, error) {
 	if len(secret) == 0 {
 		return Claims{}, ErrNoSecret
 	}
-	rest, ok := strings.CutPrefix(token, tokenPrefix)
-	if !ok {
-		return Claims{}, fmt.Errorf("%w: unknown format", ErrInvalidToken)
-	}
-	payload, sig64, ok := strings.Cut(rest, ".")
-	if !ok {
-		return Claims{}, fmt.Errorf("%w: unknown format", ErrInvalidToken)
+	header, rest, ok := strings.Cut(token, ".")
+	payload, sig64, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || header != jwtHeader {
+		return Claims{}, fmt.Errorf("%w: not a JWT signed with HS256", ErrInvalidToken)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(sig64)
-	if err != nil || !hmac.Equal(sig, sign(secret, payload)) {
+	if err != nil || !hmac.Equal(sig, sign(secret, header+"."+payload)) {
 		return Claims{}, fmt.Errorf("%w: bad signature", ErrInvalidToken)
 	}
 	body, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: unknown format", ErrInvalidToken)
+		return Claims{}, fmt.Errorf("%w: malformed claims", ErrInvalidToken)
 	}
 	var c Claims
 	if err := json.Unmarshal(body, &c); err != nil {
-		return Claims{}, fmt.Errorf("%w: unknown format", ErrInvalidToken)
+		return Claims{}, fmt.Errorf("%w: malformed claims", ErrInvalidToken)
 	}
-	if now.Unix() >= c.Expires {
+	switch {
+	case c.Issuer != Issuer:
+		return Claims{}, fmt.Errorf("%w: issuer %q", ErrInvalidToken, c.Issuer)
+	case c.Expires == 0:
+		return Claims{}, fmt.Errorf("%w: no expiry", ErrInvalidToken)
+	case now.Unix() >= c.Expires:
 		return Claims{}, fmt.Errorf("%w: expired at %s", ErrInvalidToken, time.Unix(c.Expires, 0).UTC().Format(time.RFC3339))
+	case c.Channel == "":
+		return Claims{}, fmt.Errorf("%w: no channel", ErrInvalidToken)
 	}
 	return c, nil
 }
 
-func sign(secret []byte, payload string) []byte {
+func sign(secret []byte, signed string) []byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(payload))
+	m.Write([]byte(signed))
 	return m.Sum(nil)
 }

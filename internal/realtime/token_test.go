@@ -1,6 +1,8 @@
 package realtime_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -14,20 +16,31 @@ func TestTokenRoundTrip(t *testing.T) {
 	t.Parallel()
 	secret := []byte("s3cret-s3cret-s3cret-s3cret-s3cr")
 	now := time.Unix(1_800_000_000, 0)
-	c := Claims{Channel: "run:42", Topics: []string{"progress", "result"}, Expires: now.Add(time.Minute).Unix()}
+	c := Claims{IssuedAt: now.Unix(), Channel: "run:42", Topics: []string{"progress", "result"}, Expires: now.Add(time.Minute).Unix()}
 	tok, err := SignToken(secret, c)
 	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(tok, "v1."))
 	got, err := VerifyToken(secret, tok, now)
 	require.NoError(t, err)
+	c.Issuer = Issuer
 	require.Equal(t, c, got)
+
+	// A standard JWT: any JWT library reads it.
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 3)
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	require.NoError(t, err)
+	require.JSONEq(t, `{"alg":"HS256","typ":"JWT"}`, string(header))
+	var claims map[string]any
+	body, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(body, &claims))
+	require.Equal(t, "riverflow", claims["iss"])
+	require.Equal(t, "run:42", claims["channel"])
 
 	_, err = VerifyToken(secret, tok, now.Add(time.Minute))
 	require.ErrorIs(t, err, ErrInvalidToken, "expired at its expiry")
 	require.ErrorContains(t, err, "expired")
-	_, err = VerifyToken([]byte("other"), tok, now)
-	require.ErrorIs(t, err, ErrInvalidToken)
-	for _, bad := range []string{"", "v1.", "v2." + tok[3:], tok + "x", tok[:len(tok)-2], "v1.e30.e30"} {
+	for _, bad := range []string{"", "a.b", "a.b.c", tok + "x", tok[:len(tok)-2], parts[0] + ".e30." + parts[2]} {
 		_, err = VerifyToken(secret, bad, now)
 		require.ErrorIs(t, err, ErrInvalidToken, "%q", bad)
 	}
@@ -35,6 +48,35 @@ func TestTokenRoundTrip(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoSecret)
 	_, err = VerifyToken(nil, tok, now)
 	require.ErrorIs(t, err, ErrNoSecret)
+}
+
+// Upstream TestNewJWT_WrongSecretFails.
+func TestTokenWrongSecretFails(t *testing.T) {
+	t.Parallel()
+	tok, err := SignToken([]byte("secret-a"), Claims{Channel: "c", Expires: time.Now().Add(time.Minute).Unix()})
+	require.NoError(t, err)
+	_, err = VerifyToken([]byte("secret-b"), tok, time.Now())
+	require.ErrorIs(t, err, ErrInvalidToken)
+}
+
+// Tokens signed with the right secret but claims the library does not
+// issue are refused too: another issuer (a JWT of another service that
+// shares the secret), no expiry, no channel.
+func TestTokenRequiredClaims(t *testing.T) {
+	t.Parallel()
+	secret := []byte("secret")
+	exp := time.Now().Add(time.Minute).Unix()
+	for name, c := range map[string]Claims{
+		"issuer":  {Issuer: "someone-else", Channel: "c", Expires: exp},
+		"expiry":  {Channel: "c"},
+		"channel": {Expires: exp},
+	} {
+		tok, err := SignToken(secret, c)
+		require.NoError(t, err)
+		_, err = VerifyToken(secret, tok, time.Now())
+		require.ErrorIs(t, err, ErrInvalidToken, name)
+		require.ErrorContains(t, err, name)
+	}
 }
 
 func TestCheckNames(t *testing.T) {
