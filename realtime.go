@@ -17,10 +17,11 @@ var (
 	// subscription is closed (Close, or Stop of its client).
 	ErrSubscriptionClosed = realtime.ErrSubscriptionClosed
 
-	// ErrMessagesDropped is returned by Subscription.Next, once, after live
-	// messages (PublishLive, Client.Publish) were dropped because the
-	// subscriber read too slowly: the subscription stays open and goes on.
-	// Durable messages are never dropped (see Subscription).
+	// ErrMessagesDropped is returned by Subscription.Next, at the gap, after
+	// live messages (PublishLive, Client.Publish) were dropped because the
+	// subscriber read too slowly; the error says how many. The subscription
+	// stays open and goes on. Durable messages are never dropped (see
+	// Subscription).
 	ErrMessagesDropped = realtime.ErrMessagesDropped
 
 	// ErrInvalidToken is the cause of a realtime token that is malformed,
@@ -99,12 +100,18 @@ func (c *Client) Publish(ctx context.Context, channel, topic string, data any) e
 // done (Stop of the client closes it too).
 //
 // Back-pressure: each subscription buffers 1,024 notified messages. When
-// the buffer is full the message is dropped and the subscription is marked
-// behind; its next Next reads the stored messages after the last one it
-// returned back from the database, so durable messages (and live ones too
-// big to notify) are never lost and stay in order. Live messages that were
-// dropped are lost: Next says so once with ErrMessagesDropped and goes on.
-// The same catch-up follows a lost LISTEN connection, silently.
+// the buffer is full the message is dropped for that subscription (the
+// listener never waits) and the subscription is marked behind: after the
+// messages from before the gap, Next returns an error wrapping
+// ErrMessagesDropped with how many live messages were lost, then reads the
+// stored messages after the last one it returned from the database, so
+// durable messages (and live ones too big to notify) are never lost and
+// stay in order. The same catch-up follows a lost LISTEN connection,
+// silently (live messages published meanwhile are lost).
+//
+// Within a channel, messages arrive in ID order. A run's subscription
+// (SubscribeRun) spans channels, whose IDs interleave: it delivers each
+// message once, in the order notified.
 type Subscription struct {
 	s *realtime.Subscription
 }
@@ -171,8 +178,8 @@ func parseMessageID(id string) (int64, error) {
 
 // Next returns the next message, waiting until one arrives or ctx ends. It
 // returns an error wrapping ErrSubscriptionClosed once the subscription is
-// closed, and one wrapping ErrMessagesDropped (once; the subscription goes
-// on) after dropped live messages.
+// closed, and one wrapping ErrMessagesDropped (the subscription goes on)
+// where live messages were dropped.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	m, err := s.s.Next(ctx)
 	if err != nil {

@@ -96,7 +96,7 @@ func TestRealtimeHandlerStreams(t *testing.T) {
 	})
 	srv := httptest.NewServer(c.RealtimeHandler())
 	t.Cleanup(srv.Close)
-	token, err := c.RealtimeToken("room-1", nil, time.Minute)
+	token, err := c.RealtimeToken("room-1", nil, time.Hour) // long: a loaded machine may run the test slowly
 	require.NoError(t, err)
 	streamURL := srv.URL + "/?token=" + url.QueryEscape(token)
 
@@ -148,11 +148,11 @@ func TestRealtimeHandlerTokenChecks(t *testing.T) {
 	srv := httptest.NewServer(c.RealtimeHandler())
 	t.Cleanup(srv.Close)
 
-	valid, err := c.RealtimeToken("orders", []string{"status", "eta"}, time.Minute)
+	valid, err := c.RealtimeToken("orders", []string{"status", "eta"}, time.Hour) // the parallel subtests may start minutes later
 	require.NoError(t, err)
 	otherCfg := testConfig()
 	otherCfg.RealtimeSecret = []byte("another secret, another app.....")
-	forged, err := newClient(t, pool, otherCfg).RealtimeToken("orders", nil, time.Minute)
+	forged, err := newClient(t, pool, otherCfg).RealtimeToken("orders", nil, time.Hour)
 	require.NoError(t, err)
 	expired, err := realtime.SignToken(testRealtimeSecret, realtime.Claims{Channel: "orders", Expires: time.Now().Add(-time.Second).Unix()})
 	require.NoError(t, err)
@@ -274,7 +274,7 @@ func TestRealtimeStopClosesListener(t *testing.T) {
 	require.NoError(t, err)
 	srv := httptest.NewServer(c.RealtimeHandler())
 	t.Cleanup(srv.Close)
-	token, err := c.RealtimeToken("three", nil, time.Minute)
+	token, err := c.RealtimeToken("three", nil, time.Hour)
 	require.NoError(t, err)
 	stream := openStream(t, srv.URL+"/?token="+url.QueryEscape(token), "")
 	require.Equal(t, 1, listeners(), "one LISTEN connection for all subscriptions")

@@ -28,9 +28,9 @@ var (
 	// closed, by Close or by stopping the client.
 	ErrSubscriptionClosed = errors.New("flow: subscription closed")
 
-	// ErrMessagesDropped is returned by Next, once, when live messages were
-	// dropped because the subscriber read too slowly; the subscription stays
-	// open and the next call goes on with the next message.
+	// ErrMessagesDropped is returned by Next, at the gap, when live messages
+	// were dropped because the subscriber read too slowly, saying how many;
+	// the subscription stays open and the next call goes on.
 	ErrMessagesDropped = errors.New("flow: live messages dropped: the subscriber fell behind")
 )
 

@@ -2,9 +2,13 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,7 +116,7 @@ func TestSSEHeadersAndCleanup(t *testing.T) {
 	secret := []byte("test-secret")
 	srv := httptest.NewServer(h.Handler(func() []byte { return secret }))
 	t.Cleanup(srv.Close)
-	tok, err := realtime.SignToken(secret, realtime.Claims{Channel: "user:123", Topics: []string{"ai"}, Expires: time.Now().Add(time.Minute).Unix()})
+	tok, err := realtime.SignToken(secret, realtime.Claims{Channel: "user:123", Topics: []string{"ai"}, Expires: time.Now().Add(time.Hour).Unix()})
 	require.NoError(t, err)
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
@@ -137,4 +141,85 @@ func TestSSEHeadersAndCleanup(t *testing.T) {
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+}
+
+// A subscriber that stops reading: the listener never waits for it. Once
+// its buffer is full, live messages are dropped (Next says how many, at the
+// gap) and durable ones are read back from the table, in order; every
+// message is either delivered once or counted as dropped.
+func TestSlowSubscriber(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pool := flowtest.Pool(t)
+	h := realtime.NewHub(pool, store.New(pool, time.Minute), slog.Default(), 0)
+	t.Cleanup(h.Close)
+	slow, err := h.Subscribe(ctx, "tokens", "", nil, false, 0)
+	require.NoError(t, err)
+	fast, err := h.Subscribe(ctx, "tokens", "", nil, false, 0)
+	require.NoError(t, err)
+
+	const burst = realtime.DefaultBuffer + 500
+	type item struct {
+		N       int  `json:"n"`
+		Durable bool `json:"durable"`
+	}
+	publish := func(n int, durable bool) {
+		data, _ := json.Marshal(item{N: n, Durable: durable})
+		_, err := h.Publish(ctx, pool, store.RealtimeMessage{Channel: "tokens", Topic: "t", Data: data}, durable)
+		require.NoError(t, err)
+	}
+	// The fast subscriber reads everything as it comes.
+	fastGot := make(chan []int, 1)
+	go func() {
+		var got []int
+		for len(got) < burst {
+			m, err := fast.Next(ctx)
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			var it item
+			_ = json.Unmarshal(m.Data, &it)
+			got = append(got, it.N)
+		}
+		fastGot <- got
+	}()
+	for n := range burst {
+		publish(n, n%100 == 99) // every hundredth is durable
+	}
+	require.Eventually(t, func() bool { return slow.Buffered() == realtime.DefaultBuffer && slow.Behind() },
+		30*time.Second, 5*time.Millisecond, "the slow subscriber's buffer filled up")
+
+	want := make([]int, burst)
+	for i := range want {
+		want[i] = i
+	}
+	require.Equal(t, want, <-fastGot, "the fast subscriber lost nothing")
+
+	var got []int
+	dropped, gaps := 0, 0
+	for len(got)+dropped < burst {
+		m, err := slow.Next(ctx)
+		if errors.Is(err, realtime.ErrMessagesDropped) {
+			gaps++
+			var n int
+			_, scanErr := fmt.Sscanf(err.Error()[strings.LastIndex(err.Error(), "("):], "(%d messages)", &n)
+			require.NoError(t, scanErr, err.Error())
+			dropped += n
+			continue
+		}
+		require.NoError(t, err)
+		var it item
+		require.NoError(t, json.Unmarshal(m.Data, &it))
+		got = append(got, it.N)
+	}
+	require.GreaterOrEqual(t, gaps, 1)
+	require.Greater(t, dropped, 0)
+	require.Len(t, got, burst-dropped, "each message delivered once or counted as dropped")
+	require.IsIncreasing(t, got, "in order")
+	require.Equal(t, want[:realtime.DefaultBuffer], got[:realtime.DefaultBuffer], "the buffer's worth, before the gap")
+	for n := 99; n < burst; n += 100 {
+		require.Contains(t, got, n, "durable message %d read back from the table", n)
+	}
 }

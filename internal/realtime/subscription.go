@@ -18,15 +18,19 @@ import (
 // subscription fetches.
 const catchUpBatch = 100
 
-// Subscription receives the messages of one channel (or run), of some
-// topics, in ID order. One goroutine reads it with Next; Close may be
-// called from any.
+// maxFromTable bounds the IDs a run subscription remembers (fromTable).
+const maxFromTable = 10_000
+
+// Subscription receives the messages of one channel, of some topics, in ID
+// order (or a run's, on every channel, in the order notified). One
+// goroutine reads it with Next; Close may be called from any.
 //
 // Notified messages wait in a buffer for Next. When the buffer is full, the
-// listener drops the message and marks the subscription behind: its next
-// Next reads the stored messages after the last one it delivered from the
-// table, so durable messages (and live ones too big to notify) are never
-// lost, and reports the live messages it dropped with ErrMessagesDropped.
+// listener drops the message and marks the subscription behind: after the
+// buffered messages from before the gap, Next reports the live messages
+// dropped with ErrMessagesDropped, then reads the stored messages after the
+// last one it delivered from the table, so durable messages (and live ones
+// too big to notify) are never lost.
 type Subscription struct {
 	hub     *Hub
 	channel string // "" for a run's messages on every channel
@@ -47,12 +51,19 @@ type Subscription struct {
 	catchUp bool       // read the stored messages after last before notes
 	pending []Message  // stored messages read, not yet delivered
 	held    *wireNote  // a note taken from notes, not yet delivered
+
+	// fromTable holds the IDs a run subscription's catch-ups delivered, so
+	// that their notifications are skipped (see delivered).
+	fromTable map[int64]struct{}
 }
 
 func newSubscription(h *Hub, channel, runID string, topics []string) *Subscription {
 	s := &Subscription{hub: h, channel: channel, runID: runID, topics: slices.Clone(topics),
 		notes: make(chan *wireNote, h.buffer), wake: make(chan struct{}, 1), closed: make(chan struct{})}
 	s.closeOnce = sync.OnceFunc(func() { close(s.closed) })
+	if channel == "" {
+		s.fromTable = map[int64]struct{}{}
+	}
 	return s
 }
 
@@ -82,9 +93,9 @@ func (s *Subscription) offer(w *wireNote) {
 
 // Next returns the next message, waiting for one until ctx ends. It returns
 // an error wrapping ErrSubscriptionClosed once the subscription is closed,
-// and one wrapping ErrMessagesDropped (once, the subscription going on) when
-// live messages were dropped because the reader fell behind, at the place
-// of the gap.
+// and, at the place of a gap, one wrapping ErrMessagesDropped that says how
+// many live messages were dropped because the reader fell behind (the
+// subscription goes on).
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,7 +108,7 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		if len(s.pending) > 0 {
 			m := s.pending[0]
 			s.pending = s.pending[1:]
-			s.last = m.ID
+			s.last = max(s.last, m.ID)
 			return m, nil
 		}
 		if s.catchUp {
@@ -110,6 +121,12 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			}
 			for _, m := range msgs {
 				s.pending = append(s.pending, fromStored(m))
+				if s.channel == "" {
+					if len(s.fromTable) >= maxFromTable {
+						clear(s.fromTable) // forget the oldest: at worst a duplicate
+					}
+					s.fromTable[m.ID] = struct{}{}
+				}
 			}
 			continue
 		}
@@ -149,8 +166,8 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			}
 			continue
 		}
-		if w.ID <= s.last {
-			continue // delivered already, from the table
+		if s.delivered(w) {
+			continue
 		}
 		m, ok, err := s.resolve(ctx, w)
 		if err != nil {
@@ -159,9 +176,32 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		if !ok {
 			continue
 		}
-		s.last = m.ID
+		s.last = max(s.last, m.ID)
 		return m, nil
 	}
+}
+
+// delivered reports whether a notified message was delivered already, from
+// the table, or must be skipped. A channel's IDs increase in delivery order,
+// so a note at or below the last delivered ID was read from the table, or,
+// if it was never stored, lost behind a catch-up (counted as dropped). A
+// run's messages span channels, whose IDs interleave out of order, so a run
+// subscription remembers the IDs its catch-ups delivered instead.
+func (s *Subscription) delivered(w *wireNote) bool {
+	if s.channel == "" {
+		if _, ok := s.fromTable[w.ID]; ok {
+			delete(s.fromTable, w.ID)
+			return true
+		}
+		return false
+	}
+	if w.ID > s.last {
+		return false
+	}
+	if !w.Stored {
+		s.dropped.Add(1)
+	}
+	return true
 }
 
 // markBehind makes the subscription read the stored messages after the last
