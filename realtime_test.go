@@ -110,6 +110,12 @@ func TestPublishNotResentAfterRetry(t *testing.T) {
 		kinds = append(kinds, st.ID+"="+st.Kind)
 	}
 	require.Contains(t, kinds, "announce=publish")
+	for _, st := range r.Steps {
+		if st.ID == "announce" {
+			require.JSONEq(t, fmt.Sprintf(`{"message_id":%q,"channel":"job-1","topic":"progress"}`, got[0].ID), string(st.Output),
+				"the step's result says what it sent")
+		}
+	}
 }
 
 // Runs that publish durably at once, and goroutines that publish live at

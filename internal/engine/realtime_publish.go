@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,7 +51,9 @@ func (s *Segment) Publish(ctx context.Context, id, channel, topic string, data [
 		if err != nil {
 			return err
 		}
-		out, _ := json.Marshal(msgID)
+		// The stored result says what was sent, for the dashboard and the
+		// command line; a replay reads nothing back from it.
+		out, _ := json.Marshal(publishedStep{MessageID: strconv.FormatInt(msgID, 10), Channel: channel, Topic: topic})
 		now := time.Now()
 		rec.status, rec.output, rec.endedAt = stepCompleted, out, &now
 		return s.saveTx(ctx, tx, rec)
@@ -59,6 +62,13 @@ func (s *Segment) Publish(ctx context.Context, id, channel, topic string, data [
 		return s.txFailed(ctx, rec, txErr)
 	}
 	return nil
+}
+
+// publishedStep is the stored result of a Publish step.
+type publishedStep struct {
+	MessageID string `json:"message_id"`
+	Channel   string `json:"channel"`
+	Topic     string `json:"topic"`
 }
 
 // PublishLive publishes a message that is not a step: numbered and
