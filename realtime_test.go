@@ -375,3 +375,43 @@ func TestRealtimePublishChecks(t *testing.T) {
 	_, err := c.Subscribe(ctx, "")
 	require.Error(t, err)
 }
+
+// Stored messages are kept for 24 hours (or RetentionPeriod, if shorter):
+// the retention service deletes older ones with the old runs.
+func TestRealtimeRetention(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.Pool(t)
+	ctx := testCtx(t)
+	big := strings.Repeat("r", 9000) // stored: over the notification limit
+	count := func() (n int) {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM flow_realtime_message`).Scan(&n))
+		return n
+	}
+	age := func(topic string, d time.Duration) {
+		_, err := pool.Exec(ctx, `UPDATE flow_realtime_message SET created_at = now() - $1::interval WHERE topic = $2`, d, topic)
+		require.NoError(t, err)
+	}
+
+	c := newClient(t, pool, nil) // RetentionPeriod: 7 days, so 24 hours applies
+	for _, topic := range []string{"day-old", "fresh"} {
+		require.NoError(t, c.Publish(ctx, "kept", topic, big))
+	}
+	age("day-old", 25*time.Hour)
+	_, err := c.DeleteExpired(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, count())
+
+	cfg := testConfig()
+	cfg.RetentionPeriod = time.Hour
+	short := newClient(t, pool, cfg)
+	require.NoError(t, short.Publish(ctx, "kept", "hours-old", big))
+	age("hours-old", 2*time.Hour)
+	_, err = short.DeleteExpired(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, count(), "a shorter RetentionPeriod applies")
+
+	sub, err := c.SubscribeAfter(ctx, "kept", "")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Stop(context.Background())) })
+	require.Equal(t, "fresh", nextMessage(t, sub).Topic, "resuming starts at the oldest message kept")
+}
