@@ -103,5 +103,36 @@ func runRealtime(ctx context.Context, e *env, round int) error {
 		}
 		e.recordLatencies(sysFlow, m.prefix, samples)
 	}
+
+	// Throughput: 8 publishers at once, on one channel (serialized by its
+	// lock) and on 8 channels; every publish commits a NOTIFY, and Postgres
+	// takes one cluster-wide lock for each such commit.
+	for _, tc := range []struct {
+		id       string
+		channels int
+	}{{"9t1", 1}, {"9t8", 8}} {
+		const publishers = 8
+		per := n * 4 / publishers
+		start := time.Now()
+		errs := make(chan error, publishers)
+		for p := range publishers {
+			go func() {
+				ch := fmt.Sprintf("tp-%d", p%tc.channels)
+				for range per {
+					if err := c.Publish(ctx, ch, "t", rtStamp{At: 1}); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range publishers {
+			if err := <-errs; err != nil {
+				return fmt.Errorf("realtime %s: %w", tc.id, err)
+			}
+		}
+		e.res.add(tc.id, sysFlow, float64(publishers*per)/time.Since(start).Seconds())
+	}
 	return nil
 }

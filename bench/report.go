@@ -300,6 +300,8 @@ var rows = []*row{
 	{id: "9d50", name: "durable Publish in a run (from the handler's call; the send is before it), p50", unit: "ms"},
 	{id: "9d95", name: "durable Publish in a run, p95", unit: "ms"},
 	{id: "9d99", name: "durable Publish in a run, p99", unit: "ms"},
+	{id: "9t1", name: "live publishes/s, 8 publishers, one channel", unit: "/s", higher: true},
+	{id: "9t8", name: "live publishes/s, 8 publishers, 8 channels", unit: "/s", higher: true},
 }
 
 func rowByID(id string) *row {
