@@ -127,7 +127,7 @@ func (h *Hub) Subscribe(ctx context.Context, channel, runID string, topics []str
 		return nil, fmt.Errorf("flow: subscribe: %w", ctx.Err())
 	}
 	if resume {
-		sub.last = afterID
+		sub.last, sub.start = afterID, afterID
 		sub.catchUp = true
 		return sub, nil
 	}
@@ -136,7 +136,7 @@ func (h *Hub) Subscribe(ctx context.Context, channel, runID string, topics []str
 		h.remove(sub)
 		return nil, fmt.Errorf("flow: subscribe: %w", err)
 	}
-	sub.last = last
+	sub.last, sub.start = last, last
 	return sub, nil
 }
 

@@ -47,7 +47,8 @@ type Subscription struct {
 	closeOnce func()
 
 	mu      sync.Mutex // one reader at a time
-	last    int64      // the ID of the last message delivered (or the start)
+	last    int64      // the ID of the last message delivered (or start)
+	start   int64      // where the subscription started: notes up to it are not its to deliver
 	catchUp bool       // read the stored messages after last before notes
 	pending []Message  // stored messages read, not yet delivered
 	held    *wireNote  // a note taken from notes, not yet delivered
@@ -198,7 +199,7 @@ func (s *Subscription) delivered(w *wireNote) bool {
 	if w.ID > s.last {
 		return false
 	}
-	if !w.Stored {
+	if !w.Stored && w.ID > s.start {
 		s.dropped.Add(1)
 	}
 	return true
