@@ -154,7 +154,12 @@ func (c *Client) SubscribeRun(ctx context.Context, runID, afterID string) (*Subs
 
 func (c *Client) subscribe(ctx context.Context, channel, runID string, topics []string, resume bool, after int64) (*Subscription, error) {
 	if runID == "" {
-		if err := realtime.CheckNames(channel, "-"); err != nil {
+		if err := realtime.CheckChannel(channel); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range topics {
+		if err := realtime.CheckTopic(t); err != nil {
 			return nil, err
 		}
 	}

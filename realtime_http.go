@@ -19,11 +19,11 @@ import (
 // expires, but reconnecting needs a valid one, so keep ttl short (a minute)
 // and hand the browser a fresh token when it reconnects.
 func (c *Client) RealtimeToken(channel string, topics []string, ttl time.Duration) (string, error) {
-	if err := realtime.CheckNames(channel, "-"); err != nil {
+	if err := realtime.CheckChannel(channel); err != nil {
 		return "", err
 	}
 	for _, t := range topics {
-		if err := realtime.CheckNames(channel, t); err != nil {
+		if err := realtime.CheckTopic(t); err != nil {
 			return "", err
 		}
 	}

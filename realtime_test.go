@@ -373,7 +373,9 @@ func TestRealtimePublishChecks(t *testing.T) {
 	require.ErrorContains(t, c.Publish(ctx, "ch", "a\nb", 1), "line break")
 	require.ErrorContains(t, c.Publish(ctx, "ch", "t", func() {}), "encode")
 	_, err := c.Subscribe(ctx, "")
-	require.Error(t, err)
+	require.ErrorContains(t, err, "channel is empty")
+	_, err = c.Subscribe(ctx, "ch", "ok", "")
+	require.ErrorContains(t, err, "topic is empty")
 }
 
 // Stored messages are kept for 24 hours (or RetentionPeriod, if shorter):

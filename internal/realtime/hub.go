@@ -46,6 +46,12 @@ func CheckNames(channel, topic string) error {
 	return checkName("topic", topic)
 }
 
+// CheckChannel checks a channel to subscribe to or issue a token for.
+func CheckChannel(channel string) error { return checkName("channel", channel) }
+
+// CheckTopic checks a topic to subscribe to or issue a token for.
+func CheckTopic(topic string) error { return checkName("topic", topic) }
+
 func checkName(what, name string) error {
 	switch {
 	case name == "":
