@@ -113,6 +113,13 @@ type Config struct {
 	// its sender's Event.ID: a period under 24 hours shortens the dedupe
 	// window to it. Negative keeps everything. Defaults to 7 days.
 	RetentionPeriod time.Duration
+
+	// RealtimeSecret signs the tokens of browser subscribers
+	// (RealtimeToken) and checks them (RealtimeHandler), with HMAC-SHA256.
+	// Give every client of the app the same secret, of at least 32 random
+	// bytes, and keep it out of the browser. Defaults to nil: RealtimeToken
+	// fails and RealtimeHandler answers 500.
+	RealtimeSecret []byte
 }
 
 // DefaultRetryBackoff is the default Config.RetryBackoff: 1 s after the

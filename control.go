@@ -16,15 +16,41 @@ import (
 // field the event lacks, or a key that fails to evaluate, is the value
 // false: RateLimit, Idempotency and Singleton do not apply to an event whose
 // key is false, while Concurrency, Throttle, Debounce and Batch give such
-// events the key "false" (docs/keys.md has the whole table). As in
-// Inngest, a run counts only while it executes: sleeping and waiting runs
-// hold no slot. The limit holds across every process working the queue.
-// Runs over it wait, in order (see Priority), and the first of them starts
-// as soon as a slot frees.
+// events the key "false" (docs/keys.md has the whole table). By default
+// (ConcurrencyStep), as in Inngest, a run counts only while it executes:
+// sleeping and waiting runs hold no slot. With Mode ConcurrencyRun a run
+// holds its slot from its first step to its end, sleeping, waiting and
+// retrying included. The limit holds across every process working the
+// queue. Runs over it wait, in order (see Priority), and the first of them
+// starts as soon as a slot frees.
 type Concurrency struct {
 	Limit int
 	Key   string
+	// Mode says when a run holds its slot. Defaults to ConcurrencyStep.
+	Mode ConcurrencyMode
 }
+
+// ConcurrencyMode says when a run counts against a Concurrency limit.
+type ConcurrencyMode string
+
+const (
+	// ConcurrencyStep counts a run only while it executes: a run that
+	// sleeps, waits for an event or an invoked run, or waits to retry a
+	// step frees its slot, and takes one again (waiting in line if there is
+	// none) when it goes on. Inngest's concurrency limits count this way,
+	// and so does a Concurrency whose Mode is empty.
+	ConcurrencyStep ConcurrencyMode = engine.ConcurrencyStep
+	// ConcurrencyRun counts a run for its whole life: it takes its slot when
+	// it first starts executing, keeps it while it sleeps, waits, backs off
+	// before a retry or is handed to another process, and frees it once,
+	// when it ends (completed, failed, cancelled, timed out). Use it for
+	// "one order per customer at a time": with Limit 1 per customer, the
+	// second order's first step runs only once the first order has ended.
+	// Runs waiting for a slot start in order. A run that invokes a function
+	// limited by the same key and mode with Limit 1 waits for itself
+	// forever: give the child another key.
+	ConcurrencyRun ConcurrencyMode = engine.ConcurrencyRun
+)
 
 // Throttle spreads the starts of a function's runs over time: Limit starts
 // per Period (one every Period/Limit), with Burst more allowed at once on top
@@ -88,6 +114,12 @@ const (
 	// SingletonCancel cancels the run in progress (an executing step has its
 	// context cancelled) and starts the new one.
 	SingletonCancel SingletonMode = engine.SingletonCancel
+	// SingletonQueue keeps the new run queued until the run in progress
+	// ends, then starts it: runs of one key execute one after another, in
+	// order, none skipped or cancelled. It is a Concurrency limit of 1 per
+	// Key in ConcurrencyRun mode, and takes one of the two concurrency keys
+	// a function may have. Inngest has no such mode.
+	SingletonQueue SingletonMode = engine.SingletonQueue
 )
 
 // Singleton allows one run in progress (not ended) per value of Key. An event
@@ -108,7 +140,11 @@ type controlConfig = registry.Control
 func controlOf(opts FunctionOpts) *controlConfig {
 	c := &controlConfig{Idempotency: opts.Idempotency}
 	for _, cc := range opts.Concurrency {
-		c.Concurrency = append(c.Concurrency, registry.Concurrency{Limit: cc.Limit, Key: cc.Key})
+		mode := string(cc.Mode)
+		if cc.Mode == ConcurrencyStep {
+			mode = "" // stored as before modes existed
+		}
+		c.Concurrency = append(c.Concurrency, registry.Concurrency{Limit: cc.Limit, Key: cc.Key, Mode: mode})
 	}
 	if t := opts.Throttle; t != nil {
 		c.Throttle = &registry.Throttle{Limit: t.Limit, Period: t.Period, Burst: t.Burst, Key: t.Key}
@@ -179,7 +215,11 @@ func describeControl(c *controlConfig) []string {
 	}
 	var out []string
 	for _, cc := range c.Concurrency {
-		out = append(out, fmt.Sprintf("Concurrency: %d%s", cc.Limit, per(cc.Key)))
+		line := fmt.Sprintf("Concurrency: %d%s", cc.Limit, per(cc.Key))
+		if cc.Mode == engine.ConcurrencyRun {
+			line += ", held for the whole run"
+		}
+		out = append(out, line)
 	}
 	if t := c.Throttle; t != nil {
 		out = append(out, fmt.Sprintf("Throttle: %d per %s, burst %d%s", t.Limit, t.Period, t.Burst, per(t.Key)))

@@ -442,7 +442,7 @@ func TestFlowControlValidation(t *testing.T) {
 		{flow.FunctionOpts{Batch: &flow.Batch{MaxSize: 0, Timeout: time.Second}}, "Batch.MaxSize"},
 		{flow.FunctionOpts{Priority: &flow.Priority{Run: "event.data.p +"}}, "Priority.Run"},
 		{flow.FunctionOpts{Idempotency: "event.data.id =="}, "Idempotency"},
-		{flow.FunctionOpts{Singleton: &flow.Singleton{Mode: "queue"}}, `Singleton.Mode must be "skip" or "cancel"`},
+		{flow.FunctionOpts{Singleton: &flow.Singleton{Mode: "wait"}}, `Singleton.Mode must be "skip", "cancel" or "queue"`},
 		{flow.FunctionOpts{Batch: &flow.Batch{MaxSize: 5, Timeout: time.Second}, Idempotency: "event.data.id"}, "Batch cannot be combined with Idempotency"},
 		{flow.FunctionOpts{Batch: &flow.Batch{MaxSize: 5, Timeout: time.Second}, RateLimit: &flow.RateLimit{Limit: 1, Period: time.Second}}, "Batch cannot be combined with RateLimit"},
 		{flow.FunctionOpts{Batch: &flow.Batch{MaxSize: 5, Timeout: time.Second}, Debounce: &flow.Debounce{Period: time.Second}}, "Batch cannot be combined with Debounce"},

@@ -15,6 +15,14 @@
 //	client.Start(ctx)
 //	client.SendTx(ctx, tx, flow.Event{Name: "user/signed.up", Data: SignedUp{...}})
 //
+// [Client.SendWithRuns] also returns the runs each event started. [Define]
+// creates a typed function handle ([Func]); [Start] and [StartTx] start a run
+// of it directly with data, and [Func.Invoke] runs it as a child of another
+// run, both checked at compile time. A function made with [NoTrigger] is
+// started only these ways. Over HTTP, package eventapi accepts events as
+// Inngest's event API does (POST /e/{key}), with event keys from
+// [Client.CreateEventKey].
+//
 // # Steps
 //
 // A run executes its handler from the top each time it resumes. Steps make
@@ -27,7 +35,8 @@
 //
 // A step that returns an error is retried with backoff (FunctionOpts.Retries
 // times, 4 by default); after the last attempt the function receives a
-// [*StepError]. Steps that pause return an error the function must return
+// [*StepError], together with the value the step returned with its last
+// error (stored, the same on every replay), as in Inngest. Steps that pause return an error the function must return
 // unchanged, as in:
 //
 //	if err := flow.Sleep(ctx, "wait-a-day", 24*time.Hour); err != nil {
@@ -63,9 +72,27 @@
 //
 // [FunctionOpts] limits and shapes a function's runs, with state in Postgres
 // so that it holds across every process: [Concurrency] (runs executing at
-// once, per CEL key), [Throttle], [RateLimit], [Debounce], [Batch],
+// once, per CEL key; with [ConcurrencyRun], runs in progress, sleeping and
+// waiting included), [Throttle], [RateLimit], [Debounce], [Batch],
 // [Priority], an idempotency key and [Singleton]. Runs that flow control
-// turns away are recorded with status [RunSkipped].
+// turns away are recorded with status [RunSkipped]. A key that is false or
+// names a missing field switches RateLimit, Idempotency and Singleton off for
+// that event, as in Inngest.
+//
+// # Realtime
+//
+// [Publish] sends a message to a channel and topic from a run as a durable
+// step: it is numbered, stored and notified in the step's transaction, so it
+// is sent once even when later steps retry. [PublishLive] and
+// [Client.Publish] are the cheap form: one statement, notified at once,
+// stored only when over Postgres's notification limit. Subscribers get a
+// channel's messages in order: [Client.Subscribe], or [Client.SubscribeAfter]
+// to resume after a [Message] ID from the messages stored in the last 24
+// hours. A subscriber that falls 1,024 messages behind loses live messages
+// ([ErrMessagesDropped] says how many) but never durable ones. Browsers read
+// a channel through [Client.RealtimeHandler] (Server-Sent Events) with a
+// token from [Client.RealtimeToken], issued after the app's own
+// authorization.
 //
 // # Inspecting runs
 //

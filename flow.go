@@ -122,7 +122,10 @@ func (c *Client) Start(ctx context.Context) error {
 // Stop stops fetching new work, waits for the segments executing in this
 // process to reach their end (bounded by ctx), then stops the background
 // services. Runs that are sleeping or waiting are unaffected: any started
-// client resumes them.
+// client resumes them. It also closes the client's realtime subscriptions
+// and their LISTEN connection (also on a client that was never started).
 func (c *Client) Stop(ctx context.Context) error {
-	return c.e.Stop(ctx)
+	err := c.e.Stop(ctx)
+	c.e.Realtime().Close() // after the runs: their publishes are notified
+	return err
 }

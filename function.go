@@ -37,7 +37,7 @@ type FunctionOpts struct {
 
 	// Concurrency limits how many runs execute at once, across processes
 	// (at most two limits, such as one for the function and one per
-	// account).
+	// account; a Singleton in SingletonQueue mode takes one of the two).
 	Concurrency []Concurrency
 
 	// Throttle delays run starts over a rate; none is dropped.

@@ -91,7 +91,7 @@ func (r *Run) DecodeOutput(v any) error {
 type RunStep struct {
 	// ID is the step's ID, with ":n" for the nth repeat of an ID.
 	ID string
-	// Kind is run, sleep, wait, send or invoke.
+	// Kind is run, sleep, wait, send, invoke or publish.
 	Kind string
 	// Status is completed, failed, errored (an attempt failed; a retry is
 	// due at WakeAt), sleeping, waiting, or timed_out.

@@ -82,6 +82,7 @@ func scenarios() []scenario {
 		{"scale", runScale},
 		{"replay", runReplay},
 		{"control", runControl},
+		{"realtime", runRealtime},
 	}
 }
 

@@ -288,6 +288,20 @@ var rows = []*row{
 	{id: "8sprio", name: "send: Priority expression, events/s (batches of 500)", unit: "/s", higher: true},
 	{id: "8sdebounce", name: "send: Debounce 1 ms, a key per event, events/s (batches of 500)", unit: "/s", higher: true},
 	{id: "8sbatch", name: "send: Batch of up to 100 (events/s), events/s (batches of 500)", unit: "/s", higher: true},
+
+	// 9. Realtime
+	{id: "9l50", group: "9. Realtime: publish call → subscriber's Next returns (riverflow only)", name: "live (Client.Publish), p50", unit: "ms",
+		target: "≤ 5 ms", check: atMost("9l50", 5)},
+	{id: "9l95", name: "live, p95", unit: "ms"},
+	{id: "9l99", name: "live, p99", unit: "ms", target: "≤ 50 ms", check: atMost("9l99", 50)},
+	{id: "9b50", name: "live, 20 KB (stored, notified by reference), p50", unit: "ms"},
+	{id: "9b95", name: "live, 20 KB, p95", unit: "ms"},
+	{id: "9b99", name: "live, 20 KB, p99", unit: "ms"},
+	{id: "9d50", name: "durable Publish in a run (from the handler's call; the send is before it), p50", unit: "ms"},
+	{id: "9d95", name: "durable Publish in a run, p95", unit: "ms"},
+	{id: "9d99", name: "durable Publish in a run, p99", unit: "ms"},
+	{id: "9t1", name: "live publishes/s, 8 publishers, one channel", unit: "/s", higher: true},
+	{id: "9t8", name: "live publishes/s, 8 publishers, 8 channels", unit: "/s", higher: true},
 }
 
 func rowByID(id string) *row {

@@ -191,3 +191,84 @@ func TestBrowserSendWatchAndInspectRun(t *testing.T) {
 	require.NotEmpty(t, png)
 	browserScreenshot(t, "flowui-browser-run.png", png)
 }
+
+// TestBrowserRunMessagesLive opens a run's page while the run publishes
+// realtime messages: the message published before the page opened comes
+// from the table, and those published while it is open arrive live,
+// through the page's EventSource on the dashboard's own stream.
+func TestBrowserRunMessagesLive(t *testing.T) {
+	t.Parallel()
+	execPath := browserChromium(t)
+
+	pool := flowtest.Pool(t)
+	c, err := flow.NewClient(pool, &flow.Config{RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }})
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "transcriber"}, flow.EventTrigger("browser/transcribe"),
+		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+			if err := flow.Publish(ctx, "fetching", "job-1", "status", "fetching"); err != nil {
+				return nil, err
+			}
+			if _, err := flow.WaitForEvent[map[string]any](ctx, "go-on", flow.WaitOpts{Event: "browser/go-on", Timeout: time.Minute}); err != nil {
+				return nil, err
+			}
+			if err := flow.PublishLive(ctx, "job-1", "token", "hello <b>world</b>"); err != nil {
+				return nil, err
+			}
+			return nil, flow.Publish(ctx, "done", "job-1", "status", "done")
+		})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Stop(ctx))
+	})
+	root := browserServe(t, flowui.Handler(c, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	ids, err := c.Send(ctx, flow.Event{Name: "browser/transcribe", Data: map[string]any{}})
+	require.NoError(t, err)
+	var runID string
+	require.Eventually(t, func() bool {
+		runs, err := c.ListRuns(ctx, flow.RunFilter{EventID: ids[0]})
+		require.NoError(t, err)
+		if len(runs) == 1 && runs[0].Status == flow.RunWaiting {
+			runID = runs[0].ID
+			return true
+		}
+		return false
+	}, 30*time.Second, 10*time.Millisecond, "the run waits after its first message")
+
+	b := browserCtx(t, ctx, execPath)
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs/"+runID),
+		chromedp.WaitVisible(chromedp.CSS(`#messages[data-streaming="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#message-list li[data-topic="status"]`)),
+	), "the stored message is on the page")
+
+	_, err = c.Send(ctx, flow.Event{Name: "browser/go-on", Data: map[string]any{}})
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(b,
+		chromedp.WaitVisible(chromedp.CSS(`#message-list li[data-topic="token"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#message-list li:nth-child(3)[data-topic="status"]`)),
+	), "the live messages arrive")
+	msgs, err := chromedp.Run(b, chromedp.AttributesAll(chromedp.CSSAll(`#message-list li`)))
+	require.NoError(t, err)
+	var topics []string
+	for _, a := range msgs {
+		require.Equal(t, "job-1", a["data-channel"])
+		topics = append(topics, a["data-topic"])
+	}
+	require.Equal(t, []string{"status", "token", "status"}, topics)
+	text, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#message-list li[data-topic="token"] .message-data`)))
+	require.NoError(t, err)
+	require.Equal(t, `"hello <b>world</b>"`, text, "data shown as text, not HTML")
+	count, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#message-count`)))
+	require.NoError(t, err)
+	require.Equal(t, "3", count)
+
+	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot")
+	browserScreenshot(t, "flowui-browser-run-messages.png", png)
+}

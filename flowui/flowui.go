@@ -11,7 +11,8 @@
 // Runs (filtered by function, status and creation time, paged, updated
 // live while runs progress), a run (its status and timings, each step as a
 // row of a timeline with its kind, attempts, duration, output and error,
-// what a wait waits for and until when, the triggering event), events (the
+// what a wait waits for and until when, the triggering event, and the
+// realtime messages the run publishes, streamed live), events (the
 // recent events and the runs each started), functions (their triggers and
 // options, and how many runs they had lately), and a form that sends an
 // event. Everything is rendered on the server with html/template; a little
@@ -27,7 +28,9 @@
 // runs are rows with data-run-id and data-status (in #runs-table, and
 // #event-runs on an event's page); a run's page has #run (data-run-id,
 // data-status), #cancel-form, #rerun-form, and each step is an element with
-// data-step-id, data-step-status and data-kind in #timeline; the send form
+// data-step-id, data-step-status and data-kind in #timeline, and each
+// realtime message an element with data-message-id, data-channel and
+// data-topic in #message-list (in #messages); the send form
 // is #send-form (#event-name-input, #event-data-input, #send-button, and
 // #form-error after a failed post); live parts have data-poll and count
 // their refreshes in data-refreshes, and data-live="false" once they stop.
@@ -311,6 +314,8 @@ func (h *handler) route(w http.ResponseWriter, r *request) {
 		h.get(w, r, h.run)
 	case len(s) == 3 && s[0] == "runs" && s[2] == "raw":
 		h.get(w, r, h.runRaw)
+	case len(s) == 3 && s[0] == "runs" && s[2] == "messages":
+		h.get(w, r, h.runMessages)
 	case len(s) == 3 && s[0] == "runs" && s[2] == "cancel":
 		h.post(w, r, h.cancel)
 	case len(s) == 3 && s[0] == "runs" && s[2] == "rerun":

@@ -19,12 +19,13 @@
 -- (NULL for other runs).
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size,
+        ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size,
         parent_run_id, parent_step_id)
     SELECT @id::uuid, @function_id::text, @event_id::uuid, flow_job_next_id(),
         CASE WHEN @delay::interval > '0 s'::interval THEN clock_timestamp() + sqlc.arg('delay')::interval END,
         clock_timestamp() + sqlc.arg('delay')::interval - sqlc.arg('ahead')::interval,
         sqlc.narg('ckey1')::text, sqlc.narg('climit1')::integer, sqlc.narg('ckey2')::text, sqlc.narg('climit2')::integer,
+        sqlc.narg('chold1')::boolean, sqlc.narg('chold2')::boolean,
         sqlc.narg('singleton_key')::text, sqlc.narg('debounce_key')::text, sqlc.narg('batch_key')::text,
         sqlc.narg('batch_size')::integer,
         sqlc.narg('parent_run_id')::uuid, sqlc.narg('parent_step_id')::text
@@ -181,8 +182,12 @@ WITH run AS (
     SET status = 'queued',
         gen = r.gen + 1,
         job_id = flow_job_next_id(),
-        slot_wait = CASE WHEN EXISTS (SELECT 1 FROM flow_concurrency_slot s
-                                      WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
+        -- The key it waits for: key 2 if key 1 has a free slot or the run
+        -- holds one of key 1 for its whole life (chold1) already.
+        slot_wait = CASE WHEN (EXISTS (SELECT 1 FROM flow_concurrency_slot s
+                                       WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
+                               OR EXISTS (SELECT 1 FROM flow_concurrency_slot s
+                                          WHERE r.chold1 AND s.key = r.ckey1 AND s.n = r.cslot1 AND s.run_id = r.id))
                               AND r.ckey2 IS NOT NULL THEN 2 ELSE 1 END,
         wake_at = NULL,
         lease_owner = NULL,
@@ -220,12 +225,18 @@ SELECT flow_slot_wake(@id)::integer AS woken;
 
 -- name: SlotFreeDangling :many
 -- Frees slots held by runs that are not running (a claim whose run changed
--- under it): the lease sweeper's safety net. It returns the keys of the
--- freed slots, for SlotWakeKeys in the same transaction.
+-- under it), other than the whole-run slot (chold) a run that has not ended
+-- holds as its own (cslot): the lease sweeper's safety net. It returns the
+-- keys of the freed slots, for SlotWakeKeys in the same transaction.
 UPDATE flow_concurrency_slot s SET run_id = NULL
 FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
       WHERE c.run_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = c.run_id AND r.status = 'running')
+          AND NOT EXISTS (SELECT 1 FROM flow_run r
+                          WHERE r.id = c.run_id
+                              AND (r.status = 'running'
+                                   OR (r.status IN ('queued', 'sleeping', 'waiting')
+                                       AND ((r.chold1 AND r.ckey1 = c.key AND r.cslot1 = c.n)
+                                            OR (r.chold2 AND r.ckey2 = c.key AND r.cslot2 = c.n)))))
       FOR UPDATE OF c SKIP LOCKED) d
 WHERE s.key = d.key AND s.n = d.n
 RETURNING s.key;
@@ -256,6 +267,7 @@ WITH run AS (
     UPDATE flow_run
     SET ckey1 = sqlc.narg('ckey1')::text, climit1 = sqlc.narg('climit1')::integer,
         ckey2 = sqlc.narg('ckey2')::text, climit2 = sqlc.narg('climit2')::integer,
+        chold1 = sqlc.narg('chold1')::boolean, chold2 = sqlc.narg('chold2')::boolean,
         order_at = clock_timestamp()
     WHERE id = @id
     RETURNING id

@@ -232,18 +232,19 @@ const runInsertControlled = `-- name: RunInsertControlled :one
 
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
-        ckey1, climit1, ckey2, climit2, singleton_key, debounce_key, batch_key, batch_size,
+        ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size,
         parent_run_id, parent_step_id)
     SELECT $1::uuid, $2::text, $3::uuid, flow_job_next_id(),
         CASE WHEN $4::interval > '0 s'::interval THEN clock_timestamp() + $4::interval END,
         clock_timestamp() + $4::interval - $5::interval,
         $6::text, $7::integer, $8::text, $9::integer,
-        $10::text, $11::text, $12::text,
-        $13::integer,
-        $14::uuid, $15::text
+        $10::boolean, $11::boolean,
+        $12::text, $13::text, $14::text,
+        $15::integer,
+        $16::uuid, $17::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $16::boolean), $17::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $18::boolean), $19::text,
             coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (
@@ -255,8 +256,8 @@ slots AS (
         flow_slot_ensure($8::text, $9::integer)
 ),
 notified AS (
-    SELECT flow_job_notify($17::text)
-    WHERE $18::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
+    SELECT flow_job_notify($19::text)
+    WHERE $20::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
 )
 SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
     (SELECT count(*) FROM slots)::integer AS slot_keys
@@ -273,6 +274,8 @@ type RunInsertControlledParams struct {
 	Climit1      *int32
 	Ckey2        *string
 	Climit2      *int32
+	Chold1       *bool
+	Chold2       *bool
 	SingletonKey *string
 	DebounceKey  *string
 	BatchKey     *string
@@ -321,6 +324,8 @@ func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInse
 		arg.Climit1,
 		arg.Ckey2,
 		arg.Climit2,
+		arg.Chold1,
+		arg.Chold2,
 		arg.SingletonKey,
 		arg.DebounceKey,
 		arg.BatchKey,
@@ -376,8 +381,12 @@ WITH run AS (
     SET status = 'queued',
         gen = r.gen + 1,
         job_id = flow_job_next_id(),
-        slot_wait = CASE WHEN EXISTS (SELECT 1 FROM flow_concurrency_slot s
-                                      WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
+        -- The key it waits for: key 2 if key 1 has a free slot or the run
+        -- holds one of key 1 for its whole life (chold1) already.
+        slot_wait = CASE WHEN (EXISTS (SELECT 1 FROM flow_concurrency_slot s
+                                       WHERE s.key = r.ckey1 AND s.n < r.climit1 AND s.run_id IS NULL)
+                               OR EXISTS (SELECT 1 FROM flow_concurrency_slot s
+                                          WHERE r.chold1 AND s.key = r.ckey1 AND s.n = r.cslot1 AND s.run_id = r.id))
                               AND r.ckey2 IS NOT NULL THEN 2 ELSE 1 END,
         wake_at = NULL,
         lease_owner = NULL,
@@ -501,8 +510,9 @@ WITH run AS (
     UPDATE flow_run
     SET ckey1 = $1::text, climit1 = $2::integer,
         ckey2 = $3::text, climit2 = $4::integer,
+        chold1 = $5::boolean, chold2 = $6::boolean,
         order_at = clock_timestamp()
-    WHERE id = $5
+    WHERE id = $7
     RETURNING id
 )
 SELECT flow_slot_ensure($1::text, $2::integer),
@@ -515,6 +525,8 @@ type RunSetConcurrencyParams struct {
 	Climit1 *int32
 	Ckey2   *string
 	Climit2 *int32
+	Chold1  *bool
+	Chold2  *bool
 	ID      string
 }
 
@@ -527,6 +539,8 @@ func (q *Queries) RunSetConcurrency(ctx context.Context, db DBTX, arg *RunSetCon
 		arg.Climit1,
 		arg.Ckey2,
 		arg.Climit2,
+		arg.Chold1,
+		arg.Chold2,
 		arg.ID,
 	)
 	return err
@@ -584,15 +598,21 @@ const slotFreeDangling = `-- name: SlotFreeDangling :many
 UPDATE flow_concurrency_slot s SET run_id = NULL
 FROM (SELECT c.key, c.n FROM flow_concurrency_slot c
       WHERE c.run_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = c.run_id AND r.status = 'running')
+          AND NOT EXISTS (SELECT 1 FROM flow_run r
+                          WHERE r.id = c.run_id
+                              AND (r.status = 'running'
+                                   OR (r.status IN ('queued', 'sleeping', 'waiting')
+                                       AND ((r.chold1 AND r.ckey1 = c.key AND r.cslot1 = c.n)
+                                            OR (r.chold2 AND r.ckey2 = c.key AND r.cslot2 = c.n)))))
       FOR UPDATE OF c SKIP LOCKED) d
 WHERE s.key = d.key AND s.n = d.n
 RETURNING s.key
 `
 
 // Frees slots held by runs that are not running (a claim whose run changed
-// under it): the lease sweeper's safety net. It returns the keys of the
-// freed slots, for SlotWakeKeys in the same transaction.
+// under it), other than the whole-run slot (chold) a run that has not ended
+// holds as its own (cslot): the lease sweeper's safety net. It returns the
+// keys of the freed slots, for SlotWakeKeys in the same transaction.
 func (q *Queries) SlotFreeDangling(ctx context.Context, db DBTX) ([]string, error) {
 	rows, err := db.Query(ctx, slotFreeDangling)
 	if err != nil {

@@ -113,6 +113,16 @@ type FlowMigration struct {
 	AppliedAt time.Time
 }
 
+type FlowRealtimeMessage struct {
+	ID        int64
+	Channel   string
+	Topic     string
+	Data      []byte
+	RunID     *string
+	Durable   bool
+	CreatedAt time.Time
+}
+
 type FlowRun struct {
 	ID             string
 	FunctionID     string
@@ -145,6 +155,8 @@ type FlowRun struct {
 	DebounceKey    *string
 	BatchKey       *string
 	BatchSize      *int32
+	Chold1         *bool
+	Chold2         *bool
 }
 
 type FlowRunEvent struct {

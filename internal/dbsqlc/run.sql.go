@@ -203,7 +203,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) 
 }
 
 const runGet = `-- name: RunGet :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE id = $1
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size, chold1, chold2 FROM flow_run WHERE id = $1
 `
 
 func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, error) {
@@ -241,12 +241,14 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 		&i.DebounceKey,
 		&i.BatchKey,
 		&i.BatchSize,
+		&i.Chold1,
+		&i.Chold2,
 	)
 	return &i, err
 }
 
 const runGetChild = `-- name: RunGetChild :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size, chold1, chold2 FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
 `
 
 type RunGetChildParams struct {
@@ -289,6 +291,8 @@ func (q *Queries) RunGetChild(ctx context.Context, db DBTX, arg *RunGetChildPara
 		&i.DebounceKey,
 		&i.BatchKey,
 		&i.BatchSize,
+		&i.Chold1,
+		&i.Chold2,
 	)
 	return &i, err
 }
@@ -830,7 +834,15 @@ func (q *Queries) RunStart(ctx context.Context, db DBTX, arg *RunStartParams) (*
 
 const runStartSlotted = `-- name: RunStartSlotted :one
 WITH run AS (
-    SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at FROM flow_run r
+    SELECT r.id, r.status, r.ckey1, r.climit1, r.ckey2, r.climit2, r.order_at,
+        -- CASE, so that a step-level key (chold NULL) costs no probe.
+        CASE WHEN r.chold1 THEN EXISTS (SELECT 1 FROM flow_concurrency_slot h
+                                        WHERE h.key = r.ckey1 AND h.n = r.cslot1 AND h.run_id = r.id)
+             ELSE false END AS held1,
+        CASE WHEN r.chold2 THEN EXISTS (SELECT 1 FROM flow_concurrency_slot h
+                                        WHERE h.key = r.ckey2 AND h.n = r.cslot2 AND h.run_id = r.id)
+             ELSE false END AS held2
+    FROM flow_run r
     WHERE r.id = $6 AND r.gen = $5
         -- Not before a queued run's wake time (see RunStart).
         AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
@@ -839,28 +851,28 @@ WITH run AS (
 ),
 s1 AS (
     SELECT s.key, s.n FROM flow_concurrency_slot s, run
-    WHERE s.key = run.ckey1 AND s.n < run.climit1 AND s.run_id IS NULL AND run.status <> 'running'
+    WHERE s.key = run.ckey1 AND s.n < run.climit1 AND s.run_id IS NULL AND run.status <> 'running' AND NOT run.held1
     ORDER BY s.key, s.n
     LIMIT 1
     FOR UPDATE OF s SKIP LOCKED
 ),
 s2 AS (
     SELECT s.key, s.n FROM flow_concurrency_slot s, run
-    WHERE s.key = run.ckey2 AND s.n < run.climit2 AND s.run_id IS NULL AND run.status <> 'running'
+    WHERE s.key = run.ckey2 AND s.n < run.climit2 AND s.run_id IS NULL AND run.status <> 'running' AND NOT run.held2
     ORDER BY s.key, s.n
     LIMIT 1
     FOR UPDATE OF s SKIP LOCKED
 ),
 ok AS (
-    SELECT run.id FROM run
+    SELECT run.id, run.held1, run.held2 FROM run
     -- A run re-claimed after its lease lapsed never stopped running: it keeps
     -- its slots.
     WHERE run.status = 'running'
-        OR (EXISTS (SELECT 1 FROM s1)
-        AND (run.ckey2 IS NULL OR EXISTS (SELECT 1 FROM s2))
-        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
-                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id))
-        AND (run.ckey2 IS NULL OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+        OR ((run.held1 OR EXISTS (SELECT 1 FROM s1))
+        AND (run.ckey2 IS NULL OR run.held2 OR EXISTS (SELECT 1 FROM s2))
+        AND (run.held1 OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
+                        WHERE w.key = run.ckey1 AND (w.order_at, w.run_id) < (run.order_at, run.id)))
+        AND (run.ckey2 IS NULL OR run.held2 OR NOT EXISTS (SELECT 1 FROM flow_slot_waiter w
                         WHERE w.key = run.ckey2 AND (w.order_at, w.run_id) < (run.order_at, run.id))))
 ),
 taken AS (
@@ -878,8 +890,8 @@ SET status = 'running',
     started_at = coalesce(r.started_at, now()),
     wake_at = NULL,
     slot_wait = NULL,
-    cslot1 = CASE WHEN r.status = 'running' THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
-    cslot2 = CASE WHEN r.status = 'running' THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
+    cslot1 = CASE WHEN r.status = 'running' OR ok.held1 THEN r.cslot1 ELSE (SELECT s1.n FROM s1) END,
+    cslot2 = CASE WHEN r.status = 'running' OR ok.held2 THEN r.cslot2 ELSE (SELECT s2.n FROM s2) END,
     updated_at = now()
 FROM flow_event e, ok
 WHERE r.id = ok.id
@@ -933,7 +945,9 @@ type RunStartSlottedRow struct {
 // RunStart for a run with concurrency keys: it claims the run only if it can
 // take a free slot of each key (skipping slots other claims and releases
 // have locked) and no parked run waits ahead of it, and takes the slots.
-// No row: a stale job, or no slot (RunPark follows).
+// A key whose whole-run slot (chold) the run holds already, from an earlier
+// segment, needs neither: held1/held2. No row: a stale job, or no slot
+// (RunPark follows).
 func (q *Queries) RunStartSlotted(ctx context.Context, db DBTX, arg *RunStartSlottedParams) (*RunStartSlottedRow, error) {
 	row := db.QueryRow(ctx, runStartSlotted,
 		arg.JobID,

@@ -25,9 +25,16 @@ func CheckControl(c *registry.Control) error {
 	if len(c.Concurrency) > maxConcurrencyLimits {
 		return fmt.Errorf("at most %d Concurrency limits, got %d", maxConcurrencyLimits, len(c.Concurrency))
 	}
+	if s := c.Singleton; s != nil && s.Mode == SingletonQueue && len(c.Concurrency) == maxConcurrencyLimits {
+		return fmt.Errorf("Singleton.Mode %q waits on a concurrency key of its own: at most %d Concurrency limit beside it, got %d",
+			SingletonQueue, maxConcurrencyLimits-1, len(c.Concurrency))
+	}
 	for i, cc := range c.Concurrency {
 		if cc.Limit < 1 {
 			return fmt.Errorf("Concurrency[%d].Limit must be at least 1, got %d", i, cc.Limit)
+		}
+		if cc.Mode != "" && cc.Mode != ConcurrencyStep && cc.Mode != ConcurrencyRun {
+			return fmt.Errorf("Concurrency[%d].Mode must be %q or %q, got %q", i, ConcurrencyStep, ConcurrencyRun, cc.Mode)
 		}
 		if err := CheckExpression(cc.Key); err != nil {
 			return fmt.Errorf("Concurrency[%d].Key: %v", i, err)
@@ -92,8 +99,8 @@ func CheckControl(c *registry.Control) error {
 		return fmt.Errorf("Idempotency: %v", err)
 	}
 	if s := c.Singleton; s != nil {
-		if s.Mode != string(SingletonSkip) && s.Mode != string(SingletonCancel) {
-			return fmt.Errorf("Singleton.Mode must be %q or %q, got %q", SingletonSkip, SingletonCancel, s.Mode)
+		if s.Mode != SingletonSkip && s.Mode != SingletonCancel && s.Mode != SingletonQueue {
+			return fmt.Errorf("Singleton.Mode must be %q, %q or %q, got %q", SingletonSkip, SingletonCancel, SingletonQueue, s.Mode)
 		}
 		if err := CheckExpression(s.Key); err != nil {
 			return fmt.Errorf("Singleton.Key: %v", err)
@@ -106,4 +113,12 @@ func CheckControl(c *registry.Control) error {
 const (
 	SingletonSkip   = "skip"
 	SingletonCancel = "cancel"
+	SingletonQueue  = "queue"
+)
+
+// The modes of a concurrency limit (flow.ConcurrencyMode's values). The
+// stored mode of a step-level limit is empty, as before modes existed.
+const (
+	ConcurrencyStep = "step"
+	ConcurrencyRun  = "run"
 )

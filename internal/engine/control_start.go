@@ -119,8 +119,7 @@ func keyPlace(option string) string {
 type runKeys struct {
 	batch, idempotency, rate, throttle, singleton, debounce string
 	priority                                                int64
-	ckey1, ckey2                                            *string
-	climit1, climit2                                        *int32
+	slots                                                   slotKeys
 }
 
 // evalRunKeys evaluates the flow-control expressions that starting a run of
@@ -166,10 +165,10 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 		}
 	}
 	if err == nil {
-		k.ckey1, k.climit1, k.ckey2, k.climit2, err = c.concurrencyKeys(fnID, ctl, body)
+		k.slots, err = c.concurrencyKeys(fnID, ctl, body)
 	}
 	if ctl.Batch == nil {
-		if s := ctl.Singleton; s != nil {
+		if s := ctl.Singleton; s != nil && s.Mode != SingletonQueue {
 			k.singleton = unlessFalse("singleton", s.Key)
 		}
 		if d := ctl.Debounce; d != nil {
@@ -184,8 +183,10 @@ func (c *Engine) evalRunKeys(fnID string, ctl *registry.Control, body []byte) (*
 
 // setConcurrency gives a new run its concurrency keys and limits.
 func (k *runKeys) setConcurrency(params *store.ControlledRun) {
-	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = k.ckey1, k.climit1, k.ckey2, k.climit2
-	params.Slots = k.ckey1 != nil
+	sk := &k.slots
+	params.Ckey1, params.Climit1, params.Ckey2, params.Climit2 = sk.key1, sk.limit1, sk.key2, sk.limit2
+	params.Chold1, params.Chold2 = sk.hold1, sk.hold2
+	params.Slots = sk.key1 != nil
 }
 
 // startControlledRun creates the run of a function with flow control for an
@@ -270,6 +271,8 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		}
 	}
 	keys.setConcurrency(params)
+	// A queue-mode Singleton has no singleton key: its run waits for a
+	// whole-run concurrency slot instead (concurrencyKeys).
 	if ctl.Singleton != nil && keys.singleton != "" {
 		params.SingletonKey = &keys.singleton
 	}
@@ -370,22 +373,53 @@ func (c *Engine) skipRun(ctx context.Context, tx pgx.Tx, runID, fnID, eventID, r
 	return nil
 }
 
-// concurrencyKeys evaluates a function's concurrency keys for an event (nil
-// where it has no such limit).
-func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
-	for i, cc := range ctl.Concurrency {
-		key, _, err := c.controlKey(fnID, "concurrency"+strconv.Itoa(i), cc.Key, body)
-		if err != nil {
-			return nil, nil, nil, nil, err
+// slotKeys are a run's concurrency keys (flow_run.ckey1, ckey2), their
+// limits and whether each holds its slot for the whole run (chold1,
+// chold2; nil: step-level): nil where the function has no such limit.
+type slotKeys struct {
+	key1, key2     *string
+	limit1, limit2 *int32
+	hold1, hold2   *bool
+}
+
+// any reports whether the run has a concurrency key.
+func (k slotKeys) any() bool { return k.key1 != nil }
+
+// concurrencyKeys evaluates a function's concurrency keys for an event: its
+// Concurrency limits (a false key is the key "false"), then a queue-mode
+// Singleton's key (a whole-run limit of 1, in the key space of singletons;
+// none if the key is false: as for the other singleton modes, the run is
+// then no singleton).
+func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte) (slotKeys, error) {
+	var k slotKeys
+	add := func(option, src string, limit int, hold, unlessFalse bool) error {
+		key, isFalse, err := c.controlKey(fnID, option, src, body)
+		if err != nil || (isFalse && unlessFalse) {
+			return err
 		}
-		limit := int32(cc.Limit)
-		if i == 0 {
-			key1, limit1 = &key, &limit
+		lim := int32(limit)
+		var h *bool
+		if hold {
+			h = &hold
+		}
+		if k.key1 == nil {
+			k.key1, k.limit1, k.hold1 = &key, &lim, h
 		} else {
-			key2, limit2 = &key, &limit
+			k.key2, k.limit2, k.hold2 = &key, &lim, h
+		}
+		return nil
+	}
+	for i, cc := range ctl.Concurrency {
+		if err := add("concurrency"+strconv.Itoa(i), cc.Key, cc.Limit, cc.Mode == ConcurrencyRun, false); err != nil {
+			return slotKeys{}, err
 		}
 	}
-	return key1, limit1, key2, limit2, nil
+	if s := ctl.Singleton; s != nil && s.Mode == SingletonQueue {
+		if err := add("singleton", s.Key, 1, true, true); err != nil {
+			return slotKeys{}, err
+		}
+	}
+	return k, nil
 }
 
 // limitRun gives a run created outside the sender's flow-control path (a
@@ -393,30 +427,35 @@ func (c *Engine) concurrencyKeys(fnID string, ctl *registry.Control, body []byte
 // whether it has any: its jobs must then claim slots. The other options
 // apply to events, not to these runs.
 func (c *Engine) limitRun(ctx context.Context, tx pgx.Tx, runID, fnID string, ctl *registry.Control, ev StoredEvent) (bool, error) {
-	if ctl == nil || len(ctl.Concurrency) == 0 {
-		return false, nil
-	}
-	k1, l1, k2, l2, err := c.concurrencyKeysOf(fnID, ctl, ev)
-	if err != nil {
+	k, err := c.concurrencyKeysOf(fnID, ctl, ev)
+	if err != nil || !k.any() {
 		return false, err
 	}
-	if err := c.store.SetConcurrency(ctx, tx, store.Concurrency{ID: runID, Ckey1: k1, Climit1: l1, Ckey2: k2, Climit2: l2}); err != nil {
+	if err := c.store.SetConcurrency(ctx, tx, store.Concurrency{
+		ID: runID, Ckey1: k.key1, Climit1: k.limit1, Ckey2: k.key2, Climit2: k.limit2, Chold1: k.hold1, Chold2: k.hold2,
+	}); err != nil {
 		return false, fmt.Errorf("set concurrency keys: %w", err)
 	}
 	return true, nil
 }
 
-// concurrencyKeysOf is concurrencyKeys for a stored event (nil keys when ctl
+// concurrencyKeysOf is concurrencyKeys for a stored event (no keys when ctl
 // has no concurrency limit).
-func (c *Engine) concurrencyKeysOf(fnID string, ctl *registry.Control, ev StoredEvent) (key1 *string, limit1 *int32, key2 *string, limit2 *int32, err error) {
-	if ctl == nil || len(ctl.Concurrency) == 0 {
-		return nil, nil, nil, nil, nil
+func (c *Engine) concurrencyKeysOf(fnID string, ctl *registry.Control, ev StoredEvent) (slotKeys, error) {
+	if !hasSlots(ctl) {
+		return slotKeys{}, nil
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return slotKeys{}, err
 	}
 	return c.concurrencyKeys(fnID, ctl, body)
+}
+
+// hasSlots reports whether a function's runs take concurrency slots: it has
+// a Concurrency limit or a queue-mode Singleton.
+func hasSlots(ctl *registry.Control) bool {
+	return ctl != nil && (len(ctl.Concurrency) > 0 || (ctl.Singleton != nil && ctl.Singleton.Mode == SingletonQueue))
 }
 
 // controlFor returns a function's flow control: its definition's, if this

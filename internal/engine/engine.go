@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/riverflow/flow/internal/realtime"
 	"github.com/riverflow/flow/internal/riverjob"
 	"github.com/riverflow/flow/internal/store"
 )
@@ -39,6 +40,7 @@ type Engine struct {
 	waker        *waker
 	resumer      *resumer
 	done         *doneNotifier
+	realtime     *realtime.Hub
 }
 
 // Deps is what an engine is built from.
@@ -59,6 +61,7 @@ func New(d Deps) *Engine {
 		functions: map[string]*Function{},
 		leases:    newLeaseSet(),
 		done:      newDoneNotifier(d.Store),
+		realtime:  realtime.NewHub(d.Pool, d.Store, cfg.Logger, 0),
 	}
 	c.waker = newWaker(c)
 	c.resumer = newResumer(c)

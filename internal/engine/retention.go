@@ -31,13 +31,17 @@ func (c *Engine) cleanRetention(ctx context.Context) {
 }
 
 // DeleteExpired deletes ended runs (flow.Client.DeleteExpired) and events older than
-// Config.RetentionPeriod now, and returns how many runs it deleted. Started
+// Config.RetentionPeriod now, and stored realtime messages older than
+// RealtimeRetention, and returns how many runs it deleted. Started
 // clients call it every few minutes; call it yourself to clean up sooner or
 // from a process that does not start a client. It does nothing when
 // RetentionPeriod is negative.
 func (c *Engine) DeleteExpired(ctx context.Context) (int64, error) {
 	if c.cfg.RetentionPeriod < 0 {
 		return 0, nil
+	}
+	if err := c.deleteExpiredRealtime(ctx); err != nil {
+		return 0, err
 	}
 	return c.store.DeleteExpired(ctx, time.Now().Add(-c.cfg.RetentionPeriod))
 }

@@ -23,6 +23,8 @@ import (
 //     invoke for a rate limit; for idempotency and singleton it leaves the
 //     invoker waiting for a run that never comes);
 //   - singleton in cancel mode cancels the run in progress, as for events;
+//     in queue mode the run waits for the run in progress to end (a
+//     whole-run concurrency key), as for events;
 //   - throttle delays the run, priority orders it, concurrency limits it;
 //   - debounce and batch do not apply: the run starts at once, alone
 //     (upstream debounces and batches invoke events, leaving the invoker

@@ -36,6 +36,19 @@ import (
 //     releases in flight; so a finishing or suspending run that saw no
 //     parked run in its own statement (RunCompleteQuiet, RunSuspend) need
 //     not call at all, and the common case costs no statement.
+//   - A key in whole-run mode (ConcurrencyRun, or a queue-mode Singleton;
+//     flow_run.chold1/chold2, sql/005) keeps its slot from the run's first
+//     claim to its end: the trigger frees it only when the run ends, from
+//     whatever status (a cancel while sleeping, a timeout); a later claim of
+//     the run needs neither a free slot of that key nor to be first in its
+//     line (RunStartSlotted's held1/held2); a takeover keeps it, so a run
+//     handed to another process goes on at once; and the sweeper's
+//     FreeDanglingSlots leaves it alone while the run has not ended. A run
+//     holds its whole-run slots before any step-level one, and step-level
+//     slots are only held by executing runs, which always move on: so a
+//     run parked holding a whole-run slot cannot wait on a run that waits on
+//     it, except through Invoke (a parent holding the only slot of a key its
+//     child needs).
 
 // slotRecheck is how long a run waiting for a concurrency slot waits at most
 // before it looks again by itself. The run that frees a slot wakes the next

@@ -117,3 +117,55 @@ func TestSlotTriggerFreesOnStatusChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, count(`SELECT count(*) FROM flow_slot_waiter WHERE run_id = $1`, parked), "out of line once it leaves the queue")
 }
+
+// The sql/005 trigger keeps a whole-run slot (chold) while the run sleeps,
+// is queued or runs again, frees its step-level key's slot each time it
+// stops running, and frees the whole-run slot once, when the run ends,
+// even if it ends sleeping (a cancel). In a transaction rolled back at the
+// end.
+func TestSlotTriggerKeepsWholeRunSlot(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(b.ctx) }()
+
+	var run string
+	require.NoError(t, tx.QueryRow(b.ctx, `
+		INSERT INTO flow_run (id, function_id, event_id, status, ckey1, climit1, cslot1, chold1, ckey2, climit2, cslot2, order_at)
+		VALUES (flow_uuid_v7(), 'slots/fn', flow_uuid_v7(), 'running', 'whole', 1, 0, true, 'step', 1, 0, now())
+		RETURNING id::text`).Scan(&run))
+	_, err = tx.Exec(b.ctx, `SELECT flow_slot_ensure('whole', 1), flow_slot_ensure('step', 1)`)
+	require.NoError(t, err)
+	held := func() []string {
+		rows, err := tx.Query(b.ctx, `SELECT key FROM flow_concurrency_slot WHERE run_id = $1 ORDER BY key`, run)
+		require.NoError(t, err)
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return keys
+	}
+	setStatus := func(status string) {
+		t.Helper()
+		_, err := tx.Exec(b.ctx, `UPDATE flow_run SET status = $2 WHERE id = $1`, run, status)
+		require.NoError(t, err)
+	}
+	take := func() {
+		t.Helper()
+		_, err := tx.Exec(b.ctx, `UPDATE flow_concurrency_slot SET run_id = $1 WHERE key = 'step' AND n = 0`, run)
+		require.NoError(t, err)
+	}
+	_, err = tx.Exec(b.ctx, `UPDATE flow_concurrency_slot SET run_id = $1 WHERE n = 0`, run)
+	require.NoError(t, err)
+	require.Equal(t, []string{"step", "whole"}, held())
+
+	setStatus("sleeping")
+	require.Equal(t, []string{"whole"}, held(), "a sleeping run keeps its whole-run slot, frees its step-level one")
+	setStatus("queued")
+	require.Equal(t, []string{"whole"}, held(), "so does a queued one (woken, parked, backing off)")
+	setStatus("running")
+	take()
+	setStatus("waiting")
+	require.Equal(t, []string{"whole"}, held(), "and a waiting one")
+	setStatus("cancelled")
+	require.Empty(t, held(), "its end frees the whole-run slot, though it was not running")
+}

@@ -34,6 +34,9 @@ const (
 	// workerLoad is the worker of TestSustainedLoad: it prints samples of
 	// its own heap, goroutines and pool every second.
 	workerLoad = "load"
+	// workerWholeRun is a worker of TestWholeRunSlotWorkerKilled: it runs
+	// the whole-run limited function (defineWholeRun).
+	workerWholeRun = "wholerun"
 	// samplePrefix starts a sample line on a load worker's output.
 	samplePrefix = "faults-sample "
 )
@@ -66,7 +69,11 @@ func TestWorkerProcess(t *testing.T) {
 	}
 	c, err := flow.NewClient(pool, clientConfig(id, lease, logger))
 	require.NoError(t, err)
-	require.NoError(t, defineFunction(c, probes, sh))
+	if mode == workerWholeRun {
+		require.NoError(t, defineWholeRun(c, probes))
+	} else {
+		require.NoError(t, defineFunction(c, probes, sh))
+	}
 	require.NoError(t, c.Start(context.Background()))
 
 	// The parent kills this process long before; this bounds an orphan.

@@ -22,10 +22,13 @@ type Control struct {
 	Singleton   *Singleton    `json:"singleton,omitempty"`
 }
 
-// Concurrency is flow.Concurrency as stored.
+// Concurrency is flow.Concurrency as stored: Mode is "run" for a whole-run
+// limit, and empty for the default step-level one (rows written before
+// modes existed have none).
 type Concurrency struct {
 	Limit int    `json:"Limit"`
 	Key   string `json:"Key"`
+	Mode  string `json:"Mode,omitempty"`
 }
 
 // Throttle is flow.Throttle as stored (Period in nanoseconds).
@@ -63,7 +66,7 @@ type Priority struct {
 }
 
 // Singleton is flow.Singleton as stored: Mode is the text of a
-// flow.SingletonMode ("skip" or "cancel").
+// flow.SingletonMode ("skip", "cancel" or "queue").
 type Singleton struct {
 	Key  string `json:"Key"`
 	Mode string `json:"Mode"`

@@ -204,3 +204,20 @@ func TestRegisterTriggers(t *testing.T) {
 	require.NoError(t, registry.Register(b.ctx, b.tx, fn))
 	require.Empty(t, triggerRows(t, b, "fn"), "a function with only cron triggers has no event trigger rows")
 }
+
+// TestEncodeConcurrencyMode: a whole-run limit stores its mode; a
+// step-level one stores none, as before modes existed, so rows written
+// before decode to step-level limits.
+func TestEncodeConcurrencyMode(t *testing.T) {
+	t.Parallel()
+	c := &registry.Control{
+		Concurrency: []registry.Concurrency{{Limit: 1, Key: "event.data.customer", Mode: "run"}, {Limit: 5}},
+		Singleton:   &registry.Singleton{Key: "event.data.account", Mode: "queue"},
+	}
+	raw := registry.Encode(c)
+	require.Equal(t, `{"control":{"concurrency":[{"Limit":1,"Key":"event.data.customer","Mode":"run"},{"Limit":5,"Key":""}],`+
+		`"singleton":{"Key":"event.data.account","Mode":"queue"}}}`, string(raw))
+	got, err := registry.Decode(raw)
+	require.NoError(t, err)
+	require.Equal(t, c, got)
+}

@@ -19,6 +19,8 @@ type ControlledRun struct {
 	Climit1      *int32
 	Ckey2        *string
 	Climit2      *int32
+	Chold1       *bool // key 1 or 2 holds its slot for the run's whole life (nil: step-level)
+	Chold2       *bool
 	SingletonKey *string
 	DebounceKey  *string
 	BatchKey     *string
@@ -138,6 +140,8 @@ type Concurrency struct {
 	Climit1 *int32
 	Ckey2   *string
 	Climit2 *int32
+	Chold1  *bool // key 1 or 2 holds its slot for the run's whole life (nil: step-level)
+	Chold2  *bool
 	ID      string // the run
 }
 

@@ -40,6 +40,8 @@ type Run struct {
 	DebounceKey    *string
 	BatchKey       *string
 	BatchSize      *int32
+	Chold1         *bool
+	Chold2         *bool
 }
 
 // GetRun returns a run, read on db; pgx.ErrNoRows if there is none.

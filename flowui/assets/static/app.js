@@ -1,5 +1,6 @@
-// flowui: live refresh of the parts of a page marked data-poll, and
-// confirmation of forms marked data-confirm. No dependencies, no build.
+// flowui: live refresh of the parts of a page marked data-poll, realtime
+// messages of parts marked data-stream, and confirmation of forms marked
+// data-confirm. No dependencies, no build.
 (function () {
   'use strict';
 
@@ -78,8 +79,49 @@
     if (msg && !window.confirm(msg)) e.preventDefault();
   });
 
+  // stream shows the realtime messages of an element marked data-stream
+  // (a run's page), from its Server-Sent Events, as they arrive. Values are
+  // set as text, never as HTML.
+  function stream(el) {
+    if (typeof EventSource === 'undefined') return;
+    var list = el.querySelector('.message-list');
+    var none = el.querySelector('#no-messages');
+    var count = el.querySelector('#message-count');
+    var src = new EventSource(el.getAttribute('data-stream'));
+    src.onopen = function () { el.setAttribute('data-streaming', 'true'); };
+    src.onerror = function () { el.setAttribute('data-streaming', 'false'); };
+    src.onmessage = function (e) {
+      var m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      if (list.querySelector('[data-message-id="' + CSS.escape(String(m.id)) + '"]')) return;
+      var li = document.createElement('li');
+      li.className = 'message';
+      li.setAttribute('data-message-id', m.id);
+      li.setAttribute('data-channel', m.channel);
+      li.setAttribute('data-topic', m.topic);
+      var head = document.createElement('span');
+      head.className = 'message-head';
+      var topic = document.createElement('b');
+      topic.textContent = m.topic;
+      var where = document.createElement('span');
+      where.className = 'muted mono';
+      where.textContent = ' on ' + m.channel + ' · ' + new Date(m.time).toLocaleTimeString() + ' · #' + m.id;
+      head.appendChild(topic);
+      head.appendChild(where);
+      var data = document.createElement('code');
+      data.className = 'message-data';
+      data.textContent = JSON.stringify(m.data);
+      li.appendChild(head);
+      li.appendChild(data);
+      list.appendChild(li);
+      if (none) none.hidden = true;
+      if (count) count.textContent = String(list.children.length);
+    };
+  }
+
   function init() {
     document.querySelectorAll('[data-poll]').forEach(live);
+    document.querySelectorAll('[data-stream]').forEach(stream);
   }
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);
