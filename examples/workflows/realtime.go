@@ -1,5 +1,3 @@
-//go:build flow_realtime
-
 package main
 
 import (
