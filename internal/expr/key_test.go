@@ -27,7 +27,8 @@ func TestKeyMissingOrNull(t *testing.T) {
 		{"event.data.nested.deep.x", float64(1), false, false},
 		{"event.data.n > 1", true, false, false},
 		{"event.data.absent == null", true, false, false},
-		{`event.data.absent + ""`, nil, false, true}, // not a path: Value's error
+		{`event.data.absent + ""`, "", false, false}, // not a path: Value's (null joins as "")
+		{`event.data.userId - 1`, nil, false, true},  // not a path: Value's error
 	}
 	for _, tc := range cases {
 		v, missing, err := mustCompile(t, tc.src).Key([]byte(testEvent))
