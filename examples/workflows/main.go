@@ -98,7 +98,13 @@ func serve(ctx context.Context, addr string, nodeDelay time.Duration) error {
 	}
 	fmt.Println("Ctrl-C stops it and removes the database.")
 
-	hs := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	// Requests get ctx as their base: Ctrl-C ends open event streams at
+	// once, which would otherwise hold Shutdown until they time out.
+	hs := &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {
@@ -106,8 +112,6 @@ func serve(ctx context.Context, addr string, nodeDelay time.Duration) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Open event streams never end by themselves: stop waiting after a
-	// moment, and close them.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
