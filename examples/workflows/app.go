@@ -56,11 +56,7 @@ func newApp(ctx context.Context, pool *pgxpool.Pool, cfg appConfig) (*app, error
 	if err != nil {
 		return nil, fmt.Errorf("workflows: parse templates: %w", err)
 	}
-	flowCfg, err := withRealtimeSecret(cfg.Flow)
-	if err != nil {
-		return nil, err
-	}
-	client, err := flow.NewClient(pool, flowCfg)
+	client, err := flow.NewClient(pool, withRealtimeSecret(cfg.Flow))
 	if err != nil {
 		return nil, err
 	}

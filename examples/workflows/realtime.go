@@ -29,7 +29,7 @@ func publishToken(ctx context.Context, channel, token string) error {
 
 // withRealtimeSecret returns a copy of cfg with a RealtimeSecret, a random
 // one if it had none (tokens then last as long as this process).
-func withRealtimeSecret(cfg *flow.Config) (*flow.Config, error) {
+func withRealtimeSecret(cfg *flow.Config) *flow.Config {
 	var out flow.Config
 	if cfg != nil {
 		out = *cfg
@@ -38,7 +38,7 @@ func withRealtimeSecret(cfg *flow.Config) (*flow.Config, error) {
 		out.RealtimeSecret = make([]byte, 32)
 		_, _ = rand.Read(out.RealtimeSecret)
 	}
-	return &out, nil
+	return &out
 }
 
 // issueToken signs a token that lets its holder read channel's topics for
