@@ -18,11 +18,14 @@ var stopSignal os.Signal = syscall.SIGQUIT
 var fastStopSignal os.Signal = syscall.SIGINT
 
 // serverProcAttr returns the process attributes for initdb and postgres. The
-// kernel kills them if this process dies. Postgres refuses to run as root, so
+// kernel kills them if this process dies. They run in a process group of
+// their own, so that a Ctrl-C in the terminal reaches only this process,
+// which then stops its clients before it stops the server (else Postgres
+// would shut down at once, under a program still using it). Postgres refuses to run as root, so
 // when running as root they run as the postgres user (created if missing),
 // and dir is handed over to that user.
 func serverProcAttr(dir string) (*syscall.SysProcAttr, error) {
-	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if os.Geteuid() != 0 {
 		return attr, nil
 	}
