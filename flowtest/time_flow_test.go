@@ -106,3 +106,31 @@ func TestAdvanceExpiresCancelOn(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
 }
+
+// A run parked for a whole-run concurrency slot starts when the run holding
+// it ends during an Advance, and its own sleep, due within the same Advance,
+// fires too: time does not move on while a slot is free for a parked run.
+func TestAdvanceLetsParkedRunsThrough(t *testing.T) {
+	t.Parallel()
+	c := flowtest.Client(t, nil, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "one-at-a-time",
+			Concurrency: []flow.Concurrency{{Limit: 1, Mode: flow.ConcurrencyRun}}},
+			flow.EventTrigger("test/one"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				return "done", flow.Sleep(ctx, "hour", time.Hour)
+			})
+		require.NoError(t, err)
+	})
+	first := flowtest.StartRun(t, c, flow.Event{Name: "test/one"})
+	flowtest.AwaitSleeping(t, c, first, "hour")
+	second := flowtest.StartRun(t, c, flow.Event{Name: "test/one"})
+	flowtest.AwaitStatus(t, c, second, flow.RunQueued)
+
+	flowtest.Advance(t, c, 2*time.Hour)
+
+	for _, id := range []string{first, second} {
+		run, err := c.GetRun(t.Context(), id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	}
+}

@@ -49,13 +49,21 @@ SELECT
 
 -- name: RunListBusy :many
 -- Lists up to @max runs that execute or are ready to: running, or queued
--- with no wake time ahead and not parked for a concurrency slot (a parked
--- run waits for another run to end, which skipping time may be what brings
--- about).
+-- with no wake time ahead, unless parked for a concurrency slot that no
+-- slot of its key is free for (such a run waits for another run to end,
+-- which skipping time may be what brings about). A parked run whose key has
+-- a free slot is about to be let through (a run that ends frees its slots,
+-- then wakes the parked runs after its commit): it counts as ready.
 SELECT r.id, r.function_id, r.status FROM flow_run r
 WHERE r.status = 'running'
     OR (r.status = 'queued'
         AND coalesce(r.wake_at <= now(), true)
-        AND NOT EXISTS (SELECT 1 FROM flow_slot_waiter w WHERE w.run_id = r.id))
+        AND NOT EXISTS (
+            SELECT 1 FROM flow_slot_waiter w
+            WHERE w.run_id = r.id
+                AND NOT EXISTS (
+                    SELECT 1 FROM flow_concurrency_slot s
+                    WHERE s.key = w.key AND s.run_id IS NULL
+                        AND s.n < (CASE WHEN w.key = r.ckey1 THEN r.climit1 ELSE r.climit2 END))))
 ORDER BY r.id
 LIMIT @max;

@@ -10,8 +10,9 @@ import (
 )
 
 // ListBusyRuns lists the runs that execute or are ready to: running, and
-// queued with no wake time ahead unless parked for a slot. Suspended, ended,
-// not yet due and parked runs are idle; they are what skipping time moves.
+// queued with no wake time ahead unless parked for a slot that none is free
+// for. Suspended, ended, not yet due and parked runs are idle; they are what
+// skipping time moves.
 func TestListBusyRuns(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -28,9 +29,17 @@ func TestListBusyRuns(t *testing.T) {
 	set(running, "running", nil)
 	delayed := b.newRun(t, "idle/delayed")
 	set(delayed, "queued", &later)
-	parked := b.newRun(t, "idle/parked")
-	_, err := b.pool.Exec(b.ctx, `INSERT INTO flow_slot_waiter (key, order_at, run_id) VALUES ('k', now(), $1)`, parked.ID)
+	// Key k has one slot, held; key free has one free slot.
+	_, err := b.pool.Exec(b.ctx, `INSERT INTO flow_concurrency_slot (key, n, run_id) VALUES ('k', 0, $1), ('free', 0, NULL)`, running.ID)
 	require.NoError(t, err)
+	parked := b.newRun(t, "idle/parked")
+	letThrough := b.newRun(t, "busy/let-through")
+	for run, key := range map[string]string{parked.ID: "k", letThrough.ID: "free"} {
+		_, err := b.pool.Exec(b.ctx, `UPDATE flow_run SET ckey1 = $2, climit1 = 1, slot_wait = 1 WHERE id = $1`, run, key)
+		require.NoError(t, err)
+		_, err = b.pool.Exec(b.ctx, `INSERT INTO flow_slot_waiter (key, order_at, run_id) VALUES ($2, now(), $1)`, run, key)
+		require.NoError(t, err)
+	}
 	for _, status := range []string{"sleeping", "waiting", "completed", "failed", "cancelled"} {
 		set(b.newRun(t, "idle/"+status), status, &past)
 	}
@@ -42,9 +51,10 @@ func TestListBusyRuns(t *testing.T) {
 		got[r.ID] = r.FunctionID + " " + r.Status
 	}
 	require.Equal(t, map[string]string{
-		queued.ID:  "busy/queued queued",
-		due.ID:     "busy/due queued",
-		running.ID: "busy/running running",
+		queued.ID:     "busy/queued queued",
+		due.ID:        "busy/due queued",
+		running.ID:    "busy/running running",
+		letThrough.ID: "busy/let-through queued",
 	}, got)
 
 	limited, err := b.store.ListBusyRuns(b.ctx, 2)
