@@ -230,7 +230,7 @@ func TestAdvanceNamesRunsThatNeverSettle(t *testing.T) {
 	runID := flowtest.StartRun(t, c, flow.Event{Name: "test/stuck"})
 	<-entered
 
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	err := flowtest.AdvanceWithin(ctx, c, time.Hour)
 	close(release)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/riverflow/flow/internal/store"
 )
 
 // idlePoll is how often Advance looks whether the runs it woke have
@@ -75,23 +77,27 @@ func (c *Engine) running() bool {
 
 // awaitIdle waits until no run in the database executes or is ready to
 // (see store.ListBusyRuns): time must not move under a run that is
-// computing its next wake time.
+// computing its next wake time. When ctx ends first, the error names the
+// runs last seen busy.
 func (c *Engine) awaitIdle(ctx context.Context) error {
 	tick := time.NewTicker(idlePoll)
 	defer tick.Stop()
+	var busy []store.BusyRun
 	for {
-		busy, err := c.store.ListBusyRuns(ctx, 5)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
+		list, err := c.store.ListBusyRuns(ctx, 5)
+		switch {
+		case err != nil && ctx.Err() == nil:
 			return fmt.Errorf("flow: Advance: list executing runs: %w", err)
-		}
-		if len(busy) == 0 {
+		case err == nil && len(list) == 0:
 			return nil
+		case err == nil:
+			busy = list
 		}
 		select {
 		case <-ctx.Done():
+			if len(busy) == 0 {
+				return fmt.Errorf("flow: Advance: %w", context.Cause(ctx))
+			}
 			names := make([]string, len(busy))
 			for i, r := range busy {
 				names[i] = fmt.Sprintf("%s (function %q, %s)", r.ID, r.FunctionID, r.Status)
@@ -101,5 +107,4 @@ func (c *Engine) awaitIdle(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
-	return fmt.Errorf("flow: Advance: %w", context.Cause(ctx))
 }
