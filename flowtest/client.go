@@ -2,6 +2,7 @@ package flowtest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -57,7 +58,9 @@ func ClientOn(tb testing.TB, pool *pgxpool.Pool, cfg *flow.Config, define func(c
 }
 
 // RunEvent sends ev, expects it to start exactly one run, waits (up to a
-// minute) for that run to end, and returns it with its steps.
+// minute) for that run to end, and returns it with its steps. For a run that
+// sleeps or waits for an event, use [StartRun] instead, which does not wait,
+// and drive the run with [AwaitSleeping], [AwaitWaiting] and [Advance].
 func RunEvent(tb testing.TB, c *flow.Client, ev flow.Event) *flow.Run {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -75,9 +78,20 @@ func RunEvent(tb testing.TB, c *flow.Client, ev flow.Event) *flow.Run {
 	}
 	run, err := c.AwaitRun(ctx, runs[0].ID)
 	if err != nil {
-		tb.Fatalf("flowtest: await run %s: %v", runs[0].ID, err)
+		tb.Fatalf("flowtest: await run %s: %v%s", runs[0].ID, err, suspendedHint(c, runs[0].ID))
 	}
 	return run
+}
+
+// suspendedHint explains why RunEvent gave up on a run that sleeps or waits.
+func suspendedHint(c *flow.Client, runID string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	run, err := c.GetRun(ctx, runID)
+	if err != nil || (run.Status != flow.RunSleeping && run.Status != flow.RunWaiting) {
+		return ""
+	}
+	return fmt.Sprintf(" (the run is %s: start it with flowtest.StartRun, then drive it with AwaitSleeping, AwaitWaiting, Advance and the events it waits for)", run.Status)
 }
 
 // AwaitStatus polls the run until it has status want (up to a minute), and

@@ -57,6 +57,58 @@
 //
 //	run := flowtest.AwaitStatus(t, c, runID, flow.RunWaiting)
 //
+// # Testing long workflows without waiting
+//
+// A function that sleeps for a day and waits three days for an event is
+// tested in milliseconds: [StartRun] sends the event and returns the run's ID
+// without waiting for the run; [AwaitSleeping] and [AwaitWaiting] wait until
+// the run stops in a given step; [Advance] skips time; an event sent while
+// the run waits resumes it; and [flow.Client.AwaitRun] returns its end:
+//
+//	runID := flowtest.StartRun(t, c, flow.Event{Name: "user/signed.up", Data: SignedUp{UserID: "u1"}})
+//	flowtest.AwaitSleeping(t, c, runID, "wait-a-day")
+//	flowtest.Advance(t, c, 24*time.Hour) // the sleep ends now
+//	flowtest.AwaitWaiting(t, c, runID, "wait-activation")
+//	// either the event comes...
+//	_, err := c.Send(ctx, flow.Event{Name: "user/activated", Data: SignedUp{UserID: "u1"}})
+//	// ...or the wait times out:
+//	// flowtest.Advance(t, c, 72*time.Hour)
+//	run, err := c.AwaitRun(ctx, runID)
+//
+// Advance(t, c, d) behaves as if d had passed for the runs in the client's
+// database: the sleeps, WaitForEvent and Invoke timeouts, step retries,
+// delayed, debounced and batched starts, CancelOn timeouts and finish
+// deadlines (FunctionOpts.Timeouts.Finish) due within d happen now, in the
+// order they are due; the later ones come d closer. It moves time in hops and
+// lets the runs it wakes execute between them, so one Advance(96 h) goes
+// through a 24 h sleep and the 72 h wait the run registers after it; it
+// returns once no run executes or is ready to. It moves the stored due times
+// of the runs that have not ended (with their River jobs); it leaves the
+// wall clock alone, and with it time.Now in your code, the times recorded as
+// history (CreatedAt, StartedAt, EndedAt), the Start timeout, lookback
+// windows, rate limit, throttle, idempotency and open debounce and batch
+// windows, event timestamps and cron schedules. Time moves only while
+// Advance is called: nothing runs in the background.
+//
+// [RunEvent] waits for the run to end, so it suits functions that neither
+// sleep nor wait; for those that do, use [StartRun].
+//
+// # Mocking steps
+//
+// [MockStep] replaces the result of a step (flow.Step or flow.StepTx) of one
+// function, by its step ID: the step's function is not called, and the mock
+// is stored as its result, as if the function had returned it. Set it before
+// the run reaches the step (before sending the event, or while the run
+// sleeps or waits); a step that has already completed keeps its result. A
+// mocked error is retried as the function's error would be, unless it is
+// wrapped with [flow.NonRetriable]:
+//
+//	flowtest.MockStep(t, c, "checkout", "charge", Charge{ID: "ch_test"}, nil)
+//	flowtest.MockStep(t, c, "checkout", "email", nil, flow.NonRetriable(errors.New("mailbox full")))
+//
+// Mocks live in the test's client and are set through a package internal to
+// the module: production code has no way to set one.
+//
 // # Restarting the server
 //
 // A test that checks how code survives a database restart starts a server

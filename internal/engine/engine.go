@@ -41,6 +41,7 @@ type Engine struct {
 	resumer      *resumer
 	done         *doneNotifier
 	realtime     *realtime.Hub
+	mocks        stepMocks // set by tests only (step_mock.go)
 }
 
 // Deps is what an engine is built from.

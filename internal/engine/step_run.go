@@ -153,8 +153,15 @@ func (s *Segment) replayStep(st *store.Step) (attempts int32, done bool, out []b
 }
 
 // callStep calls a step's function, turning a panic into an error that
-// keeps the panic's value and top frames; the log gets the whole stack.
+// keeps the panic's value and top frames; the log gets the whole stack. A
+// step a test mocked (step_mock.go) returns the mock instead.
 func callStep(ctx context.Context, s *Segment, sid string, fn func(ctx context.Context) (any, error)) (val any, err error) {
+	if mock, ok := s.c.mocks.lookup(s.fn.id, sid); ok {
+		if mock.out == nil {
+			return nil, mock.err
+		}
+		return mock.out, mock.err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s.c.cfg.Logger.WarnContext(ctx, "flow: step panicked", "run_id", s.run.ID, "step_id", sid,

@@ -137,6 +137,10 @@
 //     from scheduled, available or pending, and notifies.
 //   - RunWakeDue (queries/run.sql): the same for every due run, in one call
 //     of flow_jobs_wake, with one notification per queue.
+//   - RunShiftDueTimes (queries/timeskip.sql; tests only, through
+//     flowtest.Advance): moves the job of every suspended run with the run's
+//     new wake time (flow_job_move, one call per run in an aggregate that
+//     the result reads); a due run is then woken by RunWakeDue.
 //
 // A one-row call sits in the RETURNING list of the statement's
 // data-modifying CTE, which runs to completion whatever reads it. An array
