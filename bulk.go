@@ -20,6 +20,9 @@ type BulkFilter struct {
 	Status []RunStatus
 	// EventName selects the runs whose triggering event has this name.
 	EventName string
+	// EventID selects the runs an event started (and their reruns), as
+	// RunFilter.EventID does.
+	EventID string
 	// CreatedAfter and CreatedBefore bound the runs' creation times
 	// (inclusive, exclusive). Zero: no bound.
 	CreatedAfter  time.Time
@@ -162,7 +165,7 @@ func (o *BulkOpts) engine() engine.BulkOpts {
 
 // selection checks f for op and converts it for the engine.
 func (f BulkFilter) selection(op string) (store.BulkFilter, error) {
-	if f.FunctionID == "" && f.EventName == "" && len(f.Status) == 0 && len(f.RunIDs) == 0 &&
+	if f.FunctionID == "" && f.EventName == "" && f.EventID == "" && len(f.Status) == 0 && len(f.RunIDs) == 0 &&
 		f.CreatedAfter.IsZero() && f.CreatedBefore.IsZero() {
 		return store.BulkFilter{}, fmt.Errorf("flow: %s: empty filter: name a function, an event, statuses, a time range or runs", op)
 	}
@@ -172,8 +175,11 @@ func (f BulkFilter) selection(op string) (store.BulkFilter, error) {
 	if err := checkFilterText(op, "EventName", f.EventName); err != nil {
 		return store.BulkFilter{}, err
 	}
+	if f.EventID != "" && !engine.IsUUID(f.EventID) {
+		return store.BulkFilter{}, fmt.Errorf("flow: %s: EventID %q is not an event ID", op, f.EventID)
+	}
 	sel := store.BulkFilter{
-		FunctionID: optString(f.FunctionID), EventName: optString(f.EventName),
+		FunctionID: optString(f.FunctionID), EventName: optString(f.EventName), EventID: optString(f.EventID),
 		CreatedAfter: optTime(f.CreatedAfter), CreatedBefore: optTime(f.CreatedBefore),
 	}
 	for _, s := range f.Status {

@@ -356,7 +356,9 @@ func TestReplayFlowControl(t *testing.T) {
 	to := bulkDBNow(t, pool)
 	c := flowtest.ClientOn(t, pool, testConfig(), func(c *flow.Client) {
 		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "replay-keyed", Idempotency: "event.data.k"}, flow.EventTrigger("replay/keyed"),
-			func(ctx context.Context, in flow.Input[map[string]string]) (any, error) { return in.Event.Data["k"], nil })
+			func(ctx context.Context, in flow.Input[map[string]string]) (any, error) {
+				return in.Event.Data["k"], nil
+			})
 		require.NoError(t, err)
 	})
 	res, err := c.Replay(ctx, "replay-keyed", from, to, nil)

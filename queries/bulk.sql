@@ -21,6 +21,7 @@ WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('func
     AND (cardinality(@ids::uuid[]) = 0 OR r.id = ANY(@ids::uuid[]))
     AND (sqlc.narg('event_name')::text IS NULL
         OR EXISTS (SELECT 1 FROM flow_event e WHERE e.id = r.event_id AND e.name = sqlc.narg('event_name')))
+    AND (sqlc.narg('event_id')::uuid IS NULL OR r.event_id = sqlc.narg('event_id'))
     AND r.id <= @upto_id;
 
 -- name: RunBulkSelect :many
@@ -42,6 +43,7 @@ WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('func
     AND (cardinality(@ids::uuid[]) = 0 OR r.id = ANY(@ids::uuid[]))
     AND (sqlc.narg('event_name')::text IS NULL
         OR EXISTS (SELECT 1 FROM flow_event e WHERE e.id = r.event_id AND e.name = sqlc.narg('event_name')))
+    AND (sqlc.narg('event_id')::uuid IS NULL OR r.event_id = sqlc.narg('event_id'))
     AND r.id > @after_id AND r.id <= @upto_id
 ORDER BY r.id
 LIMIT @max;

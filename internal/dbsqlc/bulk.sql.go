@@ -134,7 +134,8 @@ WHERE ($1::text IS NULL OR r.function_id = $1)
     AND (cardinality($6::uuid[]) = 0 OR r.id = ANY($6::uuid[]))
     AND ($7::text IS NULL
         OR EXISTS (SELECT 1 FROM flow_event e WHERE e.id = r.event_id AND e.name = $7))
-    AND r.id <= $8
+    AND ($8::uuid IS NULL OR r.event_id = $8)
+    AND r.id <= $9
 `
 
 type RunBulkCountParams struct {
@@ -145,6 +146,7 @@ type RunBulkCountParams struct {
 	CreatedBefore *time.Time
 	IDs           []string
 	EventName     *string
+	EventID       *string
 	UptoID        string
 }
 
@@ -159,6 +161,7 @@ func (q *Queries) RunBulkCount(ctx context.Context, db DBTX, arg *RunBulkCountPa
 		arg.CreatedBefore,
 		arg.IDs,
 		arg.EventName,
+		arg.EventID,
 		arg.UptoID,
 	)
 	var n int32
@@ -179,9 +182,10 @@ WHERE ($1::text IS NULL OR r.function_id = $1)
     AND (cardinality($6::uuid[]) = 0 OR r.id = ANY($6::uuid[]))
     AND ($7::text IS NULL
         OR EXISTS (SELECT 1 FROM flow_event e WHERE e.id = r.event_id AND e.name = $7))
-    AND r.id > $8 AND r.id <= $9
+    AND ($8::uuid IS NULL OR r.event_id = $8)
+    AND r.id > $9 AND r.id <= $10
 ORDER BY r.id
-LIMIT $10
+LIMIT $11
 `
 
 type RunBulkSelectParams struct {
@@ -192,6 +196,7 @@ type RunBulkSelectParams struct {
 	CreatedBefore *time.Time
 	IDs           []string
 	EventName     *string
+	EventID       *string
 	AfterID       string
 	UptoID        string
 	Max           int32
@@ -220,6 +225,7 @@ func (q *Queries) RunBulkSelect(ctx context.Context, db DBTX, arg *RunBulkSelect
 		arg.CreatedBefore,
 		arg.IDs,
 		arg.EventName,
+		arg.EventID,
 		arg.AfterID,
 		arg.UptoID,
 		arg.Max,

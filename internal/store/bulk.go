@@ -17,6 +17,7 @@ type BulkFilter struct {
 	CreatedBefore *time.Time
 	IDs           []string // only these runs; empty: all
 	EventName     *string  // only runs whose triggering event has this name
+	EventID       *string  // only runs of this event (and their reruns)
 	UptoID        string   // only runs up to this ID (NewestRunID when the action began)
 }
 
@@ -49,7 +50,7 @@ func (s *Store) CountBulkRuns(ctx context.Context, f BulkFilter) (int, error) {
 	f = f.nonNil()
 	n, err := s.q.RunBulkCount(ctx, s.pool, &dbsqlc.RunBulkCountParams{
 		FunctionID: f.FunctionID, Statuses: f.Statuses, UnendedOnly: f.UnendedOnly, CreatedAfter: f.CreatedAfter,
-		CreatedBefore: f.CreatedBefore, IDs: f.IDs, EventName: f.EventName, UptoID: f.UptoID,
+		CreatedBefore: f.CreatedBefore, IDs: f.IDs, EventName: f.EventName, EventID: f.EventID, UptoID: f.UptoID,
 	})
 	return int(n), err
 }
@@ -60,7 +61,7 @@ func (s *Store) SelectBulkRuns(ctx context.Context, f BulkFilter, afterID string
 	f = f.nonNil()
 	rows, err := s.q.RunBulkSelect(ctx, s.pool, &dbsqlc.RunBulkSelectParams{
 		FunctionID: f.FunctionID, Statuses: f.Statuses, UnendedOnly: f.UnendedOnly, CreatedAfter: f.CreatedAfter,
-		CreatedBefore: f.CreatedBefore, IDs: f.IDs, EventName: f.EventName, AfterID: afterID, UptoID: f.UptoID, Max: max,
+		CreatedBefore: f.CreatedBefore, IDs: f.IDs, EventName: f.EventName, EventID: f.EventID, AfterID: afterID, UptoID: f.UptoID, Max: max,
 	})
 	if err != nil {
 		return nil, err
