@@ -373,3 +373,51 @@ func TestReplayFlowControl(t *testing.T) {
 	}
 	require.Equal(t, map[flow.RunStatus]int{flow.RunCompleted: 2, flow.RunSkipped: 1}, statuses)
 }
+
+// Each run CancelRuns cancels sends flow/function.cancelled, which starts
+// the functions listening for it (upstream's TestEventCancellation: a
+// handler of inngest/function.cancelled filtered by function_id sees each
+// cancelled run once); EventID selects the runs of one event.
+func TestCancelRunsSendsCancelledEvents(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	var heard counter
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		bulkWaiter(t, c, "bulk-sys", flow.EventTrigger("bulk/sys"))
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "bulk-sys-handler"},
+			flow.EventTrigger(flow.EventFunctionCancelled).If("event.data.function_id == 'bulk-sys'"),
+			func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+				heard.add(fmt.Sprint(in.Event.Data["run_id"]))
+				return nil, nil
+			})
+		require.NoError(t, err)
+	})
+	var runs []string
+	var firstEvent string
+	for i := range 3 {
+		ids, err := c.Send(ctx, flow.Event{Name: "bulk/sys", Data: map[string]int{"i": i}})
+		require.NoError(t, err)
+		if i == 0 {
+			firstEvent = ids[0]
+		}
+		list, err := c.ListRuns(ctx, flow.RunFilter{EventID: ids[0]})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		runs = append(runs, list[0].ID)
+	}
+	for _, id := range runs {
+		flowtest.AwaitStatus(t, c, id, flow.RunWaiting)
+	}
+	one, err := c.CancelRuns(ctx, flow.BulkFilter{EventID: firstEvent}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, one.Done, "EventID: the first event's run only")
+	rest, err := c.CancelRuns(ctx, flow.BulkFilter{FunctionID: "bulk-sys"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, rest.Done)
+	require.Eventually(t, func() bool { return heard.total() == 3 }, 15*time.Second, 10*time.Millisecond)
+	for _, id := range runs {
+		require.Equal(t, 1, heard.get(id), "one flow/function.cancelled per run")
+	}
+	_, err = c.CancelRuns(ctx, flow.BulkFilter{EventID: "nope"}, nil)
+	require.ErrorContains(t, err, "not an event ID")
+}
