@@ -77,11 +77,13 @@ func TestCancelRunsThousandsWithProgress(t *testing.T) {
 	require.Equal(t, n, bulkStatusCount(t, pool, "bulk-many", flow.RunQueued))
 
 	var progress []flow.BulkProgress
+	began := time.Now()
 	res, err := c.CancelRuns(ctx, flow.BulkFilter{FunctionID: "bulk-many"}, &flow.BulkOpts{
 		BatchSize: 300,
 		Progress:  func(p flow.BulkProgress) { progress = append(progress, p) },
 	})
 	require.NoError(t, err)
+	t.Logf("CancelRuns: %d runs in %s", n, time.Since(began))
 	require.Equal(t, n, res.Total)
 	require.Equal(t, n, res.Done)
 	require.Zero(t, res.Skipped)
