@@ -206,9 +206,9 @@ func TestBadInputAPI(t *testing.T) {
 			_, err := c.ListRunsPage(ctx, flow.RunQuery{Status: []flow.RunStatus{"bogus"}})
 			return err
 		}, nil, "unknown run status"},
-		{"CancelRuns: no FunctionID", func() error { _, err := c.CancelRuns(ctx, flow.CancelFilter{}); return err }, nil, "FunctionID is required"},
+		{"CancelRuns: empty filter", func() error { _, err := c.CancelRuns(ctx, flow.BulkFilter{}, nil); return err }, nil, "empty filter"},
 		{"CancelRuns: invalid UTF-8 FunctionID", func() error {
-			_, err := c.CancelRuns(ctx, flow.CancelFilter{FunctionID: "bad-\xff"})
+			_, err := c.CancelRuns(ctx, flow.BulkFilter{FunctionID: "bad-\xff"}, nil)
 			return err
 		}, nil, "UTF-8"},
 		{"ListEvents: NUL in Name", func() error { _, err := c.ListEvents(ctx, flow.EventFilter{Name: "bad/\x00"}); return err }, nil, "NUL"},

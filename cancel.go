@@ -2,8 +2,6 @@ package flow
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -27,31 +25,4 @@ func (c *Client) CancelRun(ctx context.Context, runID string) (bool, error) {
 // cancelled if and only if the transaction commits. On error, roll back.
 func (c *Client) CancelRunTx(ctx context.Context, tx pgx.Tx, runID string) (bool, error) {
 	return c.e.CancelRunTx(ctx, tx, runID)
-}
-
-// CancelFilter selects runs for CancelRuns.
-type CancelFilter struct {
-	// FunctionID is required.
-	FunctionID string
-	// CreatedAfter and CreatedBefore bound the runs' creation times
-	// (inclusive, exclusive). Zero CreatedBefore means now.
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
-}
-
-// CancelRuns cancels every run of a function created in a time range that
-// has not ended, in batches of their own transactions, and returns how many
-// it cancelled.
-func (c *Client) CancelRuns(ctx context.Context, f CancelFilter) (int, error) {
-	if f.FunctionID == "" {
-		return 0, errors.New("flow: CancelRuns: FunctionID is required")
-	}
-	if err := checkFilterText("CancelRuns", "FunctionID", f.FunctionID); err != nil {
-		return 0, err
-	}
-	before := f.CreatedBefore
-	if before.IsZero() {
-		before = time.Now()
-	}
-	return c.e.CancelRuns(ctx, f.FunctionID, f.CreatedAfter, before)
 }

@@ -820,12 +820,12 @@ func TestCancelRunsByFunctionAndTime(t *testing.T) {
 		cancelUntilStatus(t, c, id, flow.RunSleeping)
 	}
 
-	_, err := c.CancelRuns(ctx, flow.CancelFilter{})
-	require.Error(t, err, "CancelRuns needs a FunctionID")
+	_, err := c.CancelRuns(ctx, flow.BulkFilter{}, nil)
+	require.Error(t, err, "CancelRuns needs a filter")
 
-	n, err := c.CancelRuns(ctx, flow.CancelFilter{FunctionID: "cancel-bulk", CreatedAfter: t1, CreatedBefore: t2})
+	res, err := c.CancelRuns(ctx, flow.BulkFilter{FunctionID: "cancel-bulk", CreatedAfter: t1, CreatedBefore: t2}, nil)
 	require.NoError(t, err)
-	require.Equal(t, 2, n)
+	require.Equal(t, 2, res.Done)
 	cancelAwait(t, c, in1, flow.RunCancelled)
 	cancelAwait(t, c, in2, flow.RunCancelled)
 	require.Equal(t, flow.RunCompleted, cancelStatus(t, c, inDone))
@@ -834,14 +834,14 @@ func TestCancelRunsByFunctionAndTime(t *testing.T) {
 	}
 
 	// Again: nothing left in the range.
-	n, err = c.CancelRuns(ctx, flow.CancelFilter{FunctionID: "cancel-bulk", CreatedAfter: t1, CreatedBefore: t2})
+	res, err = c.CancelRuns(ctx, flow.BulkFilter{FunctionID: "cancel-bulk", CreatedAfter: t1, CreatedBefore: t2}, nil)
 	require.NoError(t, err)
-	require.Equal(t, 0, n)
+	require.Equal(t, flow.BulkResult{}, res)
 
 	// No CreatedBefore: up to now.
-	n, err = c.CancelRuns(ctx, flow.CancelFilter{FunctionID: "cancel-bulk", CreatedAfter: t2})
+	res, err = c.CancelRuns(ctx, flow.BulkFilter{FunctionID: "cancel-bulk", CreatedAfter: t2}, nil)
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Equal(t, 1, res.Done)
 	cancelAwait(t, c, late, flow.RunCancelled)
 	for _, id := range []string{early1, early2, other} {
 		require.Equal(t, flow.RunSleeping, cancelStatus(t, c, id))

@@ -272,3 +272,99 @@ func TestBrowserRunMessagesLive(t *testing.T) {
 	require.NoError(t, err, "screenshot")
 	browserScreenshot(t, "flowui-browser-run-messages.png", png)
 }
+
+// TestBrowserBulkCancel selects two of three waiting runs on the runs page
+// (the selection survives the page's live refreshes), cancels them through
+// the confirmation page, and sees the progress page report them; then
+// cancels "all matching" the page's filter: the third and a fourth.
+func TestBrowserBulkCancel(t *testing.T) {
+	t.Parallel()
+	execPath := browserChromium(t)
+
+	pool := flowtest.Pool(t)
+	c, err := flow.NewClient(pool, &flow.Config{RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }})
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "waiter"}, flow.EventTrigger("browser/wait"),
+		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+			_, err := flow.WaitForEvent[any](ctx, "never", flow.WaitOpts{Event: "browser/never", Timeout: time.Hour})
+			return nil, err
+		})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Stop(ctx))
+	})
+	root := browserServe(t, flowui.Handler(c, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	var runIDs []string
+	for range 3 {
+		ids, err := c.Send(ctx, flow.Event{Name: "browser/wait", Data: map[string]any{}})
+		require.NoError(t, err)
+		runs, err := c.ListRuns(ctx, flow.RunFilter{EventID: ids[0]})
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		runIDs = append(runIDs, runs[0].ID)
+	}
+	for _, id := range runIDs {
+		flowtest.AwaitStatus(t, c, id, flow.RunWaiting)
+	}
+	b := browserCtx(t, ctx, execPath)
+
+	pick := func(id string) string { return `#runs-table input.bulk-pick[value="` + id + `"]` }
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs?function=waiter"),
+		chromedp.WaitVisible(chromedp.CSS(`#runs-table tr[data-run-id="`+runIDs[2]+`"][data-status="waiting"]`)),
+		chromedp.Click(chromedp.CSS(pick(runIDs[0]))),
+		chromedp.Click(chromedp.CSS(pick(runIDs[1]))),
+	), "select two runs")
+	// A new run makes the live part change, and be replaced.
+	ids, err := c.Send(ctx, flow.Event{Name: "browser/wait", Data: map[string]any{}})
+	require.NoError(t, err)
+	late, err := c.ListRuns(ctx, flow.RunFilter{EventID: ids[0]})
+	require.NoError(t, err)
+	require.Len(t, late, 1)
+	require.NoError(t, chromedp.Do(b,
+		chromedp.WaitVisible(chromedp.CSS(`#runs-table tr[data-run-id="`+late[0].ID+`"]`)),
+	), "the live refresh shows the new run")
+	checked, err := chromedp.Run(b, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll('input.bulk-pick:checked')).map(c => c.value)`))
+	require.NoError(t, err)
+	require.ElementsMatch(t, runIDs[:2], checked, "the selection survives the live refresh")
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(`#bulk-cancel`)),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-confirm-page[data-total="2"]`)),
+		chromedp.Click(chromedp.CSS(`#bulk-confirm`)),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-result[data-done="2"]`)),
+	), "cancel the selected runs")
+	steps, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#bulk-steps`)))
+	require.NoError(t, err)
+	require.Contains(t, steps, "Cancelled 2 of 2")
+	for i, want := range []flow.RunStatus{flow.RunCancelled, flow.RunCancelled, flow.RunWaiting} {
+		run, err := c.GetRun(ctx, runIDs[i])
+		require.NoError(t, err)
+		require.Equal(t, want, run.Status, "run %d", i)
+	}
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs?function=waiter"),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-cancel-all`)),
+		chromedp.Click(chromedp.CSS(`#bulk-cancel-all`)),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-confirm-page[data-total="2"]`)),
+		chromedp.Click(chromedp.CSS(`#bulk-confirm`)),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-result[data-done="2"]`)),
+	), "cancel all matching the filter")
+	for _, id := range []string{runIDs[2], late[0].ID} {
+		run, err := c.GetRun(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCancelled, run.Status)
+	}
+
+	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot")
+	browserScreenshot(t, "flowui-browser-bulk.png", png)
+}

@@ -310,6 +310,8 @@ func (h *handler) route(w http.ResponseWriter, r *request) {
 	switch {
 	case len(s) == 0 || len(s) == 1 && s[0] == "runs":
 		h.get(w, r, h.runs)
+	case len(s) == 2 && s[0] == "runs" && s[1] == "bulk":
+		h.post(w, r, h.bulk)
 	case len(s) == 2 && s[0] == "runs":
 		h.get(w, r, h.run)
 	case len(s) == 3 && s[0] == "runs" && s[2] == "raw":

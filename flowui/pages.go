@@ -29,7 +29,7 @@ type pageData struct {
 }
 
 // hasForms names the templates with action forms, which need a form token.
-var hasForms = map[string]bool{"run": true, "run-live": true, "send": true}
+var hasForms = map[string]bool{"run": true, "run-live": true, "send": true, "runs": true, "functions": true, "bulk-confirm": true}
 
 // render writes the page or fragment template tmpl with status. The page is
 // rendered into a buffer first, so that a template error is a clean 500.
@@ -571,6 +571,8 @@ type functionRow struct {
 
 type functionsData struct {
 	Functions []functionRow
+	// ReplaySince are the time ranges a function's replay form offers.
+	ReplaySince []option
 }
 
 func (h *handler) functions(w http.ResponseWriter, r *request) {
@@ -585,7 +587,7 @@ func (h *handler) functions(w http.ResponseWriter, r *request) {
 		h.fail(w, r, err)
 		return
 	}
-	d := &functionsData{}
+	d := &functionsData{ReplaySince: sinceOptions[1:]}
 	for _, fn := range fns {
 		row := functionRow{FunctionInfo: fn}
 		c := counts[fn.ID]

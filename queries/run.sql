@@ -212,16 +212,6 @@ waits AS (
 SELECT run.id, run.function_id, run.event_id, run.job_id, run.parent_run_id, run.parent_step_id, run.slotted::boolean AS slotted
 FROM run, LATERAL (SELECT pg_notify('flow_run_done', run.id::text)) AS notified;
 
--- name: RunListCancellable :many
--- Runs of a function created in [@created_after, @created_before) that have
--- not ended, for bulk cancellation, oldest first.
-SELECT id FROM flow_run
-WHERE function_id = @function_id
-    AND created_at >= @created_after AND created_at < @created_before
-    AND status NOT IN ('completed', 'failed', 'cancelled', 'skipped')
-ORDER BY id
-LIMIT @max;
-
 -- name: RunSetJobs :exec
 -- Records the River jobs of runs that start later (events with a future ts),
 -- so that the waker can make them runnable on time.

@@ -37,13 +37,14 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	code := runWithInput(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
 
 // env is what a command runs with.
 type env struct {
+	stdin          io.Reader // a confirmation prompt's answer
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -67,7 +68,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		migrateCommand, sendCommand, runsCommand, runCommand, cancelCommand, rerunCommand, keysCommand, devCommand,
+		migrateCommand, sendCommand, runsCommand, runCommand, cancelCommand, rerunCommand, replayCommand, keysCommand, devCommand,
 	}
 }
 
@@ -91,8 +92,15 @@ func usagef(format string, args ...any) error {
 
 // run runs the command line args (without the program name) and returns the
 // exit code: 0 on success, 1 when the command failed, 2 on a usage error.
+// A command that asks for confirmation reads no answer: it does nothing.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	return runWithInput(ctx, args, strings.NewReader(""), stdout, stderr, getenv)
+}
+
+// runWithInput is run with stdin, where a confirmation prompt reads its
+// answer.
+func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
 		printUsage(stderr)
 		return exitUsage

@@ -473,49 +473,6 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 	return items, nil
 }
 
-const runListCancellable = `-- name: RunListCancellable :many
-SELECT id FROM flow_run
-WHERE function_id = $1
-    AND created_at >= $2 AND created_at < $3
-    AND status NOT IN ('completed', 'failed', 'cancelled', 'skipped')
-ORDER BY id
-LIMIT $4
-`
-
-type RunListCancellableParams struct {
-	FunctionID    string
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
-	Max           int32
-}
-
-// Runs of a function created in [@created_after, @created_before) that have
-// not ended, for bulk cancellation, oldest first.
-func (q *Queries) RunListCancellable(ctx context.Context, db DBTX, arg *RunListCancellableParams) ([]string, error) {
-	rows, err := db.Query(ctx, runListCancellable,
-		arg.FunctionID,
-		arg.CreatedAfter,
-		arg.CreatedBefore,
-		arg.Max,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const runListLeaseExpired = `-- name: RunListLeaseExpired :many
 SELECT id, gen, function_id, (ckey1 IS NOT NULL OR ckey2 IS NOT NULL)::boolean AS slotted FROM flow_run
 WHERE status = 'running' AND lease_expires_at < now()

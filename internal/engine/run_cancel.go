@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -35,28 +34,4 @@ func (c *Engine) CancelRunTx(ctx context.Context, tx pgx.Tx, runID string) (bool
 		}
 	}
 	return ok, nil
-}
-
-// CancelRuns cancels the runs of functionID created in [after, before), in
-// batches of 100: flow.Client.CancelRuns's body once its filter is checked.
-func (c *Engine) CancelRuns(ctx context.Context, functionID string, after, before time.Time) (int, error) {
-	total := 0
-	for {
-		ids, err := c.store.ListCancellable(ctx, functionID, after, before, 100)
-		if err != nil {
-			return total, fmt.Errorf("flow: CancelRuns: %w", err)
-		}
-		for _, id := range ids {
-			ok, err := c.CancelRun(ctx, id)
-			if err != nil {
-				return total, err
-			}
-			if ok {
-				total++
-			}
-		}
-		if len(ids) < 100 {
-			return total, nil
-		}
-	}
 }

@@ -83,11 +83,3 @@ func (s *Store) InsertChildRun(ctx context.Context, db DB, functionID, eventID, 
 func (s *Store) CopyStepsBefore(ctx context.Context, db DB, toRunID, fromRunID, stepID string) error {
 	return s.q.StepCopyBefore(ctx, db, &dbsqlc.StepCopyBeforeParams{ToRunID: toRunID, FromRunID: fromRunID, StepID: stepID})
 }
-
-// ListCancellable returns up to max IDs of runs of a function created in
-// [after, before) that have not ended, in ID order.
-func (s *Store) ListCancellable(ctx context.Context, functionID string, after, before time.Time, max int32) ([]string, error) {
-	return s.q.RunListCancellable(ctx, s.pool, &dbsqlc.RunListCancellableParams{
-		FunctionID: functionID, CreatedAfter: after, CreatedBefore: before, Max: max,
-	})
-}

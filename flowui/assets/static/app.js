@@ -54,7 +54,14 @@
     var open = [];
     el.querySelectorAll("details[open]").forEach(function (d) { open.push(path(el, d)); });
     var active = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : '';
+    // The runs page's selection survives a refresh.
+    var picked = {};
+    el.querySelectorAll('input.bulk-pick:checked').forEach(function (c) { picked[c.value] = true; });
+    var all = el.querySelector('#bulk-all');
+    var allChecked = all && all.checked;
     el.innerHTML = html;
+    el.querySelectorAll('input.bulk-pick').forEach(function (c) { if (picked[c.value]) c.checked = true; });
+    if (allChecked && el.querySelector('#bulk-all')) el.querySelector('#bulk-all').checked = true;
     open.forEach(function (p) {
       var d = el.querySelector(p);
       if (d) d.open = true;
@@ -73,6 +80,12 @@
     if (step) return '[data-step-id="' + CSS.escape(step.getAttribute('data-step-id')) + '"] details';
     return 'details';
   }
+
+  // #bulk-all selects or clears the runs on the page.
+  document.addEventListener('change', function (e) {
+    if (!e.target || e.target.id !== 'bulk-all') return;
+    document.querySelectorAll('input.bulk-pick').forEach(function (c) { c.checked = e.target.checked; });
+  });
 
   document.addEventListener('submit', function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute('data-confirm');
