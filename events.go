@@ -128,5 +128,6 @@ func (c *Client) sendTx(ctx context.Context, tx pgx.Tx, savepoint bool, events [
 	if err != nil {
 		return nil, err
 	}
-	return c.e.SendTx(ctx, tx, savepoint, prepared)
+	ids, err := c.e.SendTx(ctx, tx, savepoint, prepared)
+	return ids, c.schemaError(ctx, err)
 }

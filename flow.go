@@ -113,10 +113,11 @@ func (c *Client) River() *river.Client[pgx.Tx] { return c.e.River() }
 // executing runs in this process: River's workers, the waker that resumes
 // sleeping runs on time, lease renewal, and the sweeper that takes over runs
 // whose client died. It returns once they are running; stop them with Stop
-// or by cancelling ctx. On a database without the library's tables it
-// returns an error wrapping ErrNotMigrated.
+// or by cancelling ctx. On a database without the library's tables, or with
+// an older schema version than the library's, it returns an error wrapping
+// ErrNotMigrated that says both versions.
 func (c *Client) Start(ctx context.Context) error {
-	return c.e.Start(ctx, c.checkSchema)
+	return c.schemaError(ctx, c.e.Start(ctx, c.checkSchema))
 }
 
 // Stop stops fetching new work, waits for the segments executing in this

@@ -30,19 +30,20 @@ type migration struct {
 	up      string
 }
 
-// Migrations returns the library's own schema migrations in order, as SQL
-// that an application's migration tool can run after River's (see River's
-// rivermigrate, or `river migrate-get`). Migrate runs both for you. The
-// migrations are idempotent, so Migrate may still be called on a database
-// migrated this way.
+// Migrations returns the library's own schema migrations in order, as up
+// SQL that an application's migration tool can run after River's (see
+// River's rivermigrate, or `river migrate-get`). Migrate runs both for you.
+// Each ends by recording its version in flow_migration, as Migrate does, so
+// Migrate may still be called on a database migrated this way. For the down
+// SQL and the versions, use MigrationVersions.
 func Migrations() ([]string, error) {
-	ms, err := loadMigrations()
+	ms, err := MigrationVersions()
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, len(ms))
 	for i, m := range ms {
-		out[i] = m.up
+		out[i] = m.Up
 	}
 	return out, nil
 }

@@ -135,7 +135,7 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("%w: run %s", ErrNotFound, runID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flow: get run %s: %w", runID, engine.SchemaError(err))
+		return nil, fmt.Errorf("flow: get run %s: %w", runID, c.schemaError(ctx, engine.SchemaError(err)))
 	}
 	run := runFromRow(row)
 	steps, err := c.store.ListSteps(ctx, runID)
@@ -216,7 +216,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 	}
 	rows, err := c.store.ListRuns(ctx, params)
 	if err != nil {
-		return nil, fmt.Errorf("flow: list runs: %w", engine.SchemaError(err))
+		return nil, fmt.Errorf("flow: list runs: %w", c.schemaError(ctx, engine.SchemaError(err)))
 	}
 	out := make(RunList, 0, min(len(rows), limit))
 	for i, r := range rows {

@@ -35,8 +35,12 @@ import (
 	"github.com/riverflow/flow/flowtest"
 )
 
+// defaultStep is how long each stage takes unless -step says otherwise: the
+// README shows the output with it.
+const defaultStep = time.Second
+
 func main() {
-	step := flag.Duration("step", time.Second, "how long each stage of the workflow takes")
+	step := flag.Duration("step", defaultStep, "how long each stage of the workflow takes")
 	flag.Parse()
 
 	// Ctrl-C cancels ctx; everything below then stops and cleans up.

@@ -19,11 +19,14 @@ func storableText(s string) string {
 }
 
 // SchemaError wraps ErrNotMigrated around err when Postgres refused a
-// statement because one of the library's or River's tables or functions
-// does not exist (SQLSTATE 42P01 undefined_table, 42883 undefined_function).
+// statement because one of the library's or River's tables, functions or
+// columns does not exist (SQLSTATE 42P01 undefined_table, 42883
+// undefined_function, 42703 undefined_column): the schema is missing or
+// older than the library. Only this error path costs anything: no statement
+// checks the schema first.
 func SchemaError(err error) error {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "42P01" && pgErr.Code != "42883" {
+	if !errors.As(err, &pgErr) || pgErr.Code != "42P01" && pgErr.Code != "42883" && pgErr.Code != "42703" {
 		return err
 	}
 	if !strings.Contains(pgErr.Message, "flow_") && !strings.Contains(pgErr.Message, "river_") {

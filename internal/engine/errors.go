@@ -28,7 +28,7 @@ var (
 	ErrInvalidStepID      = errors.New("flow: invalid step ID")
 	ErrInvalidTime        = errors.New("flow: time out of range")
 	ErrRunSkipped         = errors.New("flow: run skipped by flow control")
-	ErrNotMigrated        = errors.New("flow: the database is not migrated: run flow.Migrate (or `flow migrate`) first")
+	ErrNotMigrated        = errors.New("flow: the database is not migrated")
 )
 
 // StepError is the error a step returns to its function once the step has
