@@ -46,6 +46,9 @@ func (c *Engine) Rerun(ctx context.Context, runID, fromStep string) (string, err
 		if err != nil {
 			return err
 		}
+		if err := c.store.InsertRerun(ctx, tx, NewID, runID, fromStep); err != nil {
+			return err
+		}
 		if fromStep != "" {
 			if err := c.store.CopyStepsBefore(ctx, tx, NewID, runID, fromStep); err != nil {
 				return err
