@@ -76,6 +76,7 @@ type Run struct {
 	// CancelledByEvent is the event whose CancelOn match cancelled the run,
 	// if one did; GetRun fills it.
 	CancelledByEvent string
+
 	CreatedAt   time.Time
 	StartedAt   *time.Time
 	EndedAt     *time.Time
