@@ -67,6 +67,9 @@ type Run struct {
 	WakeAt *time.Time
 	// ParentRunID is the run that invoked this one, if any.
 	ParentRunID string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	EndedAt     *time.Time
 	// RerunOf is the run this one reran (Rerun, RerunFrom), if any; GetRun
 	// fills it, ListRuns does not.
 	RerunOf string
@@ -76,10 +79,6 @@ type Run struct {
 	// CancelledByEvent is the event whose CancelOn match cancelled the run,
 	// if one did; GetRun fills it.
 	CancelledByEvent string
-
-	CreatedAt   time.Time
-	StartedAt   *time.Time
-	EndedAt     *time.Time
 	// Steps are the run's steps in the order they first ran. GetRun and
 	// AwaitRun fill them; ListRuns does not.
 	Steps []RunStep
