@@ -81,14 +81,13 @@ func TestRerunRecordsItsOrigin(t *testing.T) {
 	ctx := testCtx(t)
 	top, err := c.Rerun(ctx, orig.ID)
 	require.NoError(t, err)
-	fromB, err := c.RerunFrom(ctx, top, "b")
-	require.NoError(t, err)
-
 	r, err := c.AwaitRun(ctx, top)
 	require.NoError(t, err)
 	require.Equal(t, orig.ID, r.RerunOf)
 	require.Empty(t, r.RerunFromStep, "from the top")
 
+	fromB, err := c.RerunFrom(ctx, top, "b")
+	require.NoError(t, err)
 	r, err = c.AwaitRun(ctx, fromB)
 	require.NoError(t, err)
 	require.Equal(t, top, r.RerunOf, "the rerun of a rerun names the run it reran")
@@ -160,4 +159,69 @@ func TestEventThatCancelledARun(t *testing.T) {
 	require.Equal(t, runID, ev.Affected[0].RunID)
 	require.Equal(t, "cancelled", ev.Affected[0].Effect)
 	require.Equal(t, flow.RunCancelled, ev.Affected[0].RunStatus)
+}
+
+// TestStepAttemptsHandlingStepErrors ports inngest-js's test function
+// handling-step-errors (packages/inngest/src/test/functions): with one
+// retry, steps "a" and "d fails" each fail twice, and the run's history has
+// both failed attempts of each (Inngest's timeline: a StepFailed item at
+// attempt 1, its attempts counting from 0; ours count from 1); the function
+// handles the errors in "b" and "e succeeds".
+func TestStepAttemptsHandlingStepErrors(t *testing.T) {
+	t.Parallel()
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "handling-step-errors", Retries: flow.Ptr(1)},
+			flow.EventTrigger("demo/handling.step.errors"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				_, err := flow.Step(ctx, "a", func(ctx context.Context) (any, error) {
+					return nil, fmt.Errorf("Oh no!: %w", errors.New("This is the cause"))
+				})
+				if flow.IsSuspend(err) {
+					return nil, err
+				}
+				var aErr *flow.StepError
+				if !errors.As(err, &aErr) {
+					return nil, fmt.Errorf("a: want a StepError, got %v", err)
+				}
+				if _, err := flow.Step(ctx, "b", func(ctx context.Context) (string, error) {
+					return fmt.Sprintf("err was: %q", aErr.Message), nil
+				}); err != nil {
+					return nil, err
+				}
+				if _, err := flow.Step(ctx, "c succeeds", func(ctx context.Context) (string, error) { return "c succeeds", nil }); err != nil {
+					return nil, err
+				}
+				_, err = flow.Step(ctx, "d fails", func(ctx context.Context) (any, error) { return nil, errors.New("D failed!") })
+				if flow.IsSuspend(err) {
+					return nil, err
+				}
+				var stepErr *flow.StepError
+				if !errors.As(err, &stepErr) {
+					return nil, fmt.Errorf("d: want a StepError, got %v", err)
+				}
+				return flow.Step(ctx, "e succeeds", func(ctx context.Context) (map[string]string, error) {
+					return map[string]string{"errMessage": stepErr.Message}, nil
+				})
+			})
+		require.NoError(t, err)
+	})
+	run := awaitOnly(t, c, flow.Event{Name: "demo/handling.step.errors"})
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+	steps := map[string]flow.RunStep{}
+	for _, st := range run.Steps {
+		steps[st.ID] = st
+	}
+	for id, msg := range map[string]string{"a": "Oh no!: This is the cause", "d fails": "D failed!"} {
+		st := steps[id]
+		require.Equal(t, "failed", st.Status, id)
+		require.Len(t, st.FailedAttempts, 2, "%s failed twice", id)
+		for i, a := range st.FailedAttempts {
+			require.Equal(t, i+1, a.Attempt, id)
+			require.Equal(t, msg, a.Error, id)
+		}
+	}
+	require.JSONEq(t, `"err was: \"Oh no!: This is the cause\""`, string(steps["b"].Output))
+	require.Empty(t, steps["b"].FailedAttempts)
+	require.JSONEq(t, `"c succeeds"`, string(steps["c succeeds"].Output))
+	require.JSONEq(t, `{"errMessage":"D failed!"}`, string(steps["e succeeds"].Output))
 }
