@@ -219,6 +219,23 @@ type EventInfo struct {
 	// Runs are the runs the event started (with their reruns), oldest
 	// first, without their outputs or steps.
 	Runs []*Run
+	// Affected are the runs the event did not start but resumed (it was
+	// the event a wait step waited for) or cancelled (a CancelOn matched),
+	// oldest first. GetEvent and FindEvent fill it; ListEvents does not.
+	Affected []EventEffect
+}
+
+// EventEffect is what an event did to a run it did not start.
+type EventEffect struct {
+	RunID      string
+	FunctionID string
+	// RunStatus is the run's status now.
+	RunStatus RunStatus
+	// Effect is "resumed" (StepID is the wait step the event resumed) or
+	// "cancelled".
+	Effect string
+	StepID string
+	At     time.Time
 }
 
 // EventFilter selects events for ListEvents.
@@ -308,6 +325,14 @@ func (c *Client) GetEvent(ctx context.Context, eventID string) (*EventInfo, erro
 	}
 	if err := c.fillEventRuns(ctx, []*EventInfo{ev}); err != nil {
 		return nil, err
+	}
+	effects, err := c.store.ListEventEffects(ctx, eventID, maxRunsPerEvent)
+	if err != nil {
+		return nil, fmt.Errorf("flow: list runs event %s resumed or cancelled: %w", eventID, err)
+	}
+	for _, f := range effects {
+		ev.Affected = append(ev.Affected, EventEffect{RunID: f.RunID, FunctionID: f.FunctionID,
+			RunStatus: RunStatus(f.RunStatus), Effect: f.Effect, StepID: f.StepID, At: f.At})
 	}
 	return ev, nil
 }

@@ -70,6 +70,15 @@ type Run struct {
 	CreatedAt   time.Time
 	StartedAt   *time.Time
 	EndedAt     *time.Time
+	// RerunOf is the run this one reran (Rerun, RerunFrom), if any; GetRun
+	// fills it, ListRuns does not.
+	RerunOf string
+	// RerunFromStep is the step RerunFrom re-executed from ("" for a rerun
+	// from the top).
+	RerunFromStep string
+	// CancelledByEvent is the event whose CancelOn match cancelled the run,
+	// if one did; GetRun fills it.
+	CancelledByEvent string
 	// Steps are the run's steps in the order they first ran. GetRun and
 	// AwaitRun fill them; ListRuns does not.
 	Steps []RunStep
@@ -108,7 +117,26 @@ type RunStep struct {
 	Detail    json.RawMessage
 	StartedAt time.Time
 	EndedAt   *time.Time
+	// FailedAttempts are the step's failed attempts, oldest first: each
+	// retried attempt and, for a step that failed for good, its last. A
+	// step that succeeded at its first attempt has none.
+	FailedAttempts []StepAttempt
+	// EventID is, for a wait step, the ID of the event that resumed it
+	// ("" while it waits, or if it timed out).
+	EventID string
 }
+
+// StepAttempt is one failed attempt of a step.
+type StepAttempt struct {
+	// Attempt counts from 1.
+	Attempt   int
+	StartedAt time.Time
+	EndedAt   time.Time
+	Error     string
+}
+
+// Duration is how long the attempt took.
+func (a StepAttempt) Duration() time.Duration { return a.EndedAt.Sub(a.StartedAt) }
 
 func runFromRow(r *store.Run) *Run {
 	out := &Run{
@@ -150,6 +178,9 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 			rs.Error = *st.Error
 		}
 		run.Steps[i] = rs
+	}
+	if err := c.fillRunHistory(ctx, run); err != nil {
+		return nil, fmt.Errorf("flow: get history of run %s: %w", runID, err)
 	}
 	return run, nil
 }

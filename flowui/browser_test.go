@@ -368,3 +368,43 @@ func TestBrowserBulkCancel(t *testing.T) {
 	require.NoError(t, err, "screenshot")
 	browserScreenshot(t, "flowui-browser-bulk.png", png)
 }
+
+// TestBrowserSearchAndAttempts types the last digits of a run's ID, as the
+// pages show them, into the search box and lands on the run's page, which
+// lists the failed attempt of its retried step; an ID's first digits, which
+// every run of the moment shares, list the candidates instead.
+func TestBrowserSearchAndAttempts(t *testing.T) {
+	t.Parallel()
+	execPath := browserChromium(t)
+	ub := historySetup(t)
+	run := ub.await(t, "ui/flaky", nil)
+	ub.await(t, "ui/flaky", nil)
+	root := browserServe(t, flowui.Handler(ub.c, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	b := browserCtx(t, ctx, execPath)
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs"),
+		chromedp.WaitVisible(chromedp.CSS(`#search-input`)),
+		chromedp.SendKeys(chromedp.CSS(`#search-input`), run.ID[24:]),
+		chromedp.Submit(chromedp.CSS(`#search-input`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run[data-run-id="`+run.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-step-id="call"] tr.attempt[data-attempt="1"]`)),
+	), "find the run by its ID's last digits")
+	attempt, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`[data-step-id="call"] tr.attempt[data-attempt="1"] .attempt-error`)))
+	require.NoError(t, err)
+	require.Equal(t, "upstream said 503", attempt)
+
+	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot")
+	browserScreenshot(t, "flowui-browser-attempts.png", png)
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.SendKeys(chromedp.CSS(`#search-input`), run.ID[:3]),
+		chromedp.Submit(chromedp.CSS(`#search-input`)),
+		chromedp.WaitVisible(chromedp.CSS(`#search-ambiguous`)),
+		chromedp.WaitVisible(chromedp.CSS(`#search-runs a[href="runs/`+run.ID+`"]`)),
+	), "an ambiguous prefix lists the runs it fits")
+}

@@ -330,6 +330,8 @@ func (h *handler) route(w http.ResponseWriter, r *request) {
 		h.get(w, r, h.eventRaw)
 	case len(s) == 1 && s[0] == "functions":
 		h.get(w, r, h.functions)
+	case len(s) == 1 && s[0] == "search":
+		h.get(w, r, h.search)
 	case len(s) == 1 && s[0] == "send":
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:

@@ -15,6 +15,15 @@ waits AS (
 ),
 batch_events AS (
     DELETE FROM flow_run_event USING doomed WHERE flow_run_event.run_id = doomed.id
+),
+attempts AS (
+    DELETE FROM flow_step_attempt USING doomed WHERE flow_step_attempt.run_id = doomed.id
+),
+reruns AS (
+    DELETE FROM flow_rerun USING doomed WHERE flow_rerun.run_id = doomed.id
+),
+effects AS (
+    DELETE FROM flow_event_effect USING doomed WHERE flow_event_effect.run_id = doomed.id
 )
 DELETE FROM flow_run USING doomed WHERE flow_run.id = doomed.id;
 
@@ -35,6 +44,9 @@ WITH doomed AS (
 claims AS (
     DELETE FROM flow_event_dedupe d USING doomed
     WHERE d.dedupe_id = doomed.dedupe_id AND d.event_id = doomed.id
+),
+effects AS (
+    DELETE FROM flow_event_effect f USING doomed WHERE f.event_id = doomed.id
 )
 DELETE FROM flow_event USING doomed WHERE flow_event.id = doomed.id;
 

@@ -23,21 +23,42 @@ saved AS (
         ended_at = excluded.ended_at
     WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
     RETURNING flow_step.id
+),
+-- A failed attempt (errored: retried; failed: for good) is also kept in the
+-- step's attempt history; a completed step writes nothing there.
+attempt AS (
+    INSERT INTO flow_step_attempt (run_id, step_id, attempt, started_at, ended_at, error)
+    SELECT @run_id, saved.id, @attempts, @started_at, coalesce(sqlc.narg('ended_at'), clock_timestamp()), sqlc.narg('error')
+    FROM saved
+    WHERE @status::text IN ('errored', 'failed') AND sqlc.narg('error')::text IS NOT NULL
+    ON CONFLICT (run_id, step_id, attempt) DO NOTHING
 )
 SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved;
 
--- name: StepSave :execrows
+-- name: StepSave :one
 -- Stores a step's outcome inside a transaction that already holds the run
--- (RunFence). Zero rows: the step already has a final row (completed,
+-- (RunFence), and a failed attempt in the step's attempt history (see
+-- StepSaveFenced). Zero: the step already has a final row (completed,
 -- failed, timed_out), which is never replaced.
-INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
-VALUES (@run_id, @id, @seq, @kind, @status, @attempts, @output, sqlc.narg('error'),
-    sqlc.narg('wake_at'), @detail, @started_at, sqlc.narg('ended_at'))
-ON CONFLICT (run_id, id) DO UPDATE
-SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-    error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
-    ended_at = excluded.ended_at
-WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out');
+WITH saved AS (
+    INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
+    VALUES (@run_id, @id, @seq, @kind, @status, @attempts, @output, sqlc.narg('error'),
+        sqlc.narg('wake_at'), @detail, @started_at, sqlc.narg('ended_at'))
+    ON CONFLICT (run_id, id) DO UPDATE
+    SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+        error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
+        ended_at = excluded.ended_at
+    WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+    RETURNING flow_step.id
+),
+attempt AS (
+    INSERT INTO flow_step_attempt (run_id, step_id, attempt, started_at, ended_at, error)
+    SELECT @run_id, saved.id, @attempts, @started_at, coalesce(sqlc.narg('ended_at'), clock_timestamp()), sqlc.narg('error')
+    FROM saved
+    WHERE @status::text IN ('errored', 'failed') AND sqlc.narg('error')::text IS NOT NULL
+    ON CONFLICT (run_id, step_id, attempt) DO NOTHING
+)
+SELECT count(*)::integer FROM saved;
 
 -- name: StepResolve :execrows
 -- Gives a waiting step (a wait or an invoke) its outcome. The caller holds the

@@ -40,7 +40,7 @@ func TestCLIBadInput(t *testing.T) {
 		{name: "runs: -before not an ID", args: []string{"runs", "-before", "nope"}, code: 1, stderr: "not a run ID"},
 		{name: "run: NUL ID", args: []string{"run", "\x00"}, code: 1, stderr: "no run"},
 		{name: "cancel: invalid UTF-8 ID", args: []string{"cancel", "\xff"}, code: 1, stderr: "no run"},
-		{name: "rerun: bad ID", args: []string{"rerun", "nope"}, code: 1, stderr: "not found"},
+		{name: "rerun: bad ID", args: []string{"rerun", "nope"}, code: 1, stderr: `no run "nope"`},
 		{name: "runs: unmigrated database", args: []string{"runs"}, url: empty, code: 1, stderr: "run flow.Migrate"},
 		{name: "send: unmigrated database", args: []string{"send", "cli/x"}, url: empty, code: 1, stderr: "run flow.Migrate"},
 	} {

@@ -18,7 +18,8 @@ var cancelCommand = &command{
 Cancel cancels a run that has not ended, as flow.Client.CancelRun does: a
 sleeping or waiting run ends at once; a step executing in some process has its
 context cancelled. Cancelling a run that has already ended changes nothing and
-says so (exit status 0).
+says so (exit status 0). ID may be the start or end of a run's ID, as for
+'flow run'.
 
 With -function, -status, -event-name, -since or -until instead of an ID, it
 cancels every run they select that has not ended (flow.Client.CancelRuns): it
@@ -57,7 +58,11 @@ safe: runs already cancelled are not selected again. For example:
 				return err
 			}
 			defer pool.Close()
-			ok, err := c.CancelRun(ctx, args[0])
+			r, err := findRun(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			ok, err := c.CancelRun(ctx, r.ID)
 			if errors.Is(err, flow.ErrNotFound) {
 				return fmt.Errorf("no run %q", args[0])
 			}
@@ -65,14 +70,14 @@ safe: runs already cancelled are not selected again. For example:
 				return err
 			}
 			if ok {
-				fmt.Fprintf(e.stdout, "cancelled run %s\n", args[0])
+				fmt.Fprintf(e.stdout, "cancelled run %s\n", r.ID)
 				return nil
 			}
 			status := "ended"
-			if r, err := c.GetRun(ctx, args[0]); err == nil {
+			if r, err := c.GetRun(ctx, r.ID); err == nil {
 				status = string(r.Status)
 			}
-			fmt.Fprintf(e.stdout, "run %s has already ended (%s); nothing to cancel\n", args[0], status)
+			fmt.Fprintf(e.stdout, "run %s has already ended (%s); nothing to cancel\n", r.ID, status)
 			return nil
 		}
 	},
@@ -87,6 +92,8 @@ Rerun starts a new run of the run's function with the same triggering event
 and prints its ID. The original run is left as it is. With -from STEP, the
 steps recorded before STEP keep their stored results: the new run replays them
 and executes STEP and everything after it again (flow.Client.RerunFrom).
+ID may be the start or end of a run's ID, as for 'flow run'; 'flow run' on
+the new run says which run it reran.
 
 The new run executes in the application's processes, on its River queue
 (-queue, if the application set flow.Config.Queue).
@@ -131,11 +138,15 @@ For example:
 				return err
 			}
 			defer pool.Close()
+			r, err := findRun(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
 			var newID string
 			if *from != "" {
-				newID, err = c.RerunFrom(ctx, args[0], *from)
+				newID, err = c.RerunFrom(ctx, r.ID, *from)
 			} else {
-				newID, err = c.Rerun(ctx, args[0])
+				newID, err = c.Rerun(ctx, r.ID)
 			}
 			if err != nil {
 				return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -25,7 +24,12 @@ for a result kept from the run it reran from), how long it took, a bar placing
 it in the run, and its output or error (cut to one line; -json shows them
 whole). A wait shows the event it waits for and until when, then the event it
 got; a sleep, until when; an invoke, the run it waits for; a step that failed
-an attempt, its error and when it is retried.
+an attempt, its error and when it is retried, and under it each failed
+attempt: when it started, how long it took and its error. A rerun says which
+run it reran, and from which step; a wait that an event resumed, which event.
+
+ID is the run's ID, or its start or end (with or without hyphens) if no other
+run's ID starts or ends so: the dashboard shows the last 12 digits.
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		dbURL := databaseFlag(fs)
@@ -39,10 +43,7 @@ an attempt, its error and when it is retried.
 				return err
 			}
 			defer pool.Close()
-			r, err := c.GetRun(ctx, args[0])
-			if errors.Is(err, flow.ErrNotFound) {
-				return fmt.Errorf("no run %q", args[0])
-			}
+			r, err := findRun(ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -77,6 +78,16 @@ func writeRun(e *env, r *flow.Run, now time.Time) error {
 	row("Event:", r.EventID)
 	if r.ParentRunID != "" {
 		row("Invoked by:", "run "+r.ParentRunID)
+	}
+	if r.RerunOf != "" {
+		from := "from the top"
+		if r.RerunFromStep != "" {
+			from = "from step " + r.RerunFromStep
+		}
+		row("Rerun of:", fmt.Sprintf("run %s (%s)", r.RerunOf, from))
+	}
+	if r.CancelledByEvent != "" {
+		row("Cancelled by:", "event "+r.CancelledByEvent)
 	}
 	row("Created:", fmtTime(r.CreatedAt))
 	if r.StartedAt != nil {
@@ -143,6 +154,11 @@ func writeRun(e *env, r *flow.Run, now time.Time) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
 			st.ID, st.Kind, st.Status, st.Attempts, offset, dur, timeline, cut(stepNote(st, now), noteWidth))
+		for _, a := range st.FailedAttempts {
+			fmt.Fprintf(tw, "  attempt %d\t\tfailed\t\t+%s\t%s\t%s\t%s\n",
+				a.Attempt, fmtDur(a.StartedAt.Sub(t0)), fmtDur(a.Duration()), bar(t0, t1, a.StartedAt, a.EndedAt, false, barWidth),
+				cut("error: "+a.Error, noteWidth))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -177,6 +193,10 @@ func stepNote(st flow.RunStep, now time.Time) string {
 		case "timed_out":
 			return "timed out: " + what
 		case "completed":
+			if st.EventID != "" {
+				// The event's last 12 digits find it: 'flow event …' + them.
+				return "event …" + st.EventID[max(len(st.EventID)-12, 0):] + ": " + describeEvent(st.Output)
+			}
 			return describeEvent(st.Output)
 		}
 	case "sleep":

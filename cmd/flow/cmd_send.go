@@ -15,12 +15,14 @@ import (
 var sendCommand = &command{
 	name:    "send",
 	args:    "[flags] NAME [JSON]",
-	summary: "send an event and show the runs it started",
+	summary: "send an event and show the runs it started, resumed or cancelled",
 	help: `
 Send stores an event named NAME with JSON as its data (default {}) and starts
 the runs of the functions it triggers, as flow.Client.Send does. It prints the
-event's ID and the ID and function of each run it started. The runs execute
-in the application's processes (those that started a flow.Client), not here.
+event's ID and the ID and function of each run it started ("run"), then the
+runs it resumed (a wait step waited for it: "resumed", with the step) and
+cancelled (a CancelOn matched it: "cancelled"). The runs execute in the
+application's processes (those that started a flow.Client), not here.
 
 With -id, an event whose ID was seen in the last 24 hours is accepted and
 ignored; send then prints the first event's ID and its runs.
@@ -67,6 +69,12 @@ ignored; send then prints the first event's ID and its runs.
 			if err != nil {
 				return err
 			}
+			// The waits it resumed and the runs it cancelled (CancelOn),
+			// in Send's transaction: they are there when Send returns.
+			stored, err := c.GetEvent(ctx, ids[0])
+			if err != nil {
+				return err
+			}
 
 			if *asJSON {
 				type runRef struct {
@@ -74,12 +82,15 @@ ignored; send then prints the first event's ID and its runs.
 					FunctionID string `json:"function_id"`
 				}
 				out := struct {
-					EventID string   `json:"event_id"`
-					Runs    []runRef `json:"runs"`
+					EventID   string         `json:"event_id"`
+					Runs      []runRef       `json:"runs"`
+					Resumed   []eventRunJSON `json:"resumed"`
+					Cancelled []eventRunJSON `json:"cancelled"`
 				}{EventID: ids[0], Runs: []runRef{}}
 				for i := len(runs) - 1; i >= 0; i-- {
 					out.Runs = append(out.Runs, runRef{ID: runs[i].ID, FunctionID: runs[i].FunctionID})
 				}
+				_, out.Resumed, out.Cancelled = eventRunsJSON(nil, stored.Affected)
 				return writeJSON(e.stdout, out)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
@@ -87,11 +98,21 @@ ignored; send then prints the first event's ID and its runs.
 			for i := len(runs) - 1; i >= 0; i-- { // oldest first
 				fmt.Fprintf(tw, "run\t%s\t%s\n", runs[i].ID, runs[i].FunctionID)
 			}
+			for _, f := range stored.Affected {
+				if f.Effect == "cancelled" {
+					fmt.Fprintf(tw, "cancelled\t%s\t%s\n", f.RunID, f.FunctionID)
+				} else {
+					fmt.Fprintf(tw, "resumed\t%s\t%s\tstep %s\n", f.RunID, f.FunctionID, f.StepID)
+				}
+			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(runs) == 0 {
-				fmt.Fprintln(e.stderr, "no runs started: no registered function is triggered by this event")
+			switch {
+			case len(runs) == 0 && len(stored.Affected) == 0:
+				fmt.Fprintln(e.stderr, "no runs started: no registered function is triggered by this event, and no waiting run wanted it")
+			case len(runs) == 0:
+				fmt.Fprintln(e.stderr, "no runs started (no registered function is triggered by this event)")
 			}
 			return nil
 		}

@@ -135,32 +135,45 @@ func bar(t0, t1, start, end time.Time, ongoing bool, width int) string {
 // The JSON shapes of -json output.
 
 type runJSON struct {
-	ID          string          `json:"id"`
-	FunctionID  string          `json:"function_id"`
-	EventID     string          `json:"event_id"`
-	Status      flow.RunStatus  `json:"status"`
-	Output      json.RawMessage `json:"output,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	Attempt     int             `json:"attempt"`
-	WakeAt      *time.Time      `json:"wake_at,omitempty"`
-	ParentRunID string          `json:"parent_run_id,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	StartedAt   *time.Time      `json:"started_at,omitempty"`
-	EndedAt     *time.Time      `json:"ended_at,omitempty"`
-	Steps       []stepJSON      `json:"steps,omitempty"`
+	ID               string          `json:"id"`
+	FunctionID       string          `json:"function_id"`
+	EventID          string          `json:"event_id"`
+	Status           flow.RunStatus  `json:"status"`
+	Output           json.RawMessage `json:"output,omitempty"`
+	Error            string          `json:"error,omitempty"`
+	Attempt          int             `json:"attempt"`
+	WakeAt           *time.Time      `json:"wake_at,omitempty"`
+	ParentRunID      string          `json:"parent_run_id,omitempty"`
+	RerunOf          string          `json:"rerun_of,omitempty"`
+	RerunFromStep    string          `json:"rerun_from_step,omitempty"`
+	CancelledByEvent string          `json:"cancelled_by_event,omitempty"`
+	CreatedAt        time.Time       `json:"created_at"`
+	StartedAt        *time.Time      `json:"started_at,omitempty"`
+	EndedAt          *time.Time      `json:"ended_at,omitempty"`
+	Steps            []stepJSON      `json:"steps,omitempty"`
 }
 
 type stepJSON struct {
-	ID        string          `json:"id"`
-	Kind      string          `json:"kind"`
-	Status    string          `json:"status"`
-	Attempts  int             `json:"attempts"`
-	Output    json.RawMessage `json:"output,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	WakeAt    *time.Time      `json:"wake_at,omitempty"`
-	Detail    json.RawMessage `json:"detail,omitempty"`
-	StartedAt time.Time       `json:"started_at"`
-	EndedAt   *time.Time      `json:"ended_at,omitempty"`
+	ID             string          `json:"id"`
+	Kind           string          `json:"kind"`
+	Status         string          `json:"status"`
+	Attempts       int             `json:"attempts"`
+	Output         json.RawMessage `json:"output,omitempty"`
+	Error          string          `json:"error,omitempty"`
+	WakeAt         *time.Time      `json:"wake_at,omitempty"`
+	Detail         json.RawMessage `json:"detail,omitempty"`
+	StartedAt      time.Time       `json:"started_at"`
+	EndedAt        *time.Time      `json:"ended_at,omitempty"`
+	FailedAttempts []attemptJSON   `json:"failed_attempts,omitempty"`
+	EventID        string          `json:"event_id,omitempty"`
+}
+
+type attemptJSON struct {
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at"`
+	DurationMS int64     `json:"duration_ms"`
+	Error      string    `json:"error"`
 }
 
 func toRunJSON(r *flow.Run) runJSON {
@@ -168,12 +181,19 @@ func toRunJSON(r *flow.Run) runJSON {
 		ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Output: r.Output,
 		Error: r.Error, Attempt: r.Attempt, WakeAt: r.WakeAt, ParentRunID: r.ParentRunID,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		RerunOf: r.RerunOf, RerunFromStep: r.RerunFromStep, CancelledByEvent: r.CancelledByEvent,
 	}
 	for _, st := range r.Steps {
-		out.Steps = append(out.Steps, stepJSON{
+		sj := stepJSON{
 			ID: st.ID, Kind: st.Kind, Status: st.Status, Attempts: st.Attempts, Output: st.Output,
 			Error: st.Error, WakeAt: st.WakeAt, Detail: st.Detail, StartedAt: st.StartedAt, EndedAt: st.EndedAt,
-		})
+			EventID: st.EventID,
+		}
+		for _, a := range st.FailedAttempts {
+			sj.FailedAttempts = append(sj.FailedAttempts, attemptJSON{Attempt: a.Attempt, StartedAt: a.StartedAt,
+				EndedAt: a.EndedAt, DurationMS: a.Duration().Milliseconds(), Error: a.Error})
+		}
+		out.Steps = append(out.Steps, sj)
 	}
 	return out
 }

@@ -332,12 +332,13 @@ func TestCLIRunShowsSteps(t *testing.T) {
 
 	require.NotContains(t, timeline, "Long values are cut")
 	rows := strings.Split(strings.TrimSpace(timeline), "\n")
-	require.Len(t, rows, 5, timeline)
+	require.Len(t, rows, 6, timeline)
 	require.Equal(t, []string{"STEP", "KIND", "STATUS", "ATTEMPTS", "START", "DURATION", "TIMELINE", "OUTPUT", "/", "ERROR"}, strings.Fields(rows[0]))
 	require.Regexp(t, `^fetch\s+run\s+completed\s+1\s+\+\S+\s+\S+\s+\|[█ ]+\|\s+\{"n":1\}$`, rows[1])
 	require.Regexp(t, `^flaky\s+run\s+completed\s+2\s+.*"second try works"$`, rows[2])
-	require.Regexp(t, `^nap\s+sleep\s+completed\s+1\s+.*slept until \d`, rows[3])
-	require.Regexp(t, `^approval\s+wait\s+waiting\s+1\s+.*…\s+\|[░ ]+\|\s+event cli/approved \(match data\.order\) until \d\d:\d\d:\d\d$`, rows[4])
+	require.Regexp(t, `^  attempt 1\s+failed\s+\+\S+\s+\S+\s+\|[█ ]+\|\s+error: first try fails$`, rows[3], "each failed attempt under its step")
+	require.Regexp(t, `^nap\s+sleep\s+completed\s+1\s+.*slept until \d`, rows[4])
+	require.Regexp(t, `^approval\s+wait\s+waiting\s+1\s+.*…\s+\|[░ ]+\|\s+event cli/approved \(match data\.order\) until \d\d:\d\d:\d\d$`, rows[5])
 
 	out = cliOK(t, dbURL, "run", "-json", runIDs[0])
 	var shown runJSON
@@ -353,7 +354,7 @@ func TestCLIRunShowsSteps(t *testing.T) {
 	cliAwaitStatus(t, c, runIDs[0], flow.RunCompleted)
 	out = cliOK(t, dbURL, "run", runIDs[0])
 	require.Regexp(t, `Status:\s+completed`, out)
-	require.Regexp(t, `\napproval\s+wait\s+completed\s+1\s+.*\|[█ ]+\|\s+cli/approved \{"by":"ann","order":7\}\n`, out)
+	require.Regexp(t, `\napproval\s+wait\s+completed\s+1\s+.*\|[█ ]+\|\s+event …[0-9a-f]{12}: cli/approved \{"by":"ann","order":7\}\n`, out)
 }
 
 func TestCLICancelStopsSleepingRun(t *testing.T) {
@@ -459,7 +460,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{args: []string{"run", runID}, code: 1, stderr: "flow: no run"},
 		{args: []string{"run", "not-an-id"}, code: 1, stderr: "flow: no run"},
 		{args: []string{"cancel", runID}, code: 1, stderr: "flow: no run"},
-		{args: []string{"rerun", runID}, code: 1, stderr: "flow: rerun " + runID + ": not found"},
+		{args: []string{"rerun", runID}, code: 1, stderr: "flow: no run"},
+		{args: []string{"event", runID}, code: 1, stderr: "flow: no event"},
+		{args: []string{"event"}, code: 2, stderr: "want one event ID"},
 		{args: []string{"runs", "-database-url", "postgres://127.0.0.1:1/none?connect_timeout=2"}, code: 1, stderr: "flow: connect to database"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -79,6 +79,14 @@ type FlowEventDedupe struct {
 	SeenAt   time.Time
 }
 
+type FlowEventEffect struct {
+	EventID string
+	RunID   string
+	StepID  string
+	Effect  string
+	At      time.Time
+}
+
 type FlowEventKey struct {
 	ID        string
 	Name      string
@@ -121,6 +129,12 @@ type FlowRealtimeMessage struct {
 	RunID     *string
 	Durable   bool
 	CreatedAt time.Time
+}
+
+type FlowRerun struct {
+	RunID    string
+	RerunOf  string
+	FromStep string
 }
 
 type FlowRun struct {
@@ -184,6 +198,15 @@ type FlowStep struct {
 	Detail    []byte
 	StartedAt time.Time
 	EndedAt   *time.Time
+}
+
+type FlowStepAttempt struct {
+	RunID     string
+	StepID    string
+	Attempt   int32
+	StartedAt time.Time
+	EndedAt   time.Time
+	Error     string
 }
 
 type FlowTrigger struct {

@@ -125,15 +125,26 @@ func (q *Queries) StepResolve(ctx context.Context, db DBTX, arg *StepResolvePara
 	return result.RowsAffected(), nil
 }
 
-const stepSave = `-- name: StepSave :execrows
-INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-    $9, $10, $11, $12)
-ON CONFLICT (run_id, id) DO UPDATE
-SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
-    error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
-    ended_at = excluded.ended_at
-WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+const stepSave = `-- name: StepSave :one
+WITH saved AS (
+    INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        $9, $10, $11, $12)
+    ON CONFLICT (run_id, id) DO UPDATE
+    SET status = excluded.status, attempts = excluded.attempts, output = excluded.output,
+        error = excluded.error, wake_at = excluded.wake_at, detail = excluded.detail,
+        ended_at = excluded.ended_at
+    WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
+    RETURNING flow_step.id
+),
+attempt AS (
+    INSERT INTO flow_step_attempt (run_id, step_id, attempt, started_at, ended_at, error)
+    SELECT $1, saved.id, $6, $11, coalesce($12, clock_timestamp()), $8
+    FROM saved
+    WHERE $5::text IN ('errored', 'failed') AND $8::text IS NOT NULL
+    ON CONFLICT (run_id, step_id, attempt) DO NOTHING
+)
+SELECT count(*)::integer FROM saved
 `
 
 type StepSaveParams struct {
@@ -152,10 +163,11 @@ type StepSaveParams struct {
 }
 
 // Stores a step's outcome inside a transaction that already holds the run
-// (RunFence). Zero rows: the step already has a final row (completed,
+// (RunFence), and a failed attempt in the step's attempt history (see
+// StepSaveFenced). Zero: the step already has a final row (completed,
 // failed, timed_out), which is never replaced.
-func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) (int64, error) {
-	result, err := db.Exec(ctx, stepSave,
+func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) (int32, error) {
+	row := db.QueryRow(ctx, stepSave,
 		arg.RunID,
 		arg.ID,
 		arg.Seq,
@@ -169,10 +181,9 @@ func (q *Queries) StepSave(ctx context.Context, db DBTX, arg *StepSaveParams) (i
 		arg.StartedAt,
 		arg.EndedAt,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const stepSaveCompletedMany = `-- name: StepSaveCompletedMany :many
@@ -303,6 +314,13 @@ saved AS (
         ended_at = excluded.ended_at
     WHERE flow_step.status NOT IN ('completed', 'failed', 'timed_out')
     RETURNING flow_step.id
+),
+attempt AS (
+    INSERT INTO flow_step_attempt (run_id, step_id, attempt, started_at, ended_at, error)
+    SELECT $2, saved.id, $8, $13, coalesce($14, clock_timestamp()), $10
+    FROM saved
+    WHERE $7::text IN ('errored', 'failed') AND $10::text IS NOT NULL
+    ON CONFLICT (run_id, step_id, attempt) DO NOTHING
 )
 SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved
 `
@@ -333,6 +351,8 @@ type StepSaveFencedRow struct {
 // renews its lease), in one statement. owned false: the segment lost the run
 // and nothing was stored. saved false (with owned): the step already has a
 // final row (completed, failed, timed_out), which is never replaced.
+// A failed attempt (errored: retried; failed: for good) is also kept in the
+// step's attempt history; a completed step writes nothing there.
 func (q *Queries) StepSaveFenced(ctx context.Context, db DBTX, arg *StepSaveFencedParams) (*StepSaveFencedRow, error) {
 	row := db.QueryRow(ctx, stepSaveFenced,
 		arg.LeaseTtl,

@@ -59,6 +59,9 @@ func (c *Engine) rerunTx(ctx context.Context, tx pgx.Tx, runID, fromStep string)
 	if err != nil {
 		return "", err
 	}
+	if err := c.store.InsertRerun(ctx, tx, newID, runID, fromStep); err != nil {
+		return "", err
+	}
 	if fromStep != "" {
 		if err := c.store.CopyStepsBefore(ctx, tx, newID, runID, fromStep); err != nil {
 			return "", err

@@ -92,7 +92,10 @@ func (c *Engine) resolveLateWait(ctx context.Context, s *Segment, stepID string,
 		if err != nil || !deleted {
 			return err
 		}
-		return c.resolveStep(ctx, tx, s.run.ID, stepID, status, body, errMsg)
+		if err := c.resolveStep(ctx, tx, s.run.ID, stepID, status, body, errMsg); err != nil || ev == nil {
+			return err
+		}
+		return c.store.InsertEventEffect(ctx, tx, ev.ID, s.run.ID, stepID, store.EffectResumed)
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		c.cfg.Logger.WarnContext(ctx, "flow: resolve wait from lookback", "run_id", s.run.ID, "step_id", stepID, "error", err)

@@ -35,8 +35,14 @@ func (c *Engine) resolveWaits(ctx context.Context, tx pgx.Tx, ev StoredEvent, bo
 			continue
 		}
 		if m.Kind == waitKindCancel {
-			if _, err := c.cancelRun(ctx, tx, m.RunID, fmt.Sprintf("cancelled by event %q (%s)", ev.Name, ev.ID), nil); err != nil {
+			ok, err := c.cancelRun(ctx, tx, m.RunID, fmt.Sprintf("cancelled by event %q (%s)", ev.Name, ev.ID), nil)
+			if err != nil {
 				return err
+			}
+			if ok {
+				if err := c.store.InsertEventEffect(ctx, tx, ev.ID, m.RunID, "", store.EffectCancelled); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -54,6 +60,11 @@ func (c *Engine) resolveWaits(ctx context.Context, tx pgx.Tx, ev StoredEvent, bo
 			continue
 		}
 		if err := c.resolveStep(ctx, tx, m.RunID, m.StepID, stepCompleted, body, nil); err != nil {
+			return err
+		}
+		// The event's page lists the runs it resumed, the wait step the
+		// event that resumed it.
+		if err := c.store.InsertEventEffect(ctx, tx, ev.ID, m.RunID, m.StepID, store.EffectResumed); err != nil {
 			return err
 		}
 	}
