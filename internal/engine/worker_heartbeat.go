@@ -43,8 +43,21 @@ func (c *Engine) heartbeat(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if err := c.store.HeartbeatFunctions(ctx, ids); err != nil && ctx.Err() == nil {
+		if err := c.confirmFunctions(ctx, ids); err != nil {
 			c.cfg.Logger.WarnContext(ctx, "flow: confirm registered functions", "error", err)
 		}
 	}
+}
+
+// heartbeatTimeout bounds one confirmation.
+const heartbeatTimeout = 5 * time.Second
+
+// confirmFunctions runs one confirmation to its end even when ctx is
+// cancelled meanwhile (bounded by heartbeatTimeout): a statement cut off by
+// a cancel could still commit on the server after Stop returned, and a
+// stopped client must not confirm anything.
+func (c *Engine) confirmFunctions(ctx context.Context, ids []string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), heartbeatTimeout)
+	defer cancel()
+	return c.store.HeartbeatFunctions(ctx, ids)
 }
