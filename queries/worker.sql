@@ -9,7 +9,7 @@ FROM (
     SELECT id FROM flow_function
     WHERE id = ANY(@ids::text[])
     ORDER BY id
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 ) AS live
 WHERE f.id = live.id;
 
