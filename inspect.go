@@ -373,24 +373,47 @@ type FunctionInfo struct {
 	Name string
 	// Retries is how many times a failing step is retried.
 	Retries int
-	// Triggers are the function's triggers. The registry holds event
-	// triggers only: cron triggers show for functions defined on this
-	// client.
+	// Triggers are the function's triggers, event and cron. A function
+	// registered by a version before cron triggers were stored (see
+	// OptionsRegistered) shows its cron triggers only where it is defined
+	// on this client.
 	Triggers []TriggerInfo
 	// Registered reports whether the function is in the registry (a client
-	// defining it has started), and UpdatedAt when it was last registered.
+	// defining it has started), and UpdatedAt when a started client
+	// defining it last registered or confirmed it.
 	Registered bool
 	UpdatedAt  time.Time
-	// Local reports whether the function is defined on this client. Only
-	// then are CancelOn and Timeouts known.
-	Local    bool
-	CancelOn []CancelOn
-	Timeouts Timeouts
+	// HasWorker reports whether a started client defining the function
+	// confirmed it within WorkerTimeout: started clients register their
+	// functions at Start and confirm them every 30 seconds while they run.
+	// False means no process is executing the function's runs.
+	HasWorker bool
+	// AwaitingWorker counts the function's runs that a worker should pick
+	// up now: queued (new, woken, or waiting for a concurrency slot), or
+	// suspended past their wake time. Runs awaiting a worker while
+	// HasWorker is false will not move until a process defining the
+	// function starts.
+	AwaitingWorker int
+	// Local reports whether the function is defined on this client.
+	Local bool
+	// OptionsRegistered reports whether the registry holds the function's
+	// cron triggers, CancelOn and Timeouts (rows written by versions before
+	// they were stored hold flow control only; for those, CancelOn and
+	// Timeouts are known only where the function is Local).
+	OptionsRegistered bool
+	CancelOn          []CancelOn
+	Timeouts          Timeouts
 	// FlowControl describes the function's flow-control options (from the
 	// registry, so for any registered function), one line each, such as
 	// "Concurrency: 2 per event.data.account".
 	FlowControl []string
 }
+
+// WorkerTimeout is how long after a started client last confirmed a
+// function in the registry the function counts as having no worker
+// (FunctionInfo.HasWorker). Started clients confirm their functions every
+// 30 seconds, so four confirmations in a row must have been missed.
+const WorkerTimeout = engine.WorkerTimeout
 
 // TriggerInfo is one trigger of a function: an event trigger (Event, with
 // its condition If) or a cron trigger (Cron).
@@ -414,11 +437,23 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow: list triggers: %w", err)
 	}
+	awaiting, err := c.store.CountRunsAwaitingWorker(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("flow: count runs awaiting a worker: %w", err)
+	}
+	now := time.Now()
 	byID := map[string]*FunctionInfo{}
+	crons := map[string][]TriggerInfo{} // listed after the event triggers
 	for _, f := range fns {
-		fi := &FunctionInfo{ID: f.ID, Name: f.Name, Retries: f.Retries, Registered: true, UpdatedAt: f.UpdatedAt}
+		fi := &FunctionInfo{
+			ID: f.ID, Name: f.Name, Retries: f.Retries, Registered: true, UpdatedAt: f.UpdatedAt,
+			HasWorker: now.Sub(f.UpdatedAt) < WorkerTimeout,
+		}
 		if ctl, err := engine.ParseRegistryControl(string(f.Config)); err == nil && ctl != nil {
 			fi.FlowControl = describeControl(ctl)
+		}
+		if cfg, err := registry.DecodeConfig(f.Config); err == nil && cfg.Options != nil {
+			crons[f.ID] = fi.setRegisteredOptions(cfg.Options)
 		}
 		byID[f.ID] = fi
 	}
@@ -432,6 +467,19 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 			name += "*"
 		}
 		fi.Triggers = append(fi.Triggers, TriggerInfo{Event: name, If: t.Expression})
+	}
+	for id, cs := range crons {
+		byID[id].Triggers = append(byID[id].Triggers, cs...)
+	}
+	for id, n := range awaiting {
+		fi := byID[id]
+		if fi == nil {
+			// Runs of a function no started client ever registered (started
+			// with Client.Start by a process that never started workers).
+			fi = &FunctionInfo{ID: id, Name: id}
+			byID[id] = fi
+		}
+		fi.AwaitingWorker = n
 	}
 	for _, fn := range c.e.Functions() {
 		fi := byID[fn.ID()]
@@ -455,4 +503,21 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 	}
 	slices.SortFunc(out, func(a, b FunctionInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// setRegisteredOptions fills in the options the registry stores for display,
+// CancelOn and Timeouts, and returns the cron triggers (listed after the
+// event triggers).
+func (fi *FunctionInfo) setRegisteredOptions(o *registry.Options) (crons []TriggerInfo) {
+	fi.OptionsRegistered = true
+	for _, co := range o.CancelOn {
+		fi.CancelOn = append(fi.CancelOn, CancelOn(co))
+	}
+	if o.Timeouts != nil {
+		fi.Timeouts = Timeouts{Start: o.Timeouts.Start, Finish: o.Timeouts.Finish}
+	}
+	for _, spec := range o.Crons {
+		crons = append(crons, TriggerInfo{Cron: spec})
+	}
+	return crons
 }

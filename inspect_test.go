@@ -291,8 +291,8 @@ func TestInspectListFunctions(t *testing.T) {
 	require.Equal(t, []flow.CancelOn{{Event: "inspect/stop", Match: "data.id"}}, nap.CancelOn)
 	require.Equal(t, 2*time.Hour, nap.Timeouts.Finish)
 
-	// A client that defines none of them sees the registry: event triggers
-	// only, no definitions.
+	// A client that defines none of them sees the registry, which holds
+	// the same triggers and options as the definition.
 	other := newClient(t, pool, nil)
 	fns, err = other.ListFunctions(ctx)
 	require.NoError(t, err)
@@ -301,8 +301,10 @@ func TestInspectListFunctions(t *testing.T) {
 	require.Equal(t, "nap", nap.ID)
 	require.True(t, nap.Registered)
 	require.False(t, nap.Local)
-	require.Equal(t, []flow.TriggerInfo{{Event: "inspect/*", If: "event.data.nap == true"}}, nap.Triggers)
-	require.Empty(t, nap.CancelOn)
+	require.True(t, nap.OptionsRegistered)
+	require.Equal(t, []flow.TriggerInfo{{Event: "inspect/*", If: "event.data.nap == true"}, {Cron: "@yearly"}}, nap.Triggers)
+	require.Equal(t, []flow.CancelOn{{Event: "inspect/stop", Match: "data.id"}}, nap.CancelOn)
+	require.Equal(t, 2*time.Hour, nap.Timeouts.Finish)
 
 	// A function defined but not yet registered (its client has not
 	// started) shows as local only.

@@ -33,8 +33,9 @@ func browserChromium(t *testing.T) string {
 }
 
 // browserCtx starts a headless browser (a fresh profile, no sandbox: the
-// tests may run as root) and returns a tab's context, bounded by ctx.
-func browserCtx(t *testing.T, ctx context.Context, execPath string) context.Context {
+// tests may run as root, and extra options) and returns a tab's context,
+// bounded by ctx.
+func browserCtx(t *testing.T, ctx context.Context, execPath string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(execPath),
@@ -50,6 +51,7 @@ func browserCtx(t *testing.T, ctx context.Context, execPath string) context.Cont
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
@@ -407,4 +409,113 @@ func TestBrowserSearchAndAttempts(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#search-ambiguous`)),
 		chromedp.WaitVisible(chromedp.CSS(`#search-runs a[href="runs/`+run.ID+`"]`)),
 	), "an ambiguous prefix lists the runs it fits")
+}
+
+// TestBrowserDevLoop drives the dev loop's parts of the dashboard in a
+// browser whose zone is Asia/Kolkata (UTC+05:30, no daylight saving): the
+// runs page warns that a function's runs wait with no worker; the footer's
+// toggle shows times in the viewer's zone and back in UTC, remembered
+// across pages; the functions page shows the options from the registry;
+// and the navigation's River UI link leads where Options.RiverUIURL says.
+func TestBrowserDevLoop(t *testing.T) {
+	t.Parallel()
+	execPath := browserChromium(t)
+
+	d := devLoopSetup(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	_, err := d.viewer.Send(ctx, flow.Event{Name: "lonely/e", Data: map[string]any{"id": 1}})
+	require.NoError(t, err)
+	d.lastSeen(t, flow.WorkerTimeout+time.Minute)
+
+	// The dashboard under /flow/, and at /riverui/ a page standing in for
+	// River's UI (cmd/flow's tests serve the real one behind this link).
+	mux := http.NewServeMux()
+	mux.Handle("/flow/", flowui.Handler(d.viewer, &flowui.Options{RiverUIURL: "/riverui/"}))
+	mux.HandleFunc("/riverui/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><title>River</title><h1 id="riverui-page">River UI</h1>`))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	root := srv.URL + "/flow/"
+
+	b := browserCtx(t, ctx, execPath, chromedp.Env("TZ=Asia/Kolkata"))
+	kolkata := time.FixedZone("IST", 5*3600+30*60)
+	firstTime := `#runs-table time[datetime]`
+	timeText := func() (datetime, text string) {
+		t.Helper()
+		dt, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.CSS(firstTime), "datetime"))
+		require.NoError(t, err)
+		txt, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(firstTime)))
+		require.NoError(t, err)
+		return dt.Value, txt
+	}
+	shown := func(datetime string, zone *time.Location) string {
+		t.Helper()
+		at, err := time.Parse(time.RFC3339Nano, datetime)
+		require.NoError(t, err)
+		return at.In(zone).Format("2006-01-02 15:04:05.000")
+	}
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs"),
+		chromedp.WaitVisible(chromedp.CSS(`#no-worker-alert a[data-function-id="lonely"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#runs-table tr[data-function-id="lonely"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#tz-toggle`)),
+	), "the runs page warns about the function without a worker")
+	dt, txt := timeText()
+	require.Equal(t, shown(dt, time.UTC), txt, "UTC by default")
+	note, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#tz-note`)))
+	require.NoError(t, err)
+	require.Equal(t, "Times are in UTC.", note)
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(`#tz-toggle`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-tz="local"] #tz-note`)),
+	), "switch to the viewer's zone")
+	dt, txt = timeText()
+	require.Equal(t, shown(dt, kolkata), txt, "shown in the browser's zone")
+	note, err = chromedp.Run(b, chromedp.Text(chromedp.CSS(`#tz-note`)))
+	require.NoError(t, err)
+	require.Regexp(t, `^Times are in your zone \(Asia/(Kolkata|Calcutta), UTC\+05:30\)\.$`, note, "ICU may name the zone by its old name")
+
+	// The choice outlives the page: the functions page opens in the zone,
+	// and the registry's options are there.
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(`#nav-functions`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-function-id="lonely"][data-has-worker="false"] .no-worker`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-tz="local"] .no-worker-note time`)),
+	), "the functions page, in the viewer's zone")
+	seen, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.CSS(`.no-worker-note time`), "datetime"))
+	require.NoError(t, err)
+	seenText, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`.no-worker-note time`)))
+	require.NoError(t, err)
+	require.Equal(t, shown(seen.Value, kolkata), seenText)
+	opts, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`tr[data-function-id="lonely"]`)))
+	require.NoError(t, err)
+	for _, want := range []string{"TZ=Europe/Paris 0 9 * * *", "Cancel on order/cancelled matching data.id", "Finish timeout: 24h00m"} {
+		require.Contains(t, opts, want)
+	}
+
+	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot")
+	browserScreenshot(t, "flowui-browser-functions.png", png)
+
+	// Back to UTC, and on to River's UI through the navigation.
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(`#nav-runs`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-tz="local"] `+firstTime)),
+		chromedp.Click(chromedp.CSS(`#tz-toggle`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-tz="utc"] #tz-note`)),
+	), "back to UTC")
+	dt, txt = timeText()
+	require.Equal(t, shown(dt, time.UTC), txt)
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(`#nav-riverui`)),
+		chromedp.WaitVisible(chromedp.CSS(`#riverui-page`)),
+	), "the River UI link")
 }

@@ -14,12 +14,17 @@
 // what a wait waits for and until when, the triggering event, and the
 // realtime messages the run publishes, streamed live), events (the
 // recent events and the runs each started), functions (their triggers and
-// options, and how many runs they had lately), and a form that sends an
-// event. Everything is rendered on the server with html/template; a little
+// options, whether a running process defines them, and how many runs they
+// had lately), and a form that sends an event. A warning on the runs and
+// functions pages names the functions whose runs wait for a worker while no
+// running process defines them (see [flow.FunctionInfo.HasWorker]). Everything is rendered on the server with html/template; a little
 // plain JavaScript refreshes the live parts every second. All assets are
 // embedded: nothing is loaded from elsewhere, and there is no build step.
 // Long values (outputs, errors, event data) are cut at 2 KiB, with a link to
-// the whole value.
+// the whole value. Times are shown in UTC, each in a <time datetime>
+// element; a button in the footer shows them in the viewer's time zone
+// instead (the browser converts them, and remembers the choice in its
+// localStorage).
 //
 // The status counts of the runs page are cached for 5 seconds, so that open
 // pages refreshing every second do not count the runs table every second.
@@ -112,6 +117,13 @@ type Options struct {
 	// for routers that neither strip it nor are a net/http.ServeMux (which
 	// the handler reads it from). Defaults to detecting it.
 	BasePath string
+
+	// RiverUIURL, if set, adds a "River UI" link to the navigation, to
+	// River's own dashboard (riverqueue.com/riverui) where the queue's jobs
+	// are. It is used as the link's href as it is: an absolute URL, or a path
+	// such as "/riverui/" (what flow dev mounts). Relative paths are
+	// relative to the dashboard's mount point. Defaults to no link.
+	RiverUIURL string
 
 	// Title is shown in the header and in page titles. Defaults to "flow".
 	Title string

@@ -436,8 +436,8 @@ func TestUIWaitStep(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Regexp(t, `data-step-id="approval" data-step-status="waiting" data-kind="wait"`, string(body))
-	require.Contains(t, string(body), `Waits for event <code>ui/approved</code> matching <code>data.id</code> if <code>async.data.ok == true</code> until <b>`+
-		run.Steps[0].WakeAt.UTC().Format("2006-01-02 15:04:05.000")+`</b>`)
+	require.Regexp(t, regexp.QuoteMeta(`Waits for event <code>ui/approved</code> matching <code>data.id</code> if <code>async.data.ok == true</code> until <b><time datetime="`)+
+		`[0-9T:.Z-]+`+regexp.QuoteMeta(`">`+run.Steps[0].WakeAt.UTC().Format("2006-01-02 15:04:05.000")+`</time></b>`), string(body))
 	require.Contains(t, string(body), "timeout 2h0m0s")
 }
 

@@ -25,6 +25,7 @@ type pageData struct {
 	Version  string
 	CSRF     string
 	ReadOnly bool
+	RiverUI  string
 	D        any
 }
 
@@ -36,7 +37,7 @@ var hasForms = map[string]bool{"run": true, "run-live": true, "send": true, "run
 func (h *handler) render(w http.ResponseWriter, r *request, status int, tmpl, title string, d any) {
 	pd := &pageData{
 		App: h.opts.Title, Title: title, Page: tmpl, Base: r.base, Version: h.version,
-		ReadOnly: h.opts.ReadOnly, D: d,
+		ReadOnly: h.opts.ReadOnly, RiverUI: h.opts.RiverUIURL, D: d,
 	}
 	if hasForms[tmpl] && !h.opts.ReadOnly {
 		pd.CSRF = h.csrfToken(w, r)
@@ -281,6 +282,9 @@ type runsData struct {
 	NewestURL string
 	ClearURL  string
 	TimeRange bool
+	// NoWorker are the functions whose runs wait for a worker while no
+	// running process defines them.
+	NoWorker []flow.FunctionInfo
 }
 
 func (h *handler) runs(w http.ResponseWriter, r *request) {
@@ -340,6 +344,7 @@ func (h *handler) runs(w http.ResponseWriter, r *request) {
 		for _, fn := range fns {
 			d.Functions = append(d.Functions, fn.ID)
 		}
+		d.NoWorker = withoutWorker(fns)
 		if f.Function != "" && !slices.Contains(d.Functions, f.Function) {
 			d.Functions = append(d.Functions, f.Function)
 		}
@@ -570,9 +575,23 @@ type functionRow struct {
 }
 
 type functionsData struct {
-	Functions []functionRow
+	Functions     []functionRow
+	NoWorker      []flow.FunctionInfo
+	WorkerTimeout time.Duration
 	// ReplaySince are the time ranges a function's replay form offers.
 	ReplaySince []option
+}
+
+// withoutWorker returns the functions with runs awaiting a worker and no
+// running process defining them.
+func withoutWorker(fns []flow.FunctionInfo) []flow.FunctionInfo {
+	var out []flow.FunctionInfo
+	for _, fn := range fns {
+		if !fn.HasWorker && fn.AwaitingWorker > 0 {
+			out = append(out, fn)
+		}
+	}
+	return out
 }
 
 func (h *handler) functions(w http.ResponseWriter, r *request) {
@@ -587,7 +606,7 @@ func (h *handler) functions(w http.ResponseWriter, r *request) {
 		h.fail(w, r, err)
 		return
 	}
-	d := &functionsData{ReplaySince: sinceOptions[1:]}
+	d := &functionsData{NoWorker: withoutWorker(fns), WorkerTimeout: flow.WorkerTimeout, ReplaySince: sinceOptions[1:]}
 	for _, fn := range fns {
 		row := functionRow{FunctionInfo: fn}
 		c := counts[fn.ID]

@@ -63,6 +63,7 @@ func loadStatic() (map[string]staticFile, string) {
 func parseTemplates() *template.Template {
 	return template.Must(template.New("").Funcs(template.FuncMap{
 		"ts":      fmtTime,
+		"tm":      timeElement,
 		"iso":     isoTime,
 		"dur":     spanDur,
 		"fmtDur":  fmtDur,
@@ -94,6 +95,18 @@ func fmtTime(v any) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05.000")
+}
+
+// timeElement shows a time as fmtTime does, in a <time> element whose
+// datetime attribute the page's script converts to the viewer's zone on
+// request; "—" for none.
+func timeElement(v any) template.HTML {
+	t := timeOf(v)
+	if t.IsZero() {
+		return "—"
+	}
+	// Both strings are made of digits, dashes, colons, dots, T and Z only.
+	return template.HTML(`<time datetime="` + isoTime(t) + `">` + fmtTime(t) + `</time>`)
 }
 
 func isoTime(v any) string {

@@ -212,7 +212,8 @@ func devHandler(ctx context.Context, client *flow.Client, logger *slog.Logger) (
 
 	// No Authorize hook: the dev server is for a developer's machine, and
 	// listens on loopback unless told otherwise (see the help text).
-	mux.Handle("/", flowui.Handler(client, &flowui.Options{Title: "flow dev", Logger: logger}))
+	// The dashboard's navigation links to River's UI, mounted above.
+	mux.Handle("/", flowui.Handler(client, &flowui.Options{Title: "flow dev", Logger: logger, RiverUIURL: "/riverui/"}))
 	return mux, nil
 }
 

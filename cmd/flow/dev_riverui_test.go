@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -77,4 +78,39 @@ func TestCLIDevRiverUIRefusesCrossSiteRequests(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// The dev server's dashboard links to the River UI it mounts, and the link
+// leads to River's UI.
+func TestCLIDevDashboardLinksToRiverUI(t *testing.T) {
+	t.Parallel()
+	ctx := cliCtx(t)
+	pool, err := pgxpool.New(ctx, flowtest.DatabaseURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	client, err := flow.NewClient(pool, nil)
+	require.NoError(t, err)
+	uiCtx, stopUI := context.WithCancel(ctx)
+	t.Cleanup(stopUI)
+	h, err := devHandler(uiCtx, client, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	status, body := get("/runs")
+	require.Equal(t, http.StatusOK, status)
+	m := regexp.MustCompile(`<a href="([^"]*)" id="nav-riverui"`).FindStringSubmatch(body)
+	require.NotNil(t, m, "the navigation links to River UI")
+	require.Equal(t, "/riverui/", m[1])
+	status, body = get(m[1])
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "River", "the link leads to River's UI")
 }

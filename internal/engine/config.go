@@ -27,6 +27,10 @@ type Config struct {
 	ExternalRiver      bool
 	TracerProvider     trace.TracerProvider
 	RetentionPeriod    time.Duration
+	// HeartbeatInterval is how often a started client confirms its
+	// functions in the registry (not a flow.Config field: tests shorten
+	// it). Zero means DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
 }
 
 // DefaultMaxExpressionCost is the default of Config.MaxExpressionCost.

@@ -150,6 +150,7 @@ func (c *Engine) Start(ctx context.Context, checkSchema func(context.Context) er
 		newLoop(c.sweepExpiredLeases),
 		newLoop(c.resumer.run),
 		newLoop(c.cleanRetention),
+		newLoop(c.heartbeat),
 		newLoop(c.done.listen(c.pool, c.cfg.Logger)),
 		newLoop(c.done.notifyLoop(c.pool, c.cfg.Logger)),
 	}

@@ -12,7 +12,7 @@ import (
 // register records the functions and their triggers in the registry.
 func (c *Engine) register(ctx context.Context, fns []*Function) error {
 	for _, fn := range fns {
-		entry := registry.Function{ID: fn.id, Name: fn.name, Retries: fn.retries, Control: fn.control}
+		entry := registry.Function{ID: fn.id, Name: fn.name, Retries: fn.retries, Control: fn.control, Options: fn.storedOptions()}
 		for _, t := range fn.triggers {
 			if t.Event == "" {
 				continue
@@ -28,4 +28,22 @@ func (c *Engine) register(ctx context.Context, fns []*Function) error {
 		}
 	}
 	return nil
+}
+
+// storedOptions returns the options of fn that only its defining processes
+// apply, as the registry stores them for every process to show.
+func (fn *Function) storedOptions() *registry.Options {
+	opts := &registry.Options{}
+	for _, t := range fn.triggers {
+		if t.Cron != "" {
+			opts.Crons = append(opts.Crons, t.Cron)
+		}
+	}
+	for _, co := range fn.cancelOn {
+		opts.CancelOn = append(opts.CancelOn, registry.CancelOn(co))
+	}
+	if fn.timeouts != (Timeouts{}) {
+		opts.Timeouts = &registry.Timeouts{Start: fn.timeouts.Start, Finish: fn.timeouts.Finish}
+	}
+	return opts
 }

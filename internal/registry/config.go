@@ -3,9 +3,39 @@ package registry
 import "time"
 
 // Config is what flow_function.config holds for a function. A function
-// without flow control stores {}.
+// without flow control, registered before Options were stored, holds {}.
 type Config struct {
 	Control *Control `json:"control,omitempty"`
+	// Options are the options only the processes defining the function
+	// apply, stored so that any process can show them. Nil in rows written
+	// before they were stored.
+	Options *Options `json:"options,omitempty"`
+}
+
+// Options are a function's options that only the processes defining it
+// apply (its cron triggers, CancelOn and Timeouts), stored so that the
+// dashboard and the command line of any process can show them. Every
+// function registered since they were stored has them, even when empty
+// ({"options":{}}), so that a reader can tell "none" from "not stored".
+type Options struct {
+	Crons    []string   `json:"crons,omitempty"`
+	CancelOn []CancelOn `json:"cancel_on,omitempty"`
+	Timeouts *Timeouts  `json:"timeouts,omitempty"`
+}
+
+// CancelOn is flow.CancelOn as stored (Timeout in nanoseconds).
+type CancelOn struct {
+	Event   string        `json:"Event"`
+	Match   string        `json:"Match"`
+	If      string        `json:"If"`
+	Timeout time.Duration `json:"Timeout"`
+}
+
+// Timeouts is flow.Timeouts as stored (in nanoseconds); nil when neither
+// is set.
+type Timeouts struct {
+	Start  time.Duration `json:"Start"`
+	Finish time.Duration `json:"Finish"`
 }
 
 // Control is a function's flow control as stored: the options of

@@ -198,7 +198,7 @@ func TestRegisterTriggers(t *testing.T) {
 	raw, ok, err := registry.LoadConfig(b.ctx, b.tx, "fn")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.JSONEq(t, "{}", string(raw))
+	require.JSONEq(t, `{"options":{}}`, string(raw), "no flow control; options stored, though empty")
 
 	fn.Triggers = nil
 	require.NoError(t, registry.Register(b.ctx, b.tx, fn))
@@ -220,4 +220,57 @@ func TestEncodeConcurrencyMode(t *testing.T) {
 	got, err := registry.Decode(raw)
 	require.NoError(t, err)
 	require.Equal(t, c, got)
+}
+
+// fullOptions are options with every field set.
+func fullOptions() *registry.Options {
+	return &registry.Options{
+		Crons:    []string{"TZ=Europe/Paris 0 9 * * *", "@hourly"},
+		CancelOn: []registry.CancelOn{{Event: "order/cancelled", Match: "data.id", If: "async.data.why != ''", Timeout: 48 * time.Hour}},
+		Timeouts: &registry.Timeouts{Start: time.Minute, Finish: 24 * time.Hour},
+	}
+}
+
+// TestEncodeOptions pins the stored form of the options kept for display:
+// under "options", beside "control", fields in Go's spelling, durations in
+// nanoseconds; empty options are stored as {} (so that "none" differs from
+// a row written before options were stored, which has no key).
+func TestEncodeOptions(t *testing.T) {
+	t.Parallel()
+	raw := registry.EncodeConfig(registry.Config{Control: &registry.Control{Idempotency: "event.id"}, Options: fullOptions()})
+	require.Equal(t, `{"control":{"idempotency":"event.id"},"options":{"crons":["TZ=Europe/Paris 0 9 * * *","@hourly"],`+
+		`"cancel_on":[{"Event":"order/cancelled","Match":"data.id","If":"async.data.why != ''","Timeout":172800000000000}],`+
+		`"timeouts":{"Start":60000000000,"Finish":86400000000000}}}`, string(raw))
+	require.Equal(t, `{"options":{}}`, string(registry.EncodeConfig(registry.Config{Options: &registry.Options{}})))
+
+	got, err := registry.DecodeConfig(raw)
+	require.NoError(t, err)
+	require.Equal(t, fullOptions(), got.Options)
+	ctl, err := registry.Decode(raw)
+	require.NoError(t, err)
+	require.Equal(t, &registry.Control{Idempotency: "event.id"}, ctl, "flow control reads the same beside options")
+
+	legacy, err := registry.DecodeConfig(readTestdata(t, "legacy_full.json"))
+	require.NoError(t, err)
+	require.Nil(t, legacy.Options, "a row written before options were stored has none")
+}
+
+// TestRegisterOptionsRoundTrip: Register stores the options (empty ones
+// when none are given), and they read back through Postgres's jsonb.
+func TestRegisterOptionsRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.NoError(t, registry.Register(b.ctx, b.tx, registry.Function{ID: "full", Name: "full", Retries: 1, Control: fullControl(), Options: fullOptions()}))
+	require.NoError(t, registry.Register(b.ctx, b.tx, registry.Function{ID: "plain", Name: "plain", Retries: 4}))
+	entries, err := registry.List(b.ctx, b.tx)
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	full, err := registry.DecodeConfig(entries[0].Config)
+	require.NoError(t, err)
+	require.Equal(t, fullOptions(), full.Options)
+	require.Equal(t, fullControl(), full.Control)
+	plain, err := registry.DecodeConfig(entries[1].Config)
+	require.NoError(t, err)
+	require.Equal(t, &registry.Options{}, plain.Options)
+	require.Nil(t, plain.Control)
 }

@@ -17,10 +17,12 @@ var queries = store.New(nil, 0)
 
 // Function is what the registry records for a function a process defines.
 type Function struct {
-	ID       string
-	Name     string
-	Retries  int
-	Control  *Control
+	ID      string
+	Name    string
+	Retries int
+	Control *Control
+	// Options are stored for display; nil stores empty options.
+	Options  *Options
 	Triggers []Trigger
 }
 
@@ -42,8 +44,12 @@ func Register(ctx context.Context, tx pgx.Tx, fn Function) error {
 	for i := range names {
 		triggers[i] = store.Trigger{EventName: names[i], IsPrefix: prefixes[i], Expression: exprs[i]}
 	}
+	opts := fn.Options
+	if opts == nil {
+		opts = &Options{}
+	}
 	return queries.RegisterFunctionTx(ctx, tx, store.Function{
-		ID: fn.ID, Name: fn.Name, Retries: int32(fn.Retries), Config: Encode(fn.Control),
+		ID: fn.ID, Name: fn.Name, Retries: int32(fn.Retries), Config: EncodeConfig(Config{Control: fn.Control, Options: opts}),
 	}, triggers, fn.Control != nil)
 }
 

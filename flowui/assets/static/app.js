@@ -1,6 +1,7 @@
 // flowui: live refresh of the parts of a page marked data-poll, realtime
-// messages of parts marked data-stream, and confirmation of forms marked
-// data-confirm. No dependencies, no build.
+// messages of parts marked data-stream, confirmation of forms marked
+// data-confirm, and times in the viewer's zone on request. No dependencies,
+// no build.
 (function () {
   'use strict';
 
@@ -132,7 +133,67 @@
     };
   }
 
+  // Times: the server renders each in UTC, in a <time datetime> element.
+  // On request (the footer's button, remembered in localStorage) they are
+  // shown in the viewer's zone instead; <html data-tz> says which is shown.
+  var TZ_KEY = 'flowui.tz';
+
+  function zoneChoice() {
+    try { return window.localStorage.getItem(TZ_KEY) === 'local' ? 'local' : 'utc'; } catch (e) { return 'utc'; }
+  }
+
+  function pad(n, w) { n = String(n); while (n.length < (w || 2)) n = '0' + n; return n; }
+
+  // localText formats d in the viewer's zone as the server formats UTC.
+  function localText(d) {
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+  }
+
+  function zoneName() {
+    var name = '';
+    try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { /* old browser */ }
+    var off = -new Date().getTimezoneOffset();
+    var sign = off < 0 ? '-' : '+';
+    off = Math.abs(off);
+    var utc = 'UTC' + sign + pad(Math.floor(off / 60)) + ':' + pad(off % 60);
+    return name ? name + ', ' + utc : utc;
+  }
+
+  function showTimes(root) {
+    var local = zoneChoice() === 'local';
+    document.documentElement.setAttribute('data-tz', local ? 'local' : 'utc');
+    root.querySelectorAll('time[datetime]').forEach(function (el) {
+      if (!el.hasAttribute('data-utc')) el.setAttribute('data-utc', el.textContent);
+      var d = new Date(el.getAttribute('datetime'));
+      if (local && !isNaN(d.getTime())) {
+        el.textContent = localText(d);
+        el.title = el.getAttribute('data-utc') + ' UTC';
+      } else {
+        el.textContent = el.getAttribute('data-utc');
+        el.removeAttribute('title');
+      }
+    });
+    var note = document.getElementById('tz-note');
+    var button = document.getElementById('tz-toggle');
+    if (note) note.textContent = local ? 'Times are in your zone (' + zoneName() + ').' : 'Times are in UTC.';
+    if (button) {
+      button.hidden = false;
+      button.textContent = local ? 'Show times in UTC' : 'Show times in my zone';
+    }
+  }
+
+  function toggleZone() {
+    try { window.localStorage.setItem(TZ_KEY, zoneChoice() === 'local' ? 'utc' : 'local'); } catch (e) { return; }
+    showTimes(document);
+  }
+
   function init() {
+    showTimes(document);
+    var button = document.getElementById('tz-toggle');
+    if (button) button.addEventListener('click', toggleZone);
+    // Live parts bring new <time> elements in UTC.
+    document.addEventListener('flowui:refresh', function (e) { showTimes(e.target); });
     document.querySelectorAll('[data-poll]').forEach(live);
     document.querySelectorAll('[data-stream]').forEach(stream);
   }
