@@ -67,9 +67,13 @@ type Run struct {
 	WakeAt *time.Time
 	// ParentRunID is the run that invoked this one, if any.
 	ParentRunID string
-	CreatedAt   time.Time
-	StartedAt   *time.Time
-	EndedAt     *time.Time
+	// Paused reports whether the run is held by its function's pause (see
+	// Client.PauseFunction): it keeps its Status (queued, sleeping,
+	// waiting) and goes on when the function is resumed.
+	Paused    bool
+	CreatedAt time.Time
+	StartedAt *time.Time
+	EndedAt   *time.Time
 	// Steps are the run's steps in the order they first ran. GetRun and
 	// AwaitRun fill them; ListRuns does not.
 	Steps []RunStep
@@ -122,6 +126,7 @@ func runFromRow(r *store.Run) *Run {
 	if r.ParentRunID != nil {
 		out.ParentRunID = *r.ParentRunID
 	}
+	out.Paused = r.PausedAt != nil && !out.Status.Ended()
 	return out
 }
 
@@ -227,7 +232,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 		run := runFromRow(&store.Run{
 			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
 			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Output: r.Output, Error: r.Error,
-			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, PausedAt: r.PausedAt,
 		})
 		run.EventName = r.EventName
 		out = append(out, run)

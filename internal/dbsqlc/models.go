@@ -96,6 +96,11 @@ type FlowFunction struct {
 	UpdatedAt time.Time
 }
 
+type FlowFunctionPause struct {
+	FunctionID string
+	PausedAt   time.Time
+}
+
 type FlowIdempotency struct {
 	Key    string
 	RunID  string
@@ -157,6 +162,7 @@ type FlowRun struct {
 	BatchSize      *int32
 	Chold1         *bool
 	Chold2         *bool
+	PausedAt       *time.Time
 }
 
 type FlowRunEvent struct {
