@@ -67,7 +67,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		migrateCommand, sendCommand, runsCommand, runCommand, cancelCommand, rerunCommand, keysCommand, devCommand,
+		migrateCommand, sendCommand, runsCommand, runCommand, cancelCommand, rerunCommand, pauseCommand, resumeCommand, keysCommand, devCommand,
 	}
 }
 
