@@ -352,3 +352,55 @@ func TestPauseBadInput(t *testing.T) {
 	require.True(t, strings.HasPrefix(err.Error(), "flow: "), err.Error())
 	require.Error(t, c.ResumeFunction(ctx, "bad\xffid"))
 }
+
+func TestPauseWithConcurrencyLimitHoldsParkedRunsAndResumesInOrder(t *testing.T) {
+	t.Parallel()
+	o := &runOrder{}
+	entered := make(chan int, 3)
+	release := make(chan struct{})
+	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "pause-slots", Concurrency: []flow.Concurrency{{Limit: 1}}},
+			flow.EventTrigger("pause-slots/go"),
+			func(ctx context.Context, in flow.Input[pauseData]) (any, error) {
+				_, err := flow.Step(ctx, "first", func(ctx context.Context) (int, error) {
+					o.add(in.Event.Data.N)
+					if in.Event.Data.N == 0 {
+						entered <- 0
+						<-release
+					}
+					return in.Event.Data.N, nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				return flow.Step(ctx, "second", func(ctx context.Context) (int, error) { return in.Event.Data.N, nil })
+			})
+		require.NoError(t, err)
+	})
+	ctx := testCtx(t)
+	first := sendOne(t, c, flow.Event{Name: "pause-slots/go", Data: pauseData{N: 0}})[0]
+	<-entered // run 0 holds the only slot
+	var parked []string
+	for n := 1; n <= 2; n++ {
+		id := sendOne(t, c, flow.Event{Name: "pause-slots/go", Data: pauseData{N: n}})[0]
+		parked = append(parked, id)
+	}
+	require.NoError(t, c.PauseFunction(ctx, "pause-slots"))
+	close(release)
+	// Run 0 stops after its step and frees the slot; the parked runs are
+	// woken for it and held, out of the slot's line.
+	held := awaitHeld(t, c, first)
+	require.Len(t, held.Steps, 1)
+	for _, id := range parked {
+		awaitHeld(t, c, id)
+	}
+	require.Equal(t, []int{0}, o.get(), "no parked run started while paused")
+
+	require.NoError(t, c.ResumeFunction(ctx, "pause-slots"))
+	for _, id := range append([]string{first}, parked...) {
+		run, err := c.AwaitRun(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, flow.RunCompleted, run.Status)
+	}
+	require.Equal(t, []int{0, 1, 2}, o.get(), "after the resume the runs take the slot oldest first")
+}

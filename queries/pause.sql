@@ -91,15 +91,37 @@ FROM run;
 -- their order: each run's job becomes available at its order time (its
 -- creation, moved earlier by a positive Priority), in the past, so that River
 -- fetches the oldest first (priority, scheduled_at, id order); one
--- notification per queue. Ended runs lose their mark too.
+-- notification per queue. A run that needs a concurrency slot does not race
+-- the others for it: it goes back in its key's line (flow_slot_waiter, by
+-- order_at, as RunPark puts it), queued, its job due only at @recheck from
+-- now; RunResumeSlotWake, next, wakes the head of each line (line_runs: a
+-- run per key). Ended runs lose their mark too.
 WITH held AS (
-    UPDATE flow_run r
-    SET paused_at = NULL, wake_at = NULL, updated_at = now()
+    SELECT r.id, r.status, r.job_id, r.ckey1, r.order_at,
+        least(coalesce(r.order_at, r.created_at), now()) AS at,
+        (r.ckey1 IS NOT NULL AND r.order_at IS NOT NULL AND r.status IN ('queued', 'sleeping', 'waiting')
+         AND NOT EXISTS (SELECT 1 FROM flow_concurrency_slot h
+                         WHERE h.key = r.ckey1 AND h.n = r.cslot1 AND h.run_id = r.id))::boolean AS in_line
+    FROM flow_run r
     WHERE r.function_id = @function_id::text AND r.paused_at IS NOT NULL
-    RETURNING r.id, r.status, r.job_id, least(coalesce(r.order_at, r.created_at), now()) AS at
+    FOR UPDATE
+),
+marked AS (
+    UPDATE flow_run r
+    SET paused_at = NULL, wake_at = NULL, updated_at = now(),
+        status = CASE WHEN held.in_line THEN 'queued' ELSE r.status END,
+        slot_wait = CASE WHEN held.in_line THEN 1 ELSE r.slot_wait END
+    FROM held WHERE r.id = held.id
+),
+line AS (
+    INSERT INTO flow_slot_waiter (key, order_at, run_id)
+    SELECT held.ckey1, held.order_at, held.id FROM held WHERE held.in_line
+    ON CONFLICT DO NOTHING
 ),
 open AS (
-    SELECT held.id, held.job_id, held.at FROM held
+    SELECT held.id, held.job_id, held.in_line,
+        CASE WHEN held.in_line THEN now() + @recheck::interval ELSE held.at END AS at
+    FROM held
     WHERE held.status IN ('queued', 'sleeping', 'waiting') AND held.job_id IS NOT NULL
 ),
 woken AS (
@@ -113,4 +135,12 @@ notified AS (
     FROM (SELECT DISTINCT unnest(woken.queues) AS queue FROM woken) q
 )
 SELECT (SELECT count(*) FROM open)::integer AS resumed,
-    (SELECT count(*) FROM notified)::integer AS queues;
+    (SELECT count(*) FROM notified)::integer AS queues,
+    coalesce((SELECT array_agg(x.id) FROM (
+        SELECT DISTINCT ON (held.ckey1) held.id FROM held WHERE held.in_line ORDER BY held.ckey1, held.id) x),
+        '{}')::uuid[] AS line_runs;
+
+-- name: RunResumeSlotWake :exec
+-- Wakes the head of the concurrency-slot line of each run's keys, one run
+-- per free slot (flow_slot_wake), after RunResumeHeld put held runs in line.
+SELECT flow_slot_wake(id) FROM unnest(@run_ids::uuid[]) AS id;

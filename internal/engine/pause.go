@@ -33,8 +33,10 @@ import (
 //     ResumeFunction deletes it, which waits for those holds and makes any
 //     later claim find the function unpaused; the same transaction then makes
 //     every held run's job available at the run's order time (RunResumeHeld),
-//     so River fetches them oldest first, priority respected. No run is held
-//     after its function was resumed.
+//     so River fetches them oldest first, priority respected; a run that needs
+//     a concurrency slot goes back in its key's line instead (by order time,
+//     as a parked run), so that the runs do not race for the free slots. No
+//     run is held after its function was resumed.
 //   - Cron ticks of a paused function are skipped (cron.go), as Inngest does.
 
 // PauseFunction pauses function id in every process. It returns false if the
@@ -74,7 +76,7 @@ func (c *Engine) ResumeFunction(ctx context.Context, id string) (int, bool, erro
 		if err != nil || !resumed {
 			return err
 		}
-		n, err = c.store.ResumeHeldRuns(ctx, tx, id)
+		n, err = c.store.ResumeHeldRuns(ctx, tx, id, slotRecheck)
 		return err
 	})
 	if err != nil {

@@ -32,11 +32,18 @@ func (s *Store) ResumeFunction(ctx context.Context, db DB, id string, defined bo
 }
 
 // ResumeHeldRuns makes the jobs of the runs that function id's pause held
-// available, oldest (by order time) first, and returns how many.
-func (s *Store) ResumeHeldRuns(ctx context.Context, db DB, functionID string) (int, error) {
-	row, err := s.q.RunResumeHeld(ctx, db, functionID)
+// available, oldest (by order time) first, and returns how many. A run that
+// needs a concurrency slot goes back in its key's line instead, with its job
+// due at recheck from now, and the head of each line is woken.
+func (s *Store) ResumeHeldRuns(ctx context.Context, db DB, functionID string, recheck time.Duration) (int, error) {
+	row, err := s.q.RunResumeHeld(ctx, db, &dbsqlc.RunResumeHeldParams{FunctionID: functionID, Recheck: recheck})
 	if err != nil {
 		return 0, err
+	}
+	if len(row.LineRuns) > 0 {
+		if err := s.q.RunResumeSlotWake(ctx, db, row.LineRuns); err != nil {
+			return 0, err
+		}
 	}
 	return int(row.Resumed), nil
 }
