@@ -216,7 +216,9 @@ func TestPauseHoldsSleepingAndWaitingRunsThatBecomeDue(t *testing.T) {
 	c := flowtest.Client(t, testConfig(), func(c *flow.Client) {
 		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "pause-sleep"}, flow.EventTrigger("pause-sleep/go"),
 			func(ctx context.Context, in flow.Input[any]) (any, error) {
-				if err := flow.Sleep(ctx, "nap", 200*time.Millisecond); err != nil {
+				// Long enough for the test to see it sleep, and pause it, on a
+				// loaded machine.
+				if err := flow.Sleep(ctx, "nap", 2*time.Second); err != nil {
 					return nil, err
 				}
 				return flow.Step(ctx, "after", func(ctx context.Context) (int, error) { return calls.add("sleep"), nil })
