@@ -407,6 +407,10 @@ type FunctionInfo struct {
 	// registry, so for any registered function), one line each, such as
 	// "Concurrency: 2 per event.data.account".
 	FlowControl []string
+	// Paused reports whether the function is paused (Client.PauseFunction),
+	// and PausedAt since when.
+	Paused   bool
+	PausedAt *time.Time
 }
 
 // WorkerTimeout is how long after a started client last confirmed a
@@ -495,6 +499,15 @@ func (c *Client) ListFunctions(ctx context.Context) ([]FunctionInfo, error) {
 		fi.Triggers = nil
 		for _, t := range fn.Triggers() {
 			fi.Triggers = append(fi.Triggers, TriggerInfo{Event: t.Event, If: t.If, Cron: t.Cron})
+		}
+	}
+	paused, err := c.e.PausedFunctions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for id, at := range paused {
+		if fi := byID[id]; fi != nil {
+			fi.Paused, fi.PausedAt = true, &at
 		}
 	}
 	out := make([]FunctionInfo, 0, len(byID))

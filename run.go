@@ -67,9 +67,13 @@ type Run struct {
 	WakeAt *time.Time
 	// ParentRunID is the run that invoked this one, if any.
 	ParentRunID string
-	CreatedAt   time.Time
-	StartedAt   *time.Time
-	EndedAt     *time.Time
+	// Paused reports whether the run is held by its function's pause (see
+	// Client.PauseFunction): it keeps its Status (queued, sleeping,
+	// waiting) and goes on when the function is resumed.
+	Paused    bool
+	CreatedAt time.Time
+	StartedAt *time.Time
+	EndedAt   *time.Time
 	// RerunOf is the run this one reran (Rerun, RerunFrom), if any; GetRun
 	// fills it, ListRuns does not.
 	RerunOf string
@@ -150,6 +154,7 @@ func runFromRow(r *store.Run) *Run {
 	if r.ParentRunID != nil {
 		out.ParentRunID = *r.ParentRunID
 	}
+	out.Paused = r.PausedAt != nil && !out.Status.Ended()
 	return out
 }
 
@@ -258,7 +263,7 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunList, error) {
 		run := runFromRow(&store.Run{
 			ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Attempt: r.Attempt,
 			WakeAt: r.WakeAt, ParentRunID: r.ParentRunID, Output: r.Output, Error: r.Error,
-			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+			CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, PausedAt: r.PausedAt,
 		})
 		run.EventName = r.EventName
 		out = append(out, run)

@@ -519,3 +519,102 @@ func TestBrowserDevLoop(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#riverui-page`)),
 	), "the River UI link")
 }
+
+// TestBrowserPauseAndResumeFunction pauses a function from its row on the
+// functions page (the button asks for confirmation, and nothing happens if
+// it is refused), sees the run an event starts held with a "paused" badge,
+// and resumes the function from the same page: the run completes.
+func TestBrowserPauseAndResumeFunction(t *testing.T) {
+	t.Parallel()
+	execPath := browserChromium(t)
+
+	pool := flowtest.Pool(t)
+	c, err := flow.NewClient(pool, &flow.Config{RetryBackoff: func(int) time.Duration { return 20 * time.Millisecond }})
+	require.NoError(t, err)
+	_, err = flow.CreateFunction(c, flow.FunctionOpts{ID: "pausable"}, flow.EventTrigger("browser/pausable"),
+		func(ctx context.Context, in flow.Input[map[string]any]) (any, error) {
+			return flow.Step(ctx, "work", func(ctx context.Context) (string, error) { return "done", nil })
+		})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.Stop(ctx))
+	})
+	root := browserServe(t, flowui.Handler(c, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	b := browserCtx(t, ctx, execPath)
+	paused := func() bool {
+		fns, err := c.ListFunctions(ctx)
+		require.NoError(t, err)
+		for _, f := range fns {
+			if f.ID == "pausable" {
+				return f.Paused
+			}
+		}
+		t.Fatal("pausable is not listed")
+		return false
+	}
+	// answerConfirm makes the page's confirmation dialogs answer ok, and
+	// remembers the question in sessionStorage, which outlives the page.
+	answerConfirm := func(ok bool) error {
+		js := `window.confirm = function (m) { sessionStorage.setItem('asked', m); return ` + map[bool]string{true: "true", false: "false"}[ok] + `; }; true`
+		_, err := chromedp.Run(b, chromedp.Evaluate[bool](js))
+		return err
+	}
+	asked := func() string {
+		s, err := chromedp.Run(b, chromedp.Evaluate[string](`sessionStorage.getItem('asked') || ''`))
+		require.NoError(t, err)
+		return s
+	}
+	row := `#functions-table tr[data-function-id="pausable"]`
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"functions"),
+		chromedp.WaitVisible(chromedp.CSS(row+` .pause-button`)),
+	), "the functions page offers Pause")
+	require.NoError(t, answerConfirm(false))
+	require.NoError(t, chromedp.Do(b, chromedp.Click(chromedp.CSS(row+` .pause-button`))))
+	require.Contains(t, asked(), "Pause pausable?")
+	require.False(t, paused(), "a refused confirmation pauses nothing")
+
+	require.NoError(t, answerConfirm(true))
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(row+` .pause-button`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` .fn-paused`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` .resume-button`)),
+	), "pause the function")
+	require.True(t, paused())
+
+	ids, err := c.Send(ctx, flow.Event{Name: "browser/pausable", Data: map[string]any{}})
+	require.NoError(t, err)
+	runs, err := c.ListRuns(ctx, flow.RunFilter{EventID: ids[0]})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	runRow := `#runs-table tr[data-run-id="` + runs[0].ID + `"]`
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"runs?function=pausable"),
+		chromedp.WaitVisible(chromedp.CSS(runRow+` .s-paused`)),
+	), "the held run shows paused")
+	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot")
+	browserScreenshot(t, "flowui-browser-paused-runs.png", png)
+
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Navigate(root+"functions"),
+		chromedp.WaitVisible(chromedp.CSS(row+` .resume-button`)),
+	))
+	require.NoError(t, answerConfirm(true))
+	require.NoError(t, chromedp.Do(b,
+		chromedp.Click(chromedp.CSS(row+` .resume-button`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` .pause-button`)),
+	), "resume the function")
+	require.Contains(t, asked(), "Resume pausable?")
+	require.False(t, paused())
+	run, err := c.AwaitRun(ctx, runs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status)
+}

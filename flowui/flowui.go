@@ -344,6 +344,10 @@ func (h *handler) route(w http.ResponseWriter, r *request) {
 		h.get(w, r, h.functions)
 	case len(s) == 1 && s[0] == "search":
 		h.get(w, r, h.search)
+	case len(s) == 2 && s[0] == "functions" && s[1] == "pause":
+		h.post(w, r, h.pauseFunction)
+	case len(s) == 2 && s[0] == "functions" && s[1] == "resume":
+		h.post(w, r, h.resumeFunction)
 	case len(s) == 1 && s[0] == "send":
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:

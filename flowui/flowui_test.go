@@ -747,6 +747,7 @@ func TestUIReadOnly(t *testing.T) {
 		{"/runs/" + r.nap + "/cancel", ""},
 		{"/runs/" + r.ok + "/rerun", ""},
 		{"/send", "&name=ui/ok&data={}"},
+		{"/functions/pause", "&function=nap"},
 	} {
 		res, err := hc.Post(ro.URL+action.path, "application/x-www-form-urlencoded", strings.NewReader("csrf_token="+url.QueryEscape(token)+action.form))
 		require.NoError(t, err)
@@ -754,6 +755,11 @@ func TestUIReadOnly(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, res.StatusCode, action.path)
 	}
 	b.waitStatus(t, r.nap, flow.RunSleeping)
+	fns, err := b.c.ListFunctions(uiTestCtx(t))
+	require.NoError(t, err)
+	for _, f := range fns {
+		require.False(t, f.Paused, "read-only mode paused %s", f.ID)
+	}
 	runs, err := b.c.ListRuns(uiTestCtx(t), flow.RunFilter{})
 	require.NoError(t, err)
 	require.Len(t, runs, 3, "no rerun, no new event's run")

@@ -94,7 +94,7 @@ func (h *handler) badRequest(w http.ResponseWriter, r *request, msg string) {
 // (logged; the page does not show internals).
 func (h *handler) fail(w http.ResponseWriter, r *request, err error) {
 	if errors.Is(err, flow.ErrNotFound) {
-		h.renderError(w, r, http.StatusNotFound, "Not found", "No such run or event. It may have been deleted after its retention period.")
+		h.renderError(w, r, http.StatusNotFound, "Not found", "No such run, event or function. It may have been deleted after its retention period.")
 		return
 	}
 	if r.Context().Err() != nil {
@@ -572,6 +572,26 @@ type functionRow struct {
 	flow.FunctionInfo
 	Chips []chip
 	Total int
+}
+
+// pauseFunction pauses the function named by the form's "function" field
+// (Client.PauseFunction) and shows the functions again.
+func (h *handler) pauseFunction(w http.ResponseWriter, r *request) {
+	if err := h.c.PauseFunction(r.Context(), r.PostForm.Get("function")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	redirect(w, r, "functions")
+}
+
+// resumeFunction resumes the function named by the form's "function" field
+// (Client.ResumeFunction) and shows the functions again.
+func (h *handler) resumeFunction(w http.ResponseWriter, r *request) {
+	if err := h.c.ResumeFunction(r.Context(), r.PostForm.Get("function")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	redirect(w, r, "functions")
 }
 
 type functionsData struct {

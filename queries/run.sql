@@ -24,6 +24,9 @@ WHERE r.id = @id
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')
          OR (r.status = 'running' AND r.lease_expires_at < now()))
+    -- Not while its function is paused: RunHoldPaused holds it instead. One
+    -- probe of a table with a row per paused function (usually none).
+    AND NOT EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id)
 RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
     (r.started_at = now())::boolean AS first_segment,
     EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
@@ -56,6 +59,8 @@ WITH run AS (
         AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
+        -- Not while its function is paused (see RunStart).
+        AND NOT EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id)
 ),
 s1 AS (
     SELECT s.key, s.n FROM flow_concurrency_slot s, run
@@ -387,7 +392,8 @@ SELECT * FROM flow_run WHERE id = @id;
 SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
     r.created_at, r.started_at, r.ended_at,
     (CASE WHEN @with_output::boolean THEN r.output END)::jsonb AS output,
-    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name
+    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name,
+    r.paused_at
 FROM flow_run r
 WHERE (sqlc.narg('function_id')::text IS NULL OR r.function_id = sqlc.narg('function_id'))
     AND (sqlc.narg('event_id')::uuid IS NULL OR r.event_id = sqlc.narg('event_id'))

@@ -5,12 +5,13 @@ SELECT * FROM flow_step WHERE run_id = @run_id ORDER BY seq;
 -- Stores a step's outcome if the caller's segment still owns the run (and
 -- renews its lease), in one statement. owned false: the segment lost the run
 -- and nothing was stored. saved false (with owned): the step already has a
--- final row (completed, failed, timed_out), which is never replaced.
+-- final row (completed, failed, timed_out), which is never replaced. paused:
+-- the run's function is paused, so the segment stops at this step boundary.
 WITH run AS (
     UPDATE flow_run
     SET lease_expires_at = clock_timestamp() + @lease_ttl::interval, updated_at = now()
     WHERE flow_run.id = @run_id AND gen = @gen AND status = 'running'
-    RETURNING flow_run.id
+    RETURNING flow_run.id, flow_run.function_id
 ),
 saved AS (
     INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
@@ -33,7 +34,8 @@ attempt AS (
     WHERE @status::text IN ('errored', 'failed') AND sqlc.narg('error')::text IS NOT NULL
     ON CONFLICT (run_id, step_id, attempt) DO NOTHING
 )
-SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved;
+SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved,
+    EXISTS (SELECT 1 FROM run, flow_function_pause p WHERE p.function_id = run.function_id) AS paused;
 
 -- name: StepSave :one
 -- Stores a step's outcome inside a transaction that already holds the run
@@ -81,7 +83,8 @@ SELECT * FROM flow_step WHERE run_id = @run_id AND id = @id;
 -- commit across the runs a client executes): each step is stored if its
 -- segment still owns its run. The runs are locked in ID order. Returns one
 -- row per step: owned false, the segment lost its run; saved false (with
--- owned), the step already has a final row, which is never replaced.
+-- owned), the step already has a final row, which is never replaced; paused
+-- (with owned), the run's function is paused: its segment stops there.
 WITH input AS (
     SELECT
         unnest(@run_ids::uuid[]) AS run_id,
@@ -106,7 +109,8 @@ fenced AS (
     SET lease_expires_at = clock_timestamp() + @lease_ttl::interval, updated_at = now()
     FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
     WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
-    RETURNING r.id, r.gen
+    RETURNING r.id, r.gen,
+        EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id) AS paused
 ),
 saved AS (
     INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
@@ -124,5 +128,6 @@ saved AS (
 SELECT input.run_id::uuid AS run_id, input.gen::integer AS gen, input.id::text AS id,
     (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen))::boolean AS owned,
     (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen)
-     AND EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved
+     AND EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved,
+    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen AND fenced.paused))::boolean AS paused
 FROM input;

@@ -41,6 +41,12 @@ func TestCLIBadInput(t *testing.T) {
 		{name: "run: NUL ID", args: []string{"run", "\x00"}, code: 1, stderr: "no run"},
 		{name: "cancel: invalid UTF-8 ID", args: []string{"cancel", "\xff"}, code: 1, stderr: "no run"},
 		{name: "rerun: bad ID", args: []string{"rerun", "nope"}, code: 1, stderr: `no run "nope"`},
+		{name: "pause: unknown function", args: []string{"pause", "no-such-function"}, code: 1, stderr: `no function "no-such-function"`},
+		{name: "resume: unknown function", args: []string{"resume", "no-such-function"}, code: 1, stderr: `no function "no-such-function"`},
+		{name: "pause: NUL in function", args: []string{"pause", "f\x00"}, code: 1, stderr: "NUL"},
+		{name: "resume: invalid UTF-8 in function", args: []string{"resume", "\xff"}, code: 1, stderr: "UTF-8"},
+		{name: "pause: no function", args: []string{"pause"}, code: 2, stderr: "want one function ID"},
+		{name: "pause: unmigrated database", args: []string{"pause", "f"}, url: empty, code: 1, stderr: "run flow.Migrate"},
 		{name: "runs: unmigrated database", args: []string{"runs"}, url: empty, code: 1, stderr: "run flow.Migrate"},
 		{name: "send: unmigrated database", args: []string{"send", "cli/x"}, url: empty, code: 1, stderr: "run flow.Migrate"},
 	} {

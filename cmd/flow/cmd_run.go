@@ -74,7 +74,7 @@ func writeRun(e *env, r *flow.Run, now time.Time) error {
 	row := func(label, value string) { fmt.Fprintf(tw, "%s\t%s\n", label, value) }
 	row("Run:", r.ID)
 	row("Function:", r.FunctionID)
-	row("Status:", string(r.Status))
+	row("Status:", runStatus(r))
 	row("Event:", r.EventID)
 	if r.ParentRunID != "" {
 		row("Invoked by:", "run "+r.ParentRunID)

@@ -91,7 +91,7 @@ func writeRunsTable(e *env, runs []*flow.Run, now time.Time) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFUNCTION\tSTATUS\tCREATED\tDURATION\tERROR")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.FunctionID, r.Status, fmtTime(r.CreatedAt),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.FunctionID, runStatus(r), fmtTime(r.CreatedAt),
 			runDuration(r, now), oneLine(runError(r), 60))
 	}
 	return tw.Flush()

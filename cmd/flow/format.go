@@ -139,6 +139,7 @@ type runJSON struct {
 	FunctionID       string          `json:"function_id"`
 	EventID          string          `json:"event_id"`
 	Status           flow.RunStatus  `json:"status"`
+	Paused           bool            `json:"paused,omitempty"`
 	Output           json.RawMessage `json:"output,omitempty"`
 	Error            string          `json:"error,omitempty"`
 	Attempt          int             `json:"attempt"`
@@ -178,7 +179,7 @@ type attemptJSON struct {
 
 func toRunJSON(r *flow.Run) runJSON {
 	out := runJSON{
-		ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Output: r.Output,
+		ID: r.ID, FunctionID: r.FunctionID, EventID: r.EventID, Status: r.Status, Paused: r.Paused, Output: r.Output,
 		Error: r.Error, Attempt: r.Attempt, WakeAt: r.WakeAt, ParentRunID: r.ParentRunID,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 		RerunOf: r.RerunOf, RerunFromStep: r.RerunFromStep, CancelledByEvent: r.CancelledByEvent,
@@ -202,4 +203,13 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// runStatus is a run's status as the tables show it: "queued (paused)" for a
+// run its function's pause holds.
+func runStatus(r *flow.Run) string {
+	if r.Paused {
+		return string(r.Status) + " (paused)"
+	}
+	return string(r.Status)
 }

@@ -68,7 +68,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		migrateCommand, migrateGetCommand, sendCommand, runsCommand, runCommand, eventCommand, cancelCommand, rerunCommand, replayCommand, keysCommand, devCommand,
+		migrateCommand, migrateGetCommand, sendCommand, runsCommand, runCommand, eventCommand, cancelCommand, rerunCommand, replayCommand, pauseCommand, resumeCommand, keysCommand, devCommand,
 	}
 }
 

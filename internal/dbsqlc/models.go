@@ -104,6 +104,11 @@ type FlowFunction struct {
 	UpdatedAt time.Time
 }
 
+type FlowFunctionPause struct {
+	FunctionID string
+	PausedAt   time.Time
+}
+
 type FlowIdempotency struct {
 	Key    string
 	RunID  string
@@ -171,6 +176,7 @@ type FlowRun struct {
 	BatchSize      *int32
 	Chold1         *bool
 	Chold2         *bool
+	PausedAt       *time.Time
 }
 
 type FlowRunEvent struct {

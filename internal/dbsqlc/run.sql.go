@@ -203,7 +203,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, arg *RunFinishParams) 
 }
 
 const runGet = `-- name: RunGet :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size, chold1, chold2 FROM flow_run WHERE id = $1
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size, chold1, chold2, paused_at FROM flow_run WHERE id = $1
 `
 
 func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, error) {
@@ -243,12 +243,13 @@ func (q *Queries) RunGet(ctx context.Context, db DBTX, id string) (*FlowRun, err
 		&i.BatchSize,
 		&i.Chold1,
 		&i.Chold2,
+		&i.PausedAt,
 	)
 	return &i, err
 }
 
 const runGetChild = `-- name: RunGetChild :one
-SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size, chold1, chold2 FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
+SELECT id, function_id, event_id, status, gen, job_id, attempt, wake_at, deadline_at, lease_owner, lease_expires_at, parent_run_id, parent_step_id, output, error, created_at, started_at, ended_at, updated_at, ckey1, climit1, ckey2, climit2, cslot1, cslot2, slot_wait, order_at, singleton_key, debounce_key, batch_key, batch_size, chold1, chold2, paused_at FROM flow_run WHERE parent_run_id = $1 AND parent_step_id = $2
 `
 
 type RunGetChildParams struct {
@@ -293,6 +294,7 @@ func (q *Queries) RunGetChild(ctx context.Context, db DBTX, arg *RunGetChildPara
 		&i.BatchSize,
 		&i.Chold1,
 		&i.Chold2,
+		&i.PausedAt,
 	)
 	return &i, err
 }
@@ -377,7 +379,8 @@ const runList = `-- name: RunList :many
 SELECT r.id, r.function_id, r.event_id, r.status, r.attempt, r.wake_at, r.parent_run_id, r.error,
     r.created_at, r.started_at, r.ended_at,
     (CASE WHEN $1::boolean THEN r.output END)::jsonb AS output,
-    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name
+    coalesce((SELECT e.name FROM flow_event e WHERE e.id = r.event_id), '')::text AS event_name,
+    r.paused_at
 FROM flow_run r
 WHERE ($2::text IS NULL OR r.function_id = $2)
     AND ($3::uuid IS NULL OR r.event_id = $3)
@@ -416,6 +419,7 @@ type RunListRow struct {
 	EndedAt     *time.Time
 	Output      []byte
 	EventName   string
+	PausedAt    *time.Time
 }
 
 // A page of runs, newest first (ListRuns, and through it the dashboard and
@@ -462,6 +466,7 @@ func (q *Queries) RunList(ctx context.Context, db DBTX, arg *RunListParams) ([]*
 			&i.EndedAt,
 			&i.Output,
 			&i.EventName,
+			&i.PausedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -707,6 +712,9 @@ WHERE r.id = $5
     AND e.id = r.event_id
     AND (r.status IN ('queued', 'sleeping', 'waiting')
          OR (r.status = 'running' AND r.lease_expires_at < now()))
+    -- Not while its function is paused: RunHoldPaused holds it instead. One
+    -- probe of a table with a row per paused function (usually none).
+    AND NOT EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id)
 RETURNING r.id, r.function_id, r.gen, r.attempt, r.created_at, r.parent_run_id, r.deadline_at,
     (r.started_at = now())::boolean AS first_segment,
     EXISTS (SELECT 1 FROM flow_step s WHERE s.run_id = r.id) AS has_steps,
@@ -805,6 +813,8 @@ WITH run AS (
         AND NOT (r.status = 'queued' AND coalesce(r.wake_at > now(), false))
         AND (r.status IN ('queued', 'sleeping', 'waiting')
              OR (r.status = 'running' AND r.lease_expires_at < now()))
+        -- Not while its function is paused (see RunStart).
+        AND NOT EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id)
 ),
 s1 AS (
     SELECT s.key, s.n FROM flow_concurrency_slot s, run

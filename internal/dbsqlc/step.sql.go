@@ -211,7 +211,8 @@ fenced AS (
     SET lease_expires_at = clock_timestamp() + $10::interval, updated_at = now()
     FROM (SELECT DISTINCT input.run_id, input.gen FROM input) i, locked l
     WHERE r.id = i.run_id AND l.id = r.id AND r.gen = i.gen AND r.status = 'running'
-    RETURNING r.id, r.gen
+    RETURNING r.id, r.gen,
+        EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id) AS paused
 ),
 saved AS (
     INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, started_at, ended_at)
@@ -229,7 +230,8 @@ saved AS (
 SELECT input.run_id::uuid AS run_id, input.gen::integer AS gen, input.id::text AS id,
     (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen))::boolean AS owned,
     (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen)
-     AND EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved
+     AND EXISTS (SELECT 1 FROM saved WHERE saved.run_id = input.run_id AND saved.id = input.id))::boolean AS saved,
+    (EXISTS (SELECT 1 FROM fenced WHERE fenced.id = input.run_id AND fenced.gen = input.gen AND fenced.paused))::boolean AS paused
 FROM input
 `
 
@@ -247,18 +249,20 @@ type StepSaveCompletedManyParams struct {
 }
 
 type StepSaveCompletedManyRow struct {
-	RunID string
-	Gen   int32
-	ID    string
-	Owned bool
-	Saved bool
+	RunID  string
+	Gen    int32
+	ID     string
+	Owned  bool
+	Saved  bool
+	Paused bool
 }
 
 // StepSaveFenced for many completed steps of different runs at once (group
 // commit across the runs a client executes): each step is stored if its
 // segment still owns its run. The runs are locked in ID order. Returns one
 // row per step: owned false, the segment lost its run; saved false (with
-// owned), the step already has a final row, which is never replaced.
+// owned), the step already has a final row, which is never replaced; paused
+// (with owned), the run's function is paused: its segment stops there.
 func (q *Queries) StepSaveCompletedMany(ctx context.Context, db DBTX, arg *StepSaveCompletedManyParams) ([]*StepSaveCompletedManyRow, error) {
 	rows, err := db.Query(ctx, stepSaveCompletedMany,
 		arg.RunIds,
@@ -285,6 +289,7 @@ func (q *Queries) StepSaveCompletedMany(ctx context.Context, db DBTX, arg *StepS
 			&i.ID,
 			&i.Owned,
 			&i.Saved,
+			&i.Paused,
 		); err != nil {
 			return nil, err
 		}
@@ -301,7 +306,7 @@ WITH run AS (
     UPDATE flow_run
     SET lease_expires_at = clock_timestamp() + $1::interval, updated_at = now()
     WHERE flow_run.id = $2 AND gen = $3 AND status = 'running'
-    RETURNING flow_run.id
+    RETURNING flow_run.id, flow_run.function_id
 ),
 saved AS (
     INSERT INTO flow_step (run_id, id, seq, kind, status, attempts, output, error, wake_at, detail, started_at, ended_at)
@@ -322,7 +327,8 @@ attempt AS (
     WHERE $7::text IN ('errored', 'failed') AND $10::text IS NOT NULL
     ON CONFLICT (run_id, step_id, attempt) DO NOTHING
 )
-SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved
+SELECT EXISTS (SELECT 1 FROM run) AS owned, EXISTS (SELECT 1 FROM saved) AS saved,
+    EXISTS (SELECT 1 FROM run, flow_function_pause p WHERE p.function_id = run.function_id) AS paused
 `
 
 type StepSaveFencedParams struct {
@@ -343,14 +349,16 @@ type StepSaveFencedParams struct {
 }
 
 type StepSaveFencedRow struct {
-	Owned bool
-	Saved bool
+	Owned  bool
+	Saved  bool
+	Paused bool
 }
 
 // Stores a step's outcome if the caller's segment still owns the run (and
 // renews its lease), in one statement. owned false: the segment lost the run
 // and nothing was stored. saved false (with owned): the step already has a
-// final row (completed, failed, timed_out), which is never replaced.
+// final row (completed, failed, timed_out), which is never replaced. paused:
+// the run's function is paused, so the segment stops at this step boundary.
 // A failed attempt (errored: retried; failed: for good) is also kept in the
 // step's attempt history; a completed step writes nothing there.
 func (q *Queries) StepSaveFenced(ctx context.Context, db DBTX, arg *StepSaveFencedParams) (*StepSaveFencedRow, error) {
@@ -371,6 +379,6 @@ func (q *Queries) StepSaveFenced(ctx context.Context, db DBTX, arg *StepSaveFenc
 		arg.EndedAt,
 	)
 	var i StepSaveFencedRow
-	err := row.Scan(&i.Owned, &i.Saved)
+	err := row.Scan(&i.Owned, &i.Saved, &i.Paused)
 	return &i, err
 }

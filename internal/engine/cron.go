@@ -107,6 +107,15 @@ type cronWorker struct {
 // in the transaction that completes the periodic job.
 func (w *cronWorker) Work(ctx context.Context, job *river.Job[cronArgs]) error {
 	c := w.c
+	// A paused function's ticks are skipped, not queued for the resume, as
+	// Inngest does: a resume does not fire every tick it missed at once.
+	if _, err := c.store.FunctionPausedAt(ctx, c.pool, job.Args.FunctionID); err == nil {
+		c.cfg.Logger.InfoContext(ctx, "flow: cron tick skipped: the function is paused",
+			"function_id", job.Args.FunctionID, "cron", job.Args.Cron, "tick", job.Args.Tick)
+		return nil
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("flow: cron %q of %q: look up its pause: %w", job.Args.Cron, job.Args.FunctionID, err)
+	}
 	data, _ := json.Marshal(ScheduledTimer{Cron: job.Args.Cron, FunctionID: job.Args.FunctionID, Tick: job.Args.Tick})
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		eventID := NewID()

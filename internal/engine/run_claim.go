@@ -67,6 +67,10 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		FinishTimeout: finishTimeout, Slotted: job.Args.Slots,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Its function may be paused: then the run waits for the resume.
+		if held, err := c.holdPaused(ctx, job, startTimeout); held || err != nil {
+			return err
+		}
 		if job.Args.Slots {
 			// No free slot of one of its keys, or a refusal as below.
 			return c.parkForSlot(ctx, job, startTimeout)

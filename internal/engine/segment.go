@@ -66,6 +66,7 @@ type Segment struct {
 	interrupted error        // a database error: River retries the job
 	lost        bool
 	ended       bool
+	stopping    bool // its function is paused: the run stops at its next step boundary (pause.go)
 
 	span       trace.Span // the segment's span (see tracing.go)
 	outcome    string     // how the segment ended, for its span

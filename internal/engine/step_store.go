@@ -44,10 +44,15 @@ func (s *Segment) storeStep(r stepRecord) (saveOutcome, error) {
 		}
 		return saveStored, err // a deferred row refused is an error
 	}
-	return s.c.store.SaveStep(ctx, store.RunRef{ID: s.run.ID, Gen: s.run.Gen}, store.StepRecord{
+	out, err := s.c.store.SaveStep(ctx, store.RunRef{ID: s.run.ID, Gen: s.run.Gen}, store.StepRecord{
 		ID: r.id, Seq: r.seq, Kind: r.kind, Status: r.status, Attempts: r.attempts, Output: r.output,
 		Error: r.err, WakeAt: r.wakeAt, Detail: r.detail, StartedAt: r.startedAt, EndedAt: r.endedAt,
 	})
+	if out == store.SavePaused {
+		s.stopForPause() // stored; the run stops before its next step
+		out = saveStored
+	}
+	return out, err
 }
 
 // saveFenced stores a step row if the segment still owns the run. It

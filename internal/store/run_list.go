@@ -38,6 +38,7 @@ type ListedRun struct {
 	EndedAt     *time.Time
 	Output      []byte
 	EventName   string
+	PausedAt    *time.Time // set while its function's pause holds the run
 }
 
 // ListRuns returns up to f.Max runs that f selects, newest first (the one

@@ -42,6 +42,7 @@ type Run struct {
 	BatchSize      *int32
 	Chold1         *bool
 	Chold2         *bool
+	PausedAt       *time.Time // set while the run is held by its function's pause (RunParkPaused)
 }
 
 // GetRun returns a run, read on db; pgx.ErrNoRows if there is none.

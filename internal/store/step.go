@@ -49,6 +49,7 @@ const (
 	SaveStored  SaveOutcome = iota // the row is stored
 	SaveLost                       // the segment no longer owns the run: nothing stored
 	SaveRefused                    // the step already has a final row, left as it is
+	SavePaused                     // the row is stored, and the run's function is paused: stop at this step boundary
 )
 
 // ErrStepFinal is the cause of a write that would have replaced a step's
@@ -112,6 +113,8 @@ func (s *Store) SaveStep(ctx context.Context, run RunRef, r StepRecord) (SaveOut
 		return SaveLost, nil
 	case !row.Saved:
 		return SaveRefused, nil
+	case row.Paused:
+		return SavePaused, nil
 	}
 	return SaveStored, nil
 }

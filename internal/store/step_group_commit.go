@@ -148,6 +148,8 @@ func (b *groupCommit) flush(batch []*stepSave) {
 			outs[k] = SaveLost
 		case !row.Saved:
 			outs[k] = SaveRefused
+		case row.Paused:
+			outs[k] = SavePaused
 		default:
 			outs[k] = SaveStored
 		}
