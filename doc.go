@@ -102,11 +102,36 @@
 // selects them, newest first, and [RunList.Next] is the cursor of the next
 // page.
 //
+// [Client.FindRun] and [Client.FindEvent] take any unique prefix or suffix
+// of an ID's text (hyphens optional); a partial ID that fits several returns
+// an [*AmbiguousIDError] with the candidates. A run's steps keep each failed
+// attempt ([RunStep.FailedAttempts]); a rerun names its origin
+// ([Run.RerunOf]); a wait names the event that resumed it
+// ([RunStep.EventID]); an event lists the runs it resumed or cancelled
+// ([EventInfo.Affected]).
+//
+// # Operating
+//
+// [Client.PauseFunction] holds a function's runs in every process until
+// [Client.ResumeFunction] starts them, oldest first. [Client.CancelRuns] and
+// [Client.RerunRuns] act on every run a [BulkFilter] selects, a batch per
+// transaction, calling [BulkOpts].Progress after each; repeating a call after
+// an interruption does nothing twice. [Client.Replay] starts a function for
+// the stored events that match its trigger in a time range, such as events
+// sent before the function was deployed. Migrate applies River's migrations
+// and then the library's; an application whose own tool owns the schema takes
+// the SQL from [MigrationVersions] or "flow migrate-get" instead (River's
+// first), and Start fails with [ErrNotMigrated] ("run flow.Migrate (schema
+// version X, need Y)") on a schema that is missing or behind.
+//
 // # Testing
 //
 // Package flowtest finds or starts a Postgres for tests and gives each test
 // its own migrated database, a started client with the test's functions
 // (flowtest.Client, or flowtest.ClientOn for a pool of your own), and waits
 // for a run to end or to reach a status (flowtest.RunEvent,
-// flowtest.AwaitStatus).
+// flowtest.AwaitStatus). flowtest.Advance skips time, so that a test of a
+// 24-hour sleep and a 72-hour wait takes a fraction of a second;
+// flowtest.AwaitWaiting stops at a wait before the test sends its event; and
+// flowtest.MockStep replaces a step's result.
 package flow
