@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -67,4 +68,13 @@ func endStepSpan(span trace.Span, status string, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+// endStepAttempt ends the span of a step attempt that started at start and
+// records the attempt's metrics (flow.step.attempts, flow.step.duration).
+func (s *Segment) endStepAttempt(span trace.Span, start time.Time, status string, err error) {
+	endStepSpan(span, status, err)
+	if s.c.metrics != nil {
+		s.c.metrics.stepAttempt(s.fn.id, status, time.Since(start))
+	}
 }
