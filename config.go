@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riverflow/flow/internal/engine"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -106,6 +107,14 @@ type Config struct {
 	// span's context, so spans the user starts there nest under it. Defaults
 	// to nil: no tracing.
 	TracerProvider trace.TracerProvider
+
+	// MeterProvider, if set, records the client's OpenTelemetry metrics:
+	// runs started and ended, step attempts and their durations, queue lag,
+	// wake latency, takeovers, and (in a started client, one grouped query
+	// per collection) the backlog of runs by function and state. Names,
+	// units and attributes are listed in docs/metrics.md. Defaults to nil:
+	// no metrics, at no cost.
+	MeterProvider metric.MeterProvider
 
 	// RetentionPeriod is how long ended runs (with their steps) and events
 	// are kept; started clients delete older ones every few minutes. Runs
@@ -229,6 +238,7 @@ func (c *Config) engineConfig() engine.Config {
 		MaxExpressionCost:  c.MaxExpressionCost,
 		ExternalRiver:      c.ExternalRiver,
 		TracerProvider:     c.TracerProvider,
+		MeterProvider:      c.MeterProvider,
 		RetentionPeriod:    c.RetentionPeriod,
 	}
 }

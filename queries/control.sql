@@ -16,7 +16,8 @@
 -- the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 -- singleton, debounce or batch key creates nothing and returns no row.
 -- @parent_run_id and @parent_step_id link the child run of an Invoke step
--- (NULL for other runs).
+-- (NULL for other runs). @trace_parent, the sender's W3C traceparent (NULL
+-- for none), goes into the job's args as RunArgs.TraceParent.
 WITH run AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at, order_at,
         ckey1, climit1, ckey2, climit2, chold1, chold2, singleton_key, debounce_key, batch_key, batch_size,
@@ -31,7 +32,9 @@ WITH run AS (
         sqlc.narg('parent_run_id')::uuid, sqlc.narg('parent_step_id')::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, @slots::boolean), @queue::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, @slots::boolean)
+                || CASE WHEN sqlc.narg('trace_parent')::text IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('tp', sqlc.narg('trace_parent')::text) END, @queue::text,
             coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (

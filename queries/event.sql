@@ -37,13 +37,17 @@ matched AS (
 -- flow_jobs_insert for all: most events start one run, and for one the
 -- aggregate that an array call needs costs the send 7-10% (bench section 1).
 -- An event that fans out to many functions pays a call per run instead.
+-- @trace_parent, the sender's W3C traceparent (NULL for none), goes into
+-- each job's args as RunArgs.TraceParent.
 runs AS (
     INSERT INTO flow_run (id, function_id, event_id, job_id, wake_at)
     SELECT flow_uuid_v7(), m.function_id, @id, flow_job_next_id(), sqlc.narg('start_at')::timestamptz
     FROM matched m
     WHERE m.unconditional AND NOT m.controlled
     RETURNING id, function_id, job_id,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, false), @queue::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, false)
+                || CASE WHEN sqlc.narg('trace_parent')::text IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('tp', sqlc.narg('trace_parent')::text) END, @queue::text,
             coalesce(sqlc.narg('start_at')::timestamptz, now()), sqlc.narg('start_at')::timestamptz IS NULL) AS job_state
 ),
 -- River's producers learn of available jobs by this notification, which the

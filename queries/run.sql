@@ -265,9 +265,11 @@ FROM run WHERE run.job_queue IS NOT NULL;
 -- name: RunWakeDue :one
 -- Wakes every suspended run whose wake time has passed (up to @max): its
 -- continuation job becomes available now, with one notification per queue.
--- Several clients may run this at once; each run is woken once.
+-- Several clients may run this at once; each run is woken once. It also
+-- returns, for the wake-latency metric, each woken run's function and how
+-- late (seconds past its wake time) it was woken.
 WITH due AS (
-    SELECT id FROM flow_run
+    SELECT id, wake_at FROM flow_run
     WHERE wake_at <= now()
     ORDER BY wake_at
     LIMIT @max
@@ -280,7 +282,7 @@ run AS (
         updated_at = now()
     FROM due
     WHERE r.id = due.id
-    RETURNING r.job_id
+    RETURNING r.job_id, r.function_id, extract(epoch FROM now() - due.wake_at)::float8 AS late
 ),
 -- Every run's job in one call (flow_jobs_wake, one UPDATE), not one call
 -- per run. The aggregate makes one row, which the SELECT below reads for
@@ -296,7 +298,9 @@ SELECT
     (SELECT count(*) FROM (
         SELECT flow_job_notify(q.queue)
         FROM (SELECT DISTINCT u.queue FROM job, unnest(job.queues) AS u (queue)) q
-    ) n)::integer AS notified;
+    ) n)::integer AS notified,
+    (SELECT coalesce(array_agg(run.function_id), '{}') FROM run)::text[] AS function_ids,
+    (SELECT coalesce(array_agg(run.late), '{}') FROM run)::float8[] AS late;
 
 -- name: RunNextWake :one
 SELECT wake_at FROM flow_run WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1;

@@ -244,7 +244,9 @@ WITH run AS (
         $16::uuid, $17::text
     ON CONFLICT DO NOTHING
     RETURNING id, function_id, event_id, job_id, wake_at, order_at, batch_key,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $18::boolean), $19::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, $18::boolean)
+                || CASE WHEN $19::text IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('tp', $19::text) END, $20::text,
             coalesce(wake_at, order_at), wake_at IS NULL) AS job_state
 ),
 batch_event AS (
@@ -256,8 +258,8 @@ slots AS (
         flow_slot_ensure($8::text, $9::integer)
 ),
 notified AS (
-    SELECT flow_job_notify($19::text)
-    WHERE $20::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
+    SELECT flow_job_notify($20::text)
+    WHERE $21::boolean AND EXISTS (SELECT 1 FROM run WHERE run.job_state = 'available')
 )
 SELECT run.id, run.wake_at, (SELECT count(*) FROM notified)::integer AS notified,
     (SELECT count(*) FROM slots)::integer AS slot_keys
@@ -283,6 +285,7 @@ type RunInsertControlledParams struct {
 	ParentRunID  *string
 	ParentStepID *string
 	Slots        bool
+	TraceParent  *string
 	Queue        string
 	Notify       bool
 }
@@ -310,7 +313,8 @@ type RunInsertControlledRow struct {
 // the run early (internal/riverjob/doc.go, assumptions 3 and 4). A conflict on a
 // singleton, debounce or batch key creates nothing and returns no row.
 // @parent_run_id and @parent_step_id link the child run of an Invoke step
-// (NULL for other runs).
+// (NULL for other runs). @trace_parent, the sender's W3C traceparent (NULL
+// for none), goes into the job's args as RunArgs.TraceParent.
 // The slots of the run's concurrency keys, made once per key (and again
 // when the limit grows).
 func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInsertControlledParams) (*RunInsertControlledRow, error) {
@@ -333,6 +337,7 @@ func (q *Queries) RunInsertControlled(ctx context.Context, db DBTX, arg *RunInse
 		arg.ParentRunID,
 		arg.ParentStepID,
 		arg.Slots,
+		arg.TraceParent,
 		arg.Queue,
 		arg.Notify,
 	)

@@ -97,12 +97,14 @@ runs AS (
     FROM matched m
     WHERE m.unconditional AND NOT m.controlled
     RETURNING id, function_id, job_id,
-        flow_job_insert(job_id, flow_job_args(id, 0, function_id, false), $7::text,
+        flow_job_insert(job_id, flow_job_args(id, 0, function_id, false)
+                || CASE WHEN $7::text IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('tp', $7::text) END, $8::text,
             coalesce($6::timestamptz, now()), $6::timestamptz IS NULL) AS job_state
 ),
 notified AS (
-    SELECT flow_job_notify($7::text)
-    WHERE $8::boolean AND $6::timestamptz IS NULL AND EXISTS (SELECT 1 FROM runs)
+    SELECT flow_job_notify($8::text)
+    WHERE $9::boolean AND $6::timestamptz IS NULL AND EXISTS (SELECT 1 FROM runs)
 ),
 deferred AS (
     SELECT m.function_id, e AS expression, coalesce(f.config::text, '') AS config
@@ -122,14 +124,15 @@ SELECT
 `
 
 type EventInsertAndStartRunsParams struct {
-	Name     string
-	ID       string
-	Data     []byte
-	Ts       time.Time
-	DedupeID *string
-	StartAt  *time.Time
-	Queue    string
-	Notify   bool
+	Name        string
+	ID          string
+	Data        []byte
+	Ts          time.Time
+	DedupeID    *string
+	StartAt     *time.Time
+	TraceParent *string
+	Queue       string
+	Notify      bool
 }
 
 type EventInsertAndStartRunsRow struct {
@@ -153,6 +156,8 @@ type EventInsertAndStartRunsRow struct {
 // flow_jobs_insert for all: most events start one run, and for one the
 // aggregate that an array call needs costs the send 7-10% (bench section 1).
 // An event that fans out to many functions pays a call per run instead.
+// @trace_parent, the sender's W3C traceparent (NULL for none), goes into
+// each job's args as RunArgs.TraceParent.
 // River's producers learn of available jobs by this notification, which the
 // sender rate-limits (@notify) as River's own insert path does.
 // Runs the sender starts itself: those of functions whose matching triggers
@@ -167,6 +172,7 @@ func (q *Queries) EventInsertAndStartRuns(ctx context.Context, db DBTX, arg *Eve
 		arg.Ts,
 		arg.DedupeID,
 		arg.StartAt,
+		arg.TraceParent,
 		arg.Queue,
 		arg.Notify,
 	)

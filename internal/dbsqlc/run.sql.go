@@ -1029,7 +1029,7 @@ func (q *Queries) RunWake(ctx context.Context, db DBTX, id string) error {
 
 const runWakeDue = `-- name: RunWakeDue :one
 WITH due AS (
-    SELECT id FROM flow_run
+    SELECT id, wake_at FROM flow_run
     WHERE wake_at <= now()
     ORDER BY wake_at
     LIMIT $1
@@ -1042,7 +1042,7 @@ run AS (
         updated_at = now()
     FROM due
     WHERE r.id = due.id
-    RETURNING r.job_id
+    RETURNING r.job_id, r.function_id, extract(epoch FROM now() - due.wake_at)::float8 AS late
 ),
 job AS (
     SELECT count(*) AS runs,
@@ -1055,24 +1055,35 @@ SELECT
     (SELECT count(*) FROM (
         SELECT flow_job_notify(q.queue)
         FROM (SELECT DISTINCT u.queue FROM job, unnest(job.queues) AS u (queue)) q
-    ) n)::integer AS notified
+    ) n)::integer AS notified,
+    (SELECT coalesce(array_agg(run.function_id), '{}') FROM run)::text[] AS function_ids,
+    (SELECT coalesce(array_agg(run.late), '{}') FROM run)::float8[] AS late
 `
 
 type RunWakeDueRow struct {
-	Woken    int32
-	Notified int32
+	Woken       int32
+	Notified    int32
+	FunctionIds []string
+	Late        []float64
 }
 
 // Wakes every suspended run whose wake time has passed (up to @max): its
 // continuation job becomes available now, with one notification per queue.
-// Several clients may run this at once; each run is woken once.
+// Several clients may run this at once; each run is woken once. It also
+// returns, for the wake-latency metric, each woken run's function and how
+// late (seconds past its wake time) it was woken.
 // Every run's job in one call (flow_jobs_wake, one UPDATE), not one call
 // per run. The aggregate makes one row, which the SELECT below reads for
 // woken: a SELECT CTE runs only when it is read.
 func (q *Queries) RunWakeDue(ctx context.Context, db DBTX, max int32) (*RunWakeDueRow, error) {
 	row := db.QueryRow(ctx, runWakeDue, max)
 	var i RunWakeDueRow
-	err := row.Scan(&i.Woken, &i.Notified)
+	err := row.Scan(
+		&i.Woken,
+		&i.Notified,
+		&i.FunctionIds,
+		&i.Late,
+	)
 	return &i, err
 }
 

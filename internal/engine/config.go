@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 	MaxExpressionCost  int
 	ExternalRiver      bool
 	TracerProvider     trace.TracerProvider
+	MeterProvider      metric.MeterProvider
 	RetentionPeriod    time.Duration
 	// HeartbeatInterval is how often a started client confirms its
 	// functions in the registry (not a flow.Config field: tests shorten

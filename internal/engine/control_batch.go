@@ -36,6 +36,8 @@ func (c *Engine) joinBatch(ctx context.Context, tx pgx.Tx, fnID string, ctl *reg
 		params := &store.ControlledRun{
 			ID: NewID(), FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
 			BatchKey: &key, BatchSize: ptrInt32(1),
+			// The batch's run is in the trace of the event that opened it.
+			TraceParent: traceParentOf(ctx),
 		}
 		if b.MaxSize > 1 {
 			params.Delay = b.Timeout

@@ -251,7 +251,7 @@ func (c *Engine) startControlledRunKeys(ctx context.Context, tx pgx.Tx, fnID str
 		}
 	}
 	params := &store.ControlledRun{ID: runID, FunctionID: fnID, EventID: ev.ID, Queue: c.cfg.Queue,
-		ParentRunID: opts.parentRunID, ParentStepID: opts.parentStepID}
+		ParentRunID: opts.parentRunID, ParentStepID: opts.parentStepID, TraceParent: traceParentOf(ctx)}
 	if d := time.Until(ev.TS); d > 0 {
 		params.Delay = d // an event with a future ts starts its runs then
 	}

@@ -35,6 +35,8 @@ type Engine struct {
 	ownsRiver bool
 
 	tracer       trace.Tracer
+	metrics      recorder // nil: no Config.MeterProvider
+	stopGauges   func()   // unregisters the backlog gauges of a started engine
 	insertNotify *notifyLimiter
 	leases       *leaseSet
 	waker        *waker
@@ -67,6 +69,13 @@ func New(d Deps) *Engine {
 	c.waker = newWaker(c)
 	c.resumer = newResumer(c)
 	c.tracer = newTracer(cfg.TracerProvider)
+	rec, err := newRecorder(cfg.MeterProvider, func(err error) {
+		cfg.Logger.Warn("flow: metrics", "error", err)
+	})
+	if err != nil {
+		cfg.Logger.Warn("flow: metrics", "error", err)
+	}
+	c.metrics = rec
 	c.insertNotify = &notifyLimiter{interval: cfg.FetchCooldown}
 	c.jobs = riverjob.NewInserter(cfg.Queue)
 	return c
@@ -167,6 +176,16 @@ func (c *Engine) Start(ctx context.Context, checkSchema func(context.Context) er
 	for _, s := range services {
 		_ = s.Start(bgCtx) // a new loop: it cannot be started already
 	}
+	if c.metrics != nil {
+		stopGauges, err := c.metrics.observe(c.store)
+		if err != nil {
+			c.cfg.Logger.WarnContext(ctx, "flow: metrics", "error", err)
+		} else {
+			c.mu.Lock()
+			c.stopGauges = stopGauges
+			c.mu.Unlock()
+		}
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -188,11 +207,14 @@ func (c *Engine) setStarted(v bool) {
 // then cancels every background service and waits for all of them.
 func (c *Engine) Stop(ctx context.Context) error {
 	c.mu.Lock()
-	stop, services := c.stop, c.services
-	c.stop, c.services = nil, nil
+	stop, services, stopGauges := c.stop, c.services, c.stopGauges
+	c.stop, c.services, c.stopGauges = nil, nil, nil
 	c.mu.Unlock()
 	if stop == nil {
 		return nil
+	}
+	if stopGauges != nil {
+		stopGauges()
 	}
 	var err error
 	if c.ownsRiver {

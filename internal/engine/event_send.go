@@ -143,7 +143,7 @@ func (c *Engine) sendEvent(ctx context.Context, tx pgx.Tx, ev PreparedEvent, und
 	}
 	row, err := c.store.InsertEventAndStartRuns(ctx, tx, store.Send{
 		ID: id, Name: ev.Name, Data: ev.Data, Ts: ev.TS, DedupeID: dedupe,
-		StartAt: startAt, Queue: c.cfg.Queue, Notify: startAt == nil && c.insertNotify.allow(),
+		StartAt: startAt, TraceParent: traceParentOf(ctx), Queue: c.cfg.Queue, Notify: startAt == nil && c.insertNotify.allow(),
 	})
 	if err != nil {
 		return "", SchemaError(err)
@@ -339,8 +339,12 @@ func (c *Engine) insertRunJobs(ctx context.Context, tx pgx.Tx, runIDs, fnIDs []s
 		at = ts
 	}
 	args := make([]runArgs, len(runIDs))
+	var tp string
+	if p := traceParentOf(ctx); p != nil {
+		tp = *p
+	}
 	for i, runID := range runIDs {
-		args[i] = runArgs{RunID: runID, FunctionID: fnIDs[i]}
+		args[i] = runArgs{RunID: runID, FunctionID: fnIDs[i], TraceParent: tp}
 	}
 	jobIDs, err := c.jobs.InsertManyTx(ctx, tx, args, riverjob.Start{At: at})
 	if err != nil {

@@ -258,11 +258,13 @@ func (r *resumer) resumeOne(ctx context.Context, id string, e resumeEntry) (done
 		return false, nil
 	}
 	defer c.leases.release(id)
+	var functionID string
 	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		run, err := c.store.LockResumable(ctx, tx, store.RunRef{ID: id, Gen: e.gen}, &e.jobID, c.cfg.ID)
 		if err != nil {
 			return err
 		}
+		functionID = run.FunctionID
 		return c.handOn(ctx, tx, id, run.Gen, run.FunctionID, run.Slotted, true)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -272,5 +274,8 @@ func (r *resumer) resumeOne(ctx context.Context, id string, e resumeEntry) (done
 		return false, fmt.Errorf("flow: hand on run %s: %w", id, err)
 	}
 	c.cfg.Logger.WarnContext(ctx, "flow: handed on a run cut off by a database error (its segment, claim or fetch)", "run_id", id)
+	if c.metrics != nil {
+		c.metrics.takeover(functionID, takeoverResumed)
+	}
 	return true, nil
 }

@@ -90,6 +90,9 @@ func (c *Engine) executeSegment(ctx context.Context, job *river.Job[runArgs]) er
 		c.cfg.Logger.WarnContext(ctx, "flow: run of a function this process does not define", "run_id", row.ID, "function_id", row.FunctionID)
 		return fmt.Errorf("flow: run %s: function %q %w", row.ID, row.FunctionID, errNotDefinedHere)
 	}
+	if c.metrics != nil {
+		c.recordClaim(job, &row)
+	}
 	var batch []StoredEvent
 	if row.BatchSize > 1 {
 		if batch, err = c.batchEvents(ctx, row.ID); err != nil {

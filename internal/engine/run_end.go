@@ -46,6 +46,12 @@ func (c *Engine) cancelRun(ctx context.Context, tx pgx.Tx, runID, reason string,
 	}); err != nil {
 		return false, err
 	}
+	if c.metrics != nil {
+		// Counted when the statement cancels it: a caller's transaction
+		// that rolls back afterwards (CancelRunTx, SendTx with CancelOn)
+		// is counted all the same.
+		c.metrics.runEnded(row.FunctionID, RunCancelled)
+	}
 	return true, nil
 }
 
@@ -278,6 +284,9 @@ func (s *Segment) finishOnce(ctx context.Context, status RunStatus, output []byt
 func (s *Segment) runEnded(status RunStatus, errMsg string) {
 	s.c.done.ended(s.run.ID)
 	s.outcome = string(status)
+	if s.c.metrics != nil {
+		s.c.metrics.runEnded(s.fn.id, status)
+	}
 	level := slog.LevelDebug
 	if status == RunFailed {
 		level = slog.LevelWarn

@@ -82,7 +82,7 @@ func (c *Engine) startDirect(ctx context.Context, tx pgx.Tx, fn *Function, ev St
 		return c.startControlledRunKeys(ctx, tx, fn.id, fn.control, keys, ev, opts)
 	}
 	params := &store.ControlledRun{ID: NewID(), FunctionID: fn.id, EventID: ev.ID, Queue: c.cfg.Queue,
-		ParentRunID: opts.parentRunID, ParentStepID: opts.parentStepID}
+		ParentRunID: opts.parentRunID, ParentStepID: opts.parentStepID, TraceParent: traceParentOf(ctx)}
 	created, err := c.insertControlledRun(ctx, tx, params)
 	if err != nil {
 		return startedRun{}, fmt.Errorf("start run: %w", err)

@@ -76,7 +76,7 @@ func (s *Segment) suspend(ctx context.Context, pending []suspension, attempt int
 				start, runWake = riverjob.Start{}, nil
 			}
 		}
-		jobID, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted}, start)
+		jobID, err := s.c.jobs.InsertTx(ctx, tx, runArgs{RunID: s.run.ID, Gen: s.run.Gen + 1, FunctionID: s.fn.id, Slots: s.run.Slotted, TraceParent: s.job.Args.TraceParent}, start)
 		if err != nil {
 			return fmt.Errorf("insert continuation job: %w", err)
 		}

@@ -43,7 +43,7 @@ func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Conte
 	failed := failedValue{val: val, ok: runErr != nil && val != nil}
 	if s.ctx.Err() != nil {
 		err := s.markLostOrInterrupted(sid, context.Cause(s.ctx))
-		endStepSpan(span, "interrupted", context.Cause(s.ctx))
+		s.endStepAttempt(span, rec.startedAt, "interrupted", context.Cause(s.ctx))
 		return nil, sid, err
 	}
 	if runErr == nil {
@@ -53,7 +53,7 @@ func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Conte
 			err := s.saveFenced(rec)
 			switch {
 			case IsSuspend(err):
-				endStepSpan(span, "lost", nil)
+				s.endStepAttempt(span, rec.startedAt, "lost", nil)
 				return nil, sid, err
 			case err != nil:
 				// The database refuses the result for good: running the
@@ -62,13 +62,13 @@ func (s *Segment) Step(ctx context.Context, id string, fn func(ctx context.Conte
 				runErr = NonRetriable(err)
 			}
 			if runErr == nil {
-				endStepSpan(span, stepCompleted, nil)
+				s.endStepAttempt(span, rec.startedAt, stepCompleted, nil)
 				return out, sid, nil
 			}
 		}
 	}
 	err = s.stepFailedWith(ctx, rec, runErr, failed)
-	endStepSpan(span, stepStatusOf(err), runErr)
+	s.endStepAttempt(span, rec.startedAt, stepStatusOf(err), runErr)
 	return stepErrorOutput(err), sid, err
 }
 
@@ -95,7 +95,7 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 	var stepErr error // the user's failure, as opposed to a lost or broken transaction
 	var failed failedValue
 	sctx, span := s.startStepSpan(ctx, sid, kindRun, rec.attempts)
-	defer func() { endStepSpan(span, rec.status, stepErr) }()
+	defer func() { s.endStepAttempt(span, rec.startedAt, rec.status, stepErr) }()
 	rec.status = "lost"
 	txErr := pgx.BeginFunc(context.WithoutCancel(ctx), s.c.pool, func(tx pgx.Tx) error {
 		if err := s.fence(ctx, tx); err != nil {
@@ -126,9 +126,11 @@ func (s *Segment) StepTx(ctx context.Context, id string, fn func(ctx context.Con
 	})
 	switch {
 	case s.ctx.Err() != nil:
+		rec.status = "interrupted" // for the attempt's span and metrics
 		return nil, sid, s.markLostOrInterrupted(sid, context.Cause(s.ctx))
 	case stepErr != nil:
 		err := s.stepFailedWith(ctx, rec, stepErr, failed)
+		rec.status = stepStatusOf(err) // for the attempt's span and metrics
 		return stepErrorOutput(err), sid, err
 	case txErr != nil:
 		return nil, sid, s.txFailed(ctx, rec, txErr)

@@ -39,6 +39,9 @@ func (c *Engine) sweepOrphaned(ctx context.Context) error {
 			return fmt.Errorf("take over run %s orphaned by a dead client: %w", r.ID, err)
 		}
 		c.cfg.Logger.WarnContext(ctx, "flow: took over run whose job a dead client fetched", "run_id", r.ID)
+		if c.metrics != nil {
+			c.metrics.takeover(r.FunctionID, takeoverOrphaned)
+		}
 	}
 	return nil
 }
@@ -112,6 +115,9 @@ func (c *Engine) sweepOnce(ctx context.Context, slots bool) error {
 			return fmt.Errorf("take over run %s: %w", r.ID, err)
 		}
 		c.cfg.Logger.WarnContext(ctx, "flow: took over run whose lease lapsed", "run_id", r.ID)
+		if c.metrics != nil {
+			c.metrics.takeover(r.FunctionID, takeoverLeaseLapsed)
+		}
 	}
 	return c.sweepOrphaned(ctx)
 }

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -29,12 +31,44 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 	return tp.Tracer(tracerName)
 }
 
-// startSegmentSpan starts the span of one execution (segment) of a run.
+// startSegmentSpan starts the span of one execution (segment) of a run. The
+// span of the call that sent the run's event (the job's TraceParent) is its
+// parent, so that one trace goes from the sender (an HTTP request, say) to
+// every segment and step of the run; when ctx has a span already (River's
+// own middleware), that stays the parent and the sender's is a link.
 func (s *Segment) startSegmentSpan(ctx context.Context) context.Context {
-	ctx, s.span = s.c.tracer.Start(ctx, "flow.run "+s.fn.id, trace.WithSpanKind(trace.SpanKindConsumer),
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attrRunID.String(s.run.ID), attrFunctionID.String(s.fn.id),
-			attrGen.Int(int(s.run.Gen)), attrAttempt.Int(int(s.run.Attempt))))
+			attrGen.Int(int(s.run.Gen)), attrAttempt.Int(int(s.run.Attempt)))}
+	if tp := s.job.Args.TraceParent; tp != "" && s.c.cfg.TracerProvider != nil {
+		if sender := parseTraceParent(tp); sender.IsValid() {
+			if trace.SpanContextFromContext(ctx).IsValid() {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sender}))
+			} else {
+				ctx = trace.ContextWithRemoteSpanContext(ctx, sender)
+			}
+		}
+	}
+	ctx, s.span = s.c.tracer.Start(ctx, "flow.run "+s.fn.id, opts...)
 	return ctx
+}
+
+// traceParentOf returns the W3C traceparent of ctx's span, for the jobs of
+// the runs a send starts; nil if ctx has no valid span.
+func traceParentOf(ctx context.Context) *string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	tp := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+	return &tp
+}
+
+// parseTraceParent returns the span context of a W3C traceparent, invalid
+// if tp is not one.
+func parseTraceParent(tp string) trace.SpanContext {
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})
+	return trace.SpanContextFromContext(ctx)
 }
 
 // endSegmentSpan records how the segment ended: completed, failed,
@@ -67,4 +101,13 @@ func endStepSpan(span trace.Span, status string, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+// endStepAttempt ends the span of a step attempt that started at start and
+// records the attempt's metrics (flow.step.attempts, flow.step.duration).
+func (s *Segment) endStepAttempt(span trace.Span, start time.Time, status string, err error) {
+	endStepSpan(span, status, err)
+	if s.c.metrics != nil {
+		s.c.metrics.stepAttempt(s.fn.id, status, time.Since(start))
+	}
 }

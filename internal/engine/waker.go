@@ -104,11 +104,16 @@ func maxTime(a, b time.Time) time.Time {
 func (w *waker) wakeDue(ctx context.Context) error {
 	const batch = 500
 	for ctx.Err() == nil {
-		woken, _, err := w.c.store.WakeDueRuns(ctx, batch)
+		woken, err := w.c.store.WakeDueRuns(ctx, batch)
 		if err != nil {
 			return err
 		}
-		if woken < batch {
+		if m := w.c.metrics; m != nil {
+			for i, fn := range woken.FunctionIDs {
+				m.wakeLate(fn, woken.Late[i])
+			}
+		}
+		if woken.Woken < batch {
 			return nil
 		}
 	}

@@ -17,7 +17,17 @@ type RunArgs struct {
 	// Slots says that the run has concurrency keys: its segments claim a
 	// slot before they execute.
 	Slots bool `json:"slots,omitempty"`
+	// TraceParent is the W3C traceparent of the span that sent the run's
+	// event (Send, SendTx, Start, StartTx, an Invoke step), if the sender's
+	// context had one: the run's segment spans become its children. A
+	// suspend carries it on to the continuation job. The first job's
+	// queries append it to flow_job_args as {"tp": ...} (TraceArgsKey).
+	TraceParent string `json:"tp,omitempty"`
 }
+
+// TraceArgsKey is the JSON key of RunArgs.TraceParent, which the queries
+// that insert a run's first job append to flow_job_args.
+const TraceArgsKey = "tp"
 
 // Kind implements river.JobArgs.
 func (RunArgs) Kind() string { return Kind }

@@ -73,7 +73,9 @@
 //  9. Args. The args we write in SQL, {"run_id", "gen", "fn", "slots"}, are
 //     RunArgs as River's insert encodes it (encoding/json), with kind
 //     flow_run, max_attempts 25 (River's default) and the client's queue, as
-//     River's own inserts of RunArgs have them.
+//     River's own inserts of RunArgs have them. The queries that insert a
+//     run's first job may append {"tp": ...} (RunArgs.TraceParent) to
+//     flow_job_args; River keeps args as the JSON it is given.
 //
 // The SQL that writes river_job directly is the functions of
 // sql/004_river_job_owner.up.sql; every query and PL/pgSQL function of the

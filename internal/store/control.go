@@ -27,9 +27,10 @@ type ControlledRun struct {
 	BatchSize    *int32
 	ParentRunID  *string // the Invoke step whose child this run is, if any
 	ParentStepID *string
-	Slots        bool   // the job's args say the run takes concurrency slots
-	Queue        string // the River queue of the job
-	Notify       bool   // notify River's producers of the job
+	Slots        bool    // the job's args say the run takes concurrency slots
+	TraceParent  *string // the sender's W3C traceparent, for the job's args; nil: none
+	Queue        string  // the River queue of the job
+	Notify       bool    // notify River's producers of the job
 }
 
 // InsertedRun is what InsertControlledRun created.

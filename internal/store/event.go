@@ -31,8 +31,11 @@ type Send struct {
 	Ts       time.Time
 	DedupeID *string    // claimed with ClaimDedupe
 	StartAt  *time.Time // an event with a future ts starts its runs then; nil: now
-	Queue    string     // the River queue of the runs' jobs
-	Notify   bool       // notify River's producers of the new jobs
+	// TraceParent is the sender's W3C traceparent, for the jobs' args
+	// (riverjob.RunArgs.TraceParent); nil: none.
+	TraceParent *string
+	Queue       string // the River queue of the runs' jobs
+	Notify      bool   // notify River's producers of the new jobs
 }
 
 // SendResult is what storing an event started, and what is left for the
@@ -55,7 +58,7 @@ type SendResult struct {
 func (s *Store) InsertEventAndStartRuns(ctx context.Context, db DB, p Send) (SendResult, error) {
 	row, err := s.q.EventInsertAndStartRuns(ctx, db, &dbsqlc.EventInsertAndStartRunsParams{
 		ID: p.ID, Name: p.Name, Data: p.Data, Ts: p.Ts, DedupeID: p.DedupeID,
-		StartAt: p.StartAt, Queue: p.Queue, Notify: p.Notify,
+		StartAt: p.StartAt, TraceParent: p.TraceParent, Queue: p.Queue, Notify: p.Notify,
 	})
 	if err != nil {
 		return SendResult{}, err

@@ -31,14 +31,23 @@ func (s *Store) WakeRun(ctx context.Context, db DB, runID string) error {
 	return s.q.RunWake(ctx, db, runID)
 }
 
-// WakeDueRuns wakes up to max suspended runs whose wake time has passed,
-// and returns how many it woke and how many queues' producers it notified.
-func (s *Store) WakeDueRuns(ctx context.Context, max int32) (woken, notified int32, err error) {
+// WokenRuns is what one WakeDueRuns statement did.
+type WokenRuns struct {
+	Woken    int32 // runs made runnable
+	Notified int32 // queues whose producers were notified
+	// FunctionIDs and Late are, for each woken run, its function and how
+	// late it was woken (seconds past its wake time), for the metrics.
+	FunctionIDs []string
+	Late        []float64
+}
+
+// WakeDueRuns wakes up to max suspended runs whose wake time has passed.
+func (s *Store) WakeDueRuns(ctx context.Context, max int32) (WokenRuns, error) {
 	row, err := s.q.RunWakeDue(ctx, s.pool, max)
 	if err != nil {
-		return 0, 0, err
+		return WokenRuns{}, err
 	}
-	return row.Woken, row.Notified, nil
+	return WokenRuns{Woken: row.Woken, Notified: row.Notified, FunctionIDs: row.FunctionIds, Late: row.Late}, nil
 }
 
 // NextWake returns the earliest wake time of a suspended run;
