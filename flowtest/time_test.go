@@ -242,3 +242,34 @@ func TestAdvanceNamesRunsThatNeverSettle(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, flow.RunCompleted, run.Status)
 }
+
+// A paused function's queued runs are held until the resume: Advance does
+// not wait for them to execute, and after the resume they go on.
+func TestAdvanceLeavesPausedRunsHeld(t *testing.T) {
+	t.Parallel()
+	c := flowtest.Client(t, nil, func(c *flow.Client) {
+		_, err := flow.CreateFunction(c, flow.FunctionOpts{ID: "held"}, flow.EventTrigger("test/held"),
+			func(ctx context.Context, in flow.Input[any]) (any, error) {
+				if err := flow.Sleep(ctx, "nap", time.Hour); err != nil {
+					return nil, err
+				}
+				return "done", nil
+			})
+		require.NoError(t, err)
+	})
+	ctx := t.Context()
+	require.NoError(t, c.PauseFunction(ctx, "held"))
+	runID := flowtest.StartRun(t, c, flow.Event{Name: "test/held"})
+
+	flowtest.Advance(t, c, 2*time.Hour) // returns: the held run is not busy
+
+	run, err := c.GetRun(ctx, runID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunQueued, run.Status)
+	require.NoError(t, c.ResumeFunction(ctx, "held"))
+	flowtest.AwaitSleeping(t, c, runID, "nap")
+	flowtest.Advance(t, c, time.Hour)
+	run, err = c.AwaitRun(ctx, runID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunCompleted, run.Status, run.Error)
+}

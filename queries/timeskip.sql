@@ -53,11 +53,13 @@ SELECT
 -- slot of its key is free for (such a run waits for another run to end,
 -- which skipping time may be what brings about). A parked run whose key has
 -- a free slot is about to be let through (a run that ends frees its slots,
--- then wakes the parked runs after its commit): it counts as ready.
+-- then wakes the parked runs after its commit): it counts as ready. A queued
+-- run of a paused function is held until the resume, not ready.
 SELECT r.id, r.function_id, r.status FROM flow_run r
 WHERE r.status = 'running'
     OR (r.status = 'queued'
         AND coalesce(r.wake_at <= now(), true)
+        AND NOT EXISTS (SELECT 1 FROM flow_function_pause p WHERE p.function_id = r.function_id)
         AND NOT EXISTS (
             SELECT 1 FROM flow_slot_waiter w
             WHERE w.run_id = r.id
