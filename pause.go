@@ -28,7 +28,7 @@ func (c *Client) PauseFunction(ctx context.Context, id string) error {
 		return err
 	}
 	_, err := c.e.PauseFunction(ctx, id)
-	return err
+	return c.schemaError(ctx, err)
 }
 
 // ResumeFunction resumes a paused function: the runs its pause held are
@@ -40,5 +40,5 @@ func (c *Client) ResumeFunction(ctx context.Context, id string) error {
 		return err
 	}
 	_, _, err := c.e.ResumeFunction(ctx, id)
-	return err
+	return c.schemaError(ctx, err)
 }

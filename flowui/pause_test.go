@@ -31,7 +31,7 @@ func TestUIPauseAndResume(t *testing.T) {
 	}
 
 	res = b.get(t, "functions")
-	okRow := regexp.MustCompile(`(?s)<tr class="function-row" data-function-id="ok">.*?</tr>`).FindString(res.body)
+	okRow := regexp.MustCompile(`(?s)<tr class="function-row" data-function-id="ok"[^>]*>.*?</tr>`).FindString(res.body)
 	require.Contains(t, okRow, `class="badge s-paused fn-paused"`)
 	require.Contains(t, okRow, `action="functions/resume"`)
 	require.Contains(t, okRow, `data-confirm="Resume ok?`)
